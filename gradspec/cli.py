@@ -1,0 +1,129 @@
+"""The ``gradspec`` command line: ``gradspec check``, ``gradspec ops``.
+
+Exit status of ``check``: 0 when every op passes (or is not implemented),
+1 when any op fails or errors, 2 for a usage error or an implementation that
+cannot be imported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__, oracles as oracle_registry, registry
+from .impl import ENV_VAR, ImplementationError
+
+SYMBOL = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "not_implemented": "-", "not_applicable": "n/a"}
+
+
+def _split(values):
+    out = []
+    for v in values or []:
+        out += [p for p in v.replace(",", " ").split() if p]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gradspec", description="Verify backpropagation against a spec.")
+    p.add_argument("--version", action="version", version=f"gradspec {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="check an implementation op by op")
+    c.add_argument("--impl", help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference)")
+    c.add_argument("--ops", nargs="+", metavar="NAME", help="ops to check (default: all); comma or space separated")
+    c.add_argument("--oracle", nargs="+", metavar="NAME", default=["fd64"],
+                   help=f"oracles to run (default: fd64); known: {', '.join(oracle_registry.ORACLES)}")
+    c.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    c.add_argument("--examples", type=int, default=None, help="samples per op and oracle (default: the oracle's)")
+    c.add_argument("--json", metavar="FILE", help="write the structured result to FILE ('-' for stdout)")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    o = sub.add_parser("ops", help="list the ops of the registry")
+    o.add_argument("--json", action="store_true", help="print the registry as JSON")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.command == "ops":
+        return _cmd_ops(args)
+    return _cmd_check(args, parser)
+
+
+def _cmd_ops(args) -> int:
+    if args.json:
+        print(json.dumps([op.describe() for op in registry.OPS], indent=2))
+        return 0
+    for op in registry.OPS:
+        print(f"{op.name:24s} {op.kind:15s} {op.summary}")
+    return 0
+
+
+def _cmd_check(args, parser) -> int:
+    from .runner import check
+
+    ops = _split(args.ops) or None
+    oracles = _split(args.oracle)
+    unknown_ops = [o for o in ops or [] if o not in registry.REGISTRY]
+    unknown_oracles = [o for o in oracles if o not in oracle_registry.ORACLES]
+    if unknown_ops or unknown_oracles:
+        if unknown_ops:
+            print(f"gradspec check: unknown op(s) {unknown_ops}; known: {', '.join(registry.REGISTRY)}", file=sys.stderr)
+        if unknown_oracles:
+            print(f"gradspec check: unknown oracle(s) {unknown_oracles}; known: {', '.join(oracle_registry.ORACLES)}", file=sys.stderr)
+        return 2
+    if args.examples is not None and args.examples < 1:
+        print(f"gradspec check: --examples must be >= 1, got {args.examples}", file=sys.stderr)
+        return 2
+    to_stdout = args.json == "-"
+    out = sys.stderr if to_stdout else sys.stdout
+    tty = out.isatty()
+
+    def progress(name, i, n):
+        if tty:
+            out.write(f"\r[{i + 1}/{n}] {name:<28s}")
+            out.flush()
+
+    try:
+        result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=args.examples, progress=progress)
+    except ImplementationError as exc:
+        print(f"gradspec check: {exc}", file=sys.stderr)
+        return 2
+    if tty:
+        out.write("\r" + " " * 40 + "\r")
+    _print_human(result, out, quiet=args.quiet)
+    if args.json:
+        text = json.dumps(result.to_dict(), indent=2, allow_nan=False)
+        if to_stdout:
+            print(text)
+        else:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+    return 0 if result.ok else 1
+
+
+def _print_human(result, out, quiet=False):
+    impl = result.implementation
+    print(f"gradspec {result.version} checking {impl['name']}" + (f" {impl['version']}" if impl.get("version") else "")
+          + f" | oracles: {', '.join(result.oracles)} | seed {result.seed}", file=out)
+    for name, r in result.ops.items():
+        bad = r.status in ("fail", "error")
+        if quiet and not bad:
+            continue
+        worst = [c.worst_error for c in r.checks if c.worst_error is not None]
+        w = f"  worst {max(worst):.3g}× tol" if worst else ""
+        print(f"  {SYMBOL[r.status]:5s} {name:24s}{w}", file=out)
+        if bad:
+            for c in r.checks:
+                if c.status in ("fail", "error"):
+                    print(f"        [{c.oracle}/{c.check}] {c.message}", file=out)
+                    for f in c.findings[1:3]:
+                        print(f"          {f.message}", file=out)
+                    repro = next((f.details.get("reproducer") for f in c.findings if f.details.get("reproducer")), None)
+                    if repro and len(repro) < 1500:
+                        print("        reproducer:\n" + "\n".join("          " + line for line in repro.splitlines()), file=out)
+    s = result.summary
+    print(f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors, {s['not_implemented']} not implemented "
+          f"({s['total']} ops, {result.duration_s:.1f} s)", file=out)

@@ -1,0 +1,142 @@
+"""Helpers every oracle shares: output validation, element-wise comparison with
+per-element tolerances, mismatch findings and reproducers.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..results import Finding
+from ..spec import OpSpec
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def check_array(value, shape, what: str) -> Finding | None:
+    """A finding when ``value`` is not a finite float64 ndarray of ``shape``."""
+    if not isinstance(value, np.ndarray):
+        return Finding("type", f"{what} must be a numpy.ndarray, got {type(value).__name__}", {"what": what})
+    if value.dtype != np.float64:
+        return Finding("dtype", f"{what} must be float64, got {value.dtype}", {"what": what, "dtype": str(value.dtype)})
+    if value.shape != tuple(shape):
+        return Finding("shape", f"{what} must have shape {tuple(shape)}, got {value.shape}",
+                       {"what": what, "expected": list(shape), "actual": list(value.shape)})
+    if not np.all(np.isfinite(value)):
+        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+        return Finding("nonfinite", f"{what} holds {bad} NaN/inf value(s), first at index {first}",
+                       {"what": what, "count": bad, "index": list(first)})
+    return None
+
+
+def check_scalar(value, what: str) -> tuple[float | None, Finding | None]:
+    """A loss must be a Python float (a 0-d or size-1 float64 array is accepted)."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype == np.float64:
+        value = float(value.reshape(()))
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return None, Finding("type", f"{what} must be a float, got {type(value).__name__}", {"what": what})
+    value = float(value)
+    if not np.isfinite(value):
+        return None, Finding("nonfinite", f"{what} is {value}", {"what": what})
+    return value, None
+
+
+def as_grad_tuple(value, n: int, fn: str) -> tuple[tuple | None, Finding | None]:
+    """Backward returns one array for one differentiable argument, a tuple/list of n otherwise."""
+    if n == 1:
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            return tuple(value), None
+        return (value,), None
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        got = f"{type(value).__name__} of length {len(value)}" if isinstance(value, (tuple, list)) else type(value).__name__
+        return None, Finding("type", f"{fn} must return a tuple of {n} arrays, got {got}", {"function": fn})
+    return tuple(value), None
+
+
+def compare(actual, expected, tol, *, op: OpSpec, what: str, sample: dict, max_findings: int = 5):
+    """Element-wise |actual − expected| <= tol.
+
+    Returns (worst error in units of tol, findings for the worst elements).
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), expected.shape)
+    if actual.size == 0:
+        return 0.0, []
+    err = np.abs(actual - expected)
+    # 0/0 (exact agreement where the tolerance is 0) is 0 units; any error over a zero tolerance is infinite
+    units = np.divide(err, tol, out=np.where(err == 0, 0.0, np.inf), where=tol > 0)
+    worst = float(np.max(units))
+    findings = []
+    if worst > 1.0:
+        flat = np.argsort(units, axis=None)[::-1][:max_findings]
+        for k in flat:
+            if units.flat[k] <= 1.0:
+                break
+            idx = tuple(int(i) for i in np.unravel_index(k, units.shape))
+            e, a = float(expected.flat[k]), float(actual.flat[k])
+            findings.append(Finding(
+                "mismatch",
+                f"{op.name}: {what}{list(idx)} expected {e:.17g}, got {a:.17g} "
+                f"(abs err {err.flat[k]:.3g}, {units.flat[k]:.3g}× the tolerance {tol.flat[k]:.3g})",
+                {"op": op.name, "what": what, "index": list(idx), "expected": e, "actual": a,
+                 "abs_error": float(err.flat[k]), "rel_error": float(err.flat[k] / abs(e)) if e else None,
+                 "tolerance": float(tol.flat[k]), "units": float(units.flat[k]),
+                 "sample": describe_sample(sample)},
+            ))
+        n_bad = int(np.count_nonzero(units > 1.0))
+        if n_bad > len(findings):
+            findings[-1].details["more_mismatches"] = n_bad - len(findings)
+    return worst, findings
+
+
+def describe_sample(sample: dict) -> dict:
+    """Shapes of arrays and values of everything else (for findings)."""
+    out = {}
+    for k, v in sample.items():
+        if isinstance(v, np.ndarray):
+            out[k] = {"shape": list(v.shape)}
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(e, np.ndarray) for e in v):
+            out[k] = {"shapes": [list(e.shape) for e in v]}
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(e, (list, tuple)) for e in v):
+            out[k] = {"shapes": [[list(np.shape(a)) for a in e] for e in v]}
+        else:
+            out[k] = v if isinstance(v, (int, float, str, dict)) or v is None else repr(v)
+    return out
+
+
+def literal(value) -> str:
+    """Python source that rebuilds ``value`` exactly (floats round-trip through repr)."""
+    if isinstance(value, np.ndarray):
+        kind = "" if value.dtype == np.float64 else f", dtype=np.{value.dtype}"
+        return f"np.array({value.tolist()!r}{kind})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    return repr(value)
+
+
+def reproducer(impl_name: str, fn: str, args: list[tuple[str, object]], extra: str = "") -> str:
+    """A copy-paste snippet that rebuilds the inputs and calls the function."""
+    module, _, attr = impl_name.partition(":")
+    lines = ["import numpy as np", "import gradspec.reference as spec"]
+    if module.endswith(".py"):
+        lines += ["import importlib.util", f"_s = importlib.util.spec_from_file_location('impl', {module!r})",
+                  "impl = importlib.util.module_from_spec(_s); _s.loader.exec_module(impl)"]
+    else:
+        lines.append(f"import {module} as impl")
+    if attr:
+        lines.append(f"impl = impl.{attr}")
+    for name, value in args:
+        lines.append(f"{name} = {literal(value)}")
+    names = ", ".join(n for n, _ in args)
+    lines.append(f"print(impl.{fn}({names}))")
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Hypothesis strategies and properties for every op of the registry (issue 5)."""

@@ -1,0 +1,73 @@
+r"""Batch normalisation in training mode (batch statistics, biased variance)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import as_float_array, scalar, upstream
+
+
+def _check_bn(x, gamma, beta, eps):
+    x = as_float_array("x", x, ndim=(2, 4))
+    gamma = as_float_array("gamma", gamma, ndim=1)
+    beta = as_float_array("beta", beta, ndim=1)
+    eps = scalar("eps", eps, low=0.0, low_open=True)
+    D = x.shape[1]
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if p.shape != (D,):
+            kind = "(D,) per feature" if x.ndim == 2 else "(C,) per channel"
+            raise ValueError(f"batchnorm: {name} must have shape {kind} = ({D},) for x {x.shape}, got {p.shape}")
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    m = int(np.prod([x.shape[a] for a in axes]))
+    if m < 2:
+        raise ValueError(
+            f"batchnorm: batch statistics need at least 2 values per normalised group (N·H·W >= 2), got x {x.shape}"
+        )
+    shape = (1, D) if x.ndim == 2 else (1, D, 1, 1)
+    return x, gamma.reshape(shape), beta.reshape(shape), eps, axes, m
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    r"""Training-mode batch normalisation.
+
+    .. math:: \mu = \frac1m\sum x,\quad \sigma^2 = \frac1m\sum (x-\mu)^2,\quad
+              \hat x = \frac{x-\mu}{\sqrt{\sigma^2+\epsilon}},\quad y = \gamma\hat x + \beta
+
+    The statistics run over the batch for (N, D) input and over batch and space
+    for (N, C, H, W) input; m is the number of values per feature/channel.
+
+    Shapes
+    ------
+    x : (N, D) or (N, C, H, W); gamma, beta : (D,) or (C,); eps > 0.
+    Returns y with the shape of x.
+    """
+    x, gamma, beta, eps, axes, m = _check_bn(x, gamma, beta, eps)
+    mu = x.mean(axis=axes, keepdims=True)
+    xc = x - mu
+    var = np.mean(xc * xc, axis=axes, keepdims=True)
+    return gamma * (xc / np.sqrt(var + eps)) + beta
+
+
+def batchnorm_backward(x, gamma, beta, eps, dy):
+    r"""VJP of training-mode batch normalisation.
+
+    .. math:: d\hat x = dy\,\gamma,\quad
+              dx = \frac{1}{m\sqrt{\sigma^2+\epsilon}}\Big(m\,d\hat x - \sum d\hat x
+                   - \hat x \sum d\hat x\,\hat x\Big),\quad
+              d\gamma = \sum dy\,\hat x,\quad d\beta = \sum dy
+
+    Shapes
+    ------
+    x, dy : (N, D) or (N, C, H, W); gamma, beta : (D,) or (C,).
+    Returns (dx like x, dgamma (D,), dbeta (D,)).
+    """
+    x, gamma, beta, eps, axes, m = _check_bn(x, gamma, beta, eps)
+    dy = upstream(dy, x.shape)
+    mu = x.mean(axis=axes, keepdims=True)
+    xc = x - mu
+    inv_std = 1.0 / np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps)
+    xhat = xc * inv_std
+    dxhat = dy * gamma
+    dx = (inv_std / m) * (
+        m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)
+    )
+    return dx, np.sum(dy * xhat, axis=axes), dy.sum(axis=axes)

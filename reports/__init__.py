@@ -1,0 +1,1 @@
+"""HTML verification reports rendered from the checker's JSON (issue 7)."""
