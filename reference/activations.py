@@ -113,7 +113,8 @@ def softmax_forward(x):
     x = as_float_array("x", x)
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"softmax needs at least one class on the last axis, got shape {x.shape}")
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    with np.errstate(over="ignore"):  # x − max < −1.8e308 rounds to −inf, and e^−inf = 0 is the true value
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 

@@ -1,7 +1,6 @@
 r"""The affine (fully connected) layer in the row layout: ``out = x @ W + b``."""
 from __future__ import annotations
 
-import numpy as np
 
 from ._validate import as_float_array, upstream
 

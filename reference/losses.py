@@ -101,7 +101,8 @@ def softmax_cross_entropy_forward(z, labels):
     """
     z, labels = _sce_inputs(z, labels)
     m = z.max(axis=1)
-    lse = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
+    with np.errstate(over="ignore"):  # z − m < −1.8e308 rounds to −inf, and e^−inf = 0 is the true value
+        lse = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
     return float(np.sum(lse - z[np.arange(z.shape[0]), labels]) / z.shape[0])
 
 

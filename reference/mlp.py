@@ -101,7 +101,8 @@ def _output_and_delta(zL, T, output, batch_axis):
     if output == "softmax_cross_entropy":
         z = zL if batch_axis == 0 else zL.T
         mx = z.max(axis=1)
-        lse = mx + np.log(np.sum(np.exp(z - mx[:, None]), axis=1))
+        with np.errstate(over="ignore"):  # z − max < −1.8e308 rounds to −inf; e^−inf = 0 is the true value
+            lse = mx + np.log(np.sum(np.exp(z - mx[:, None]), axis=1))
         loss = float(np.sum(lse - z[np.arange(m), T]) / m)
         g = softmax_forward(z)
         g[np.arange(m), T] -= 1.0  # δ^L = a^L − y: the softmax Jacobian and the log cancel

@@ -1,0 +1,170 @@
+"""Reference activations: sigmoid, tanh, relu, step, softmax."""
+import math
+
+import numpy as np
+import pytest
+
+import gradspec.reference as ref
+from _impls import area_ops, assert_no_mutation, op_ids, op_vjp_mismatch, samples, strict, vjp_mismatch
+
+DIFF_OPS = area_ops("activations")
+ELEMENTWISE = ["sigmoid", "tanh", "relu", "step"]
+
+
+# --------------------------------------------------------------------------- hand-computed values
+def test_sigmoid_hand_values():
+    # σ(0) = 1/2; σ(ln 3) = 1/(1 + 1/3) = 3/4; σ(−ln 3) = 1/(1 + 3) = 1/4
+    x = np.array([0.0, math.log(3.0), -math.log(3.0)])
+    with strict():
+        np.testing.assert_allclose(ref.sigmoid_forward(x), [0.5, 0.75, 0.25], rtol=1e-15)
+        # σ' = σ(1 − σ): 1/4, 3/16, 3/16; times dy = (2, 4, −8)
+        np.testing.assert_allclose(ref.sigmoid_backward(x, np.array([2.0, 4.0, -8.0])), [0.5, 0.75, -1.5], rtol=1e-14)
+
+
+def test_sigmoid_is_finite_and_correct_at_1000():
+    # σ(1000) = 1 − e^−1000 = 1 in float64; σ(−1000) = e^−1000 ≈ 5e−435, which underflows to 0
+    x = np.array([1000.0, -1000.0, 40.0, -40.0])
+    with strict():
+        y = ref.sigmoid_forward(x)
+        dx = ref.sigmoid_backward(x, np.ones(4))
+    assert y[0] == 1.0 and y[1] == 0.0
+    # σ(−40) = e^−40/(1 + e^−40) is representable: not rounded to 0
+    np.testing.assert_allclose(y[3], math.exp(-40.0) / (1.0 + math.exp(-40.0)), rtol=1e-15)
+    assert dx[0] == 0.0 and dx[1] == 0.0
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(dx))
+
+
+def test_tanh_hand_values():
+    # tanh(ln 2) = (2 − 1/2)/(2 + 1/2) = 3/5; tanh' = 1 − 9/25 = 16/25
+    x = np.array([0.0, math.log(2.0), -math.log(2.0), 1000.0, -1000.0])
+    with strict():
+        np.testing.assert_allclose(ref.tanh_forward(x), [0.0, 0.6, -0.6, 1.0, -1.0], rtol=1e-15, atol=1e-16)
+        np.testing.assert_allclose(ref.tanh_backward(x, np.full(5, 25.0)), [25.0, 16.0, 16.0, 0.0, 0.0], rtol=1e-14)
+
+
+def test_relu_hand_values_and_kink_convention():
+    x = np.array([-2.0, 0.0, 3.0, -0.0])
+    with strict():
+        np.testing.assert_array_equal(ref.relu_forward(x), [0.0, 0.0, 3.0, 0.0])
+        # relu'(0) = 0: the upstream 7 at x = 0 is dropped
+        np.testing.assert_array_equal(ref.relu_backward(x, np.array([5.0, 7.0, 11.0, 13.0])), [0.0, 0.0, 11.0, 0.0])
+
+
+def test_step_hand_values():
+    # step(0) = 0; float64 output
+    y = ref.step_forward(np.array([[-1.0, 0.0], [2e-300, 5.0]]))
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, [[0.0, 0.0], [1.0, 1.0]])
+
+
+def test_softmax_hand_values():
+    # softmax(0, ln 3) = (1, 3)/4
+    x = np.array([[0.0, math.log(3.0)], [5.0, 5.0]])
+    with strict():
+        np.testing.assert_allclose(ref.softmax_forward(x), [[0.25, 0.75], [0.5, 0.5]], rtol=1e-15)
+        # dx = y ⊙ (dy − <dy, y>); row 1: dy = (1, 0): <dy,y> = 1/4 -> (1/4·3/4, 3/4·(−1/4)) = (3/16, −3/16)
+        # row 2: dy = (2, 2) is constant: dx = 0
+        dx = ref.softmax_backward(x, np.array([[1.0, 0.0], [2.0, 2.0]]))
+    np.testing.assert_allclose(dx, [[3 / 16, -3 / 16], [0.0, 0.0]], rtol=1e-14, atol=1e-16)
+
+
+def test_softmax_of_1000_is_finite_and_correct():
+    # shift invariance: softmax(1000, −1000) = (1, e^−2000 -> 0); equal logits share equally
+    x = np.array([[1000.0, -1000.0], [1000.0, 1000.0], [-1000.0, -1000.0], [-1000.0, -999.0]])
+    with strict():
+        y = ref.softmax_forward(x)
+        dx = ref.softmax_backward(x, np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
+    e = math.exp(-1.0)
+    np.testing.assert_allclose(y, [[1.0, 0.0], [0.5, 0.5], [0.5, 0.5], [e / (1 + e), 1 / (1 + e)]], rtol=1e-15)
+    # row 2: y = (1/2, 1/2), dy = (1, 0): dx = (1/2·1/2, 1/2·(−1/2)) = (1/4, −1/4)
+    np.testing.assert_allclose(dx[1], [0.25, -0.25], rtol=1e-15)
+    np.testing.assert_array_equal(dx[0], [0.0, 0.0])
+    assert np.all(np.isfinite(dx))
+
+
+def test_softmax_at_the_edge_of_float64_does_not_overflow():
+    # x − max(x) = −2e308 does not fit a float64; the true softmax (1, 0) does
+    with strict():
+        y = ref.softmax_forward(np.array([1e308, -1e308]))
+    np.testing.assert_array_equal(y, [1.0, 0.0])
+
+
+def test_softmax_is_over_the_last_axis():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4))
+    y = ref.softmax_forward(x)
+    np.testing.assert_allclose(y.sum(axis=-1), np.ones((2, 3)), rtol=1e-15)
+    e = np.exp(x[1, 2])
+    np.testing.assert_allclose(y[1, 2], e / e.sum(), rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- generic: shapes, gradients, purity, errstate
+@pytest.mark.parametrize("name", ELEMENTWISE + ["softmax"])
+@pytest.mark.parametrize("shape", [(1,), (5,), (2, 3), (2, 1, 3, 2)])
+def test_output_shape_and_dtype(name, shape):
+    x = np.random.default_rng(1).normal(size=shape)
+    y = getattr(ref, f"{name}_forward")(x)
+    assert y.shape == shape and y.dtype == np.float64
+    if name != "step":
+        dx = getattr(ref, f"{name}_backward")(x, np.ones(shape))
+        assert dx.shape == shape and dx.dtype == np.float64
+
+
+@pytest.mark.parametrize("op", DIFF_OPS, ids=op_ids(DIFF_OPS))
+def test_backward_matches_central_differences(op):
+    rng = np.random.default_rng(7)
+    with strict():
+        for s in samples(op, 4):
+            assert op_vjp_mismatch(op, s, rng) <= 1.0
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softmax"])
+def test_backward_matches_central_differences_at_large_inputs(name):
+    # away from 0 the derivatives are tiny but must still be right (relative check)
+    x = np.array([[-30.0, -12.0, 3.0, 15.0]])
+    with strict():
+        assert vjp_mismatch(getattr(ref, f"{name}_forward"), getattr(ref, f"{name}_backward"), [x], [0],
+                            np.random.default_rng(3)) <= 1.0
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE + ["softmax"])
+def test_no_input_mutation(name):
+    x = np.random.default_rng(2).normal(size=(3, 4))
+    assert_no_mutation(getattr(ref, f"{name}_forward"), x)
+    if name != "step":
+        assert_no_mutation(getattr(ref, f"{name}_backward"), x, np.ones((3, 4)))
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE + ["softmax"])
+def test_errstate_on_extreme_finite_inputs(name):
+    x = np.array([[-1000.0, -745.0, -1e-300, 0.0, 1e-300, 709.0, 1000.0, 1e300]])
+    with strict():
+        y = getattr(ref, f"{name}_forward")(x)
+        assert np.all(np.isfinite(y))
+        if name != "step":
+            assert np.all(np.isfinite(getattr(ref, f"{name}_backward")(x, np.ones_like(x))))
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "softmax"])
+def test_backward_rejects_dy_of_the_wrong_shape(name):
+    with pytest.raises(ValueError, match=r"dy must have the forward output's shape \(2, 3\), got \(3, 2\)"):
+        getattr(ref, f"{name}_backward")(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE + ["softmax"])
+def test_non_finite_input_is_rejected(name):
+    with pytest.raises(ValueError, match=r"x must be finite, got 1 non-finite value\(s\) in shape \(3,\)"):
+        getattr(ref, f"{name}_forward")(np.array([0.0, np.nan, 1.0]))
+
+
+def test_non_numeric_input_is_a_type_error():
+    with pytest.raises(TypeError, match="x must be a numeric array, got dtype <U1"):
+        ref.sigmoid_forward(np.array(["a", "b"]))
+
+
+def test_softmax_needs_a_class_axis():
+    with pytest.raises(ValueError, match=r"softmax needs at least one class on the last axis, got shape \(3, 0\)"):
+        ref.softmax_forward(np.zeros((3, 0)))
+    with pytest.raises(ValueError, match=r"got shape \(\)"):
+        ref.softmax_forward(np.float64(1.0))
