@@ -12,6 +12,9 @@ import importlib
 #: name -> module path. The order is the order of the columns in reports.
 ORACLES = {
     "fd64": "gradspec.oracles.fd64",
+    "properties": "gradspec.properties.oracle",
+    "mpmath": "gradspec.highprec.oracle",
+    "symbolic": "gradspec.symbolic.oracle",
 }
 
 

@@ -1,0 +1,485 @@
+r"""The symbolic oracle: an implementation against gradients SymPy derives from each op's definition.
+
+For a differentiable op or a loss, on ``examples`` samples at the small
+structures of :data:`gradspec.symbolic.definitions.CASES` (values drawn like
+the registry's, away from kinks):
+
+* **forward** (numeric): the implementation's float64 forward against the
+  SymPy forward evaluated at 50 digits. Tolerance
+  :math:`10^{-10}|t| + 10^{-12}\max(1, \max|t|)`.
+* **backward** (numeric): the implementation's VJP with a random cotangent
+  against the ``sympy.diff`` VJP evaluated at 50 digits at the same float64
+  point. Tolerance :math:`10^{-9}|t| + 10^{-11}\max(1,\max|t|)`: float64
+  rounding of a small op is ~1e-15 relative, every backward bug of the
+  mutation tests (a missing transpose, a dropped term, a wrong factor) is O(1).
+* **exact** (per structure): an identity SymPy proves. First the
+  implementation's backward is called on SymPy symbols; when it accepts them,
+  *its* symbolic output is proved equal to the derived VJP. When it rejects
+  them (the reference validates float arrays and raises TypeError), the spec's
+  backward formula, restated in SymPy from the reference's docstrings, is
+  proved equal to the derived VJP instead, and the result says so
+  (``info["exact"][i]["compared"]``); the implementation itself is then
+  covered by the numeric backward check only.
+
+Piecewise ops carry their kink conventions in the definition (relu'(0) = 0;
+max-pool ties to the first maximum, padding never wins); samples keep the
+registry's margin from the kinks, and identities are proved on the branch
+active at the sample point.
+
+Networks (``mlp``): the loss and every (dW, db) against ``sympy.diff`` of the
+network's SymPy loss at 50 digits; plus the BP1–BP4 proofs
+(:func:`gradspec.symbolic.backprop.bp_proofs`, published as
+``info["bp_proofs"]``) and the dimension-rule table
+(:func:`gradspec.symbolic.dimensions.dimension_table`, ``info["dimension_table"]``),
+both about the spec and checked against the *reference*.
+Optimizers: the trajectory over the registry's 5 steps against the closed
+forms at 50 digits, and the closed forms proved from the one-step
+definitions. Clipping, step and the perceptron rule: against their SymPy
+definitions at 50 digits. Init schemes: not applicable.
+"""
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from ..impl import Implementation
+from ..oracles.common import as_grad_tuple, check_array, check_scalar, compare, reproducer
+from ..results import CheckResult, Finding
+from ..spec import OpSpec
+from . import definitions as defs
+from . import derive as dv
+from . import rules
+
+NAME = "symbolic"
+TITLE = "SymPy-derived gradients (exact identities, 50-digit evaluation)"
+DEFAULT_EXAMPLES = 2
+
+FWD_RTOL, FWD_ATOL = 1e-10, 1e-12
+BWD_RTOL, BWD_ATOL = 1e-9, 1e-11
+RULE_RTOL, RULE_ATOL = 1e-10, 1e-12
+
+#: The checks this oracle produces per op kind.
+CHECKS = {"differentiable": ("forward", "backward", "exact"), "loss": ("forward", "backward", "exact"),
+          "network": ("forward", "backward", "bp1_bp4", "dimension_rules"), "optimizer": ("closed_form", "trajectory"),
+          "function": ("rule",), "rule": ("rule",)}
+
+
+def applies(op: OpSpec) -> bool:
+    return op.kind in CHECKS
+
+
+#: Checks about the spec itself (the same for every implementation; computed once per process):
+#: left out with ``check_op(..., spec_checks=False)``, as the properties' ``agrees_with_symbolic`` does.
+SPEC_CHECKS = ("bp1_bp4", "dimension_rules")
+
+
+def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, examples: int | None = None, *,
+             spec_checks: bool = True) -> list[CheckResult]:
+    examples = examples or DEFAULT_EXAMPLES
+    if op.kind in ("differentiable", "loss"):
+        return _check_differentiable(op, impl, rng, examples)
+    if op.kind == "network":
+        results = _check_network(op, impl, rng, examples)
+        return results + [_bp_check(), _dimension_check()] if spec_checks else results
+    if op.kind == "optimizer":
+        return _check_optimizer(op, impl, rng, examples)
+    if op.kind in ("function", "rule"):
+        return _check_rule(op, impl, rng, examples)
+    return [CheckResult(NAME, "-", "not_applicable", message=f"{NAME} does not apply to {op.kind} ops")]
+
+
+# --------------------------------------------------------------------------- shared pieces
+class _Tracker:
+    def __init__(self, check: str, comparison: str):
+        self.result = CheckResult(NAME, check, "pass", info={"comparison": comparison})
+
+    def example(self):
+        self.result.examples += 1
+
+    def error(self, finding: Finding, repro: str | None = None):
+        if repro:
+            finding.details.setdefault("reproducer", repro)
+        self.result.findings.append(finding)
+        worst = "error" if finding.kind in ("exception", "missing") else "fail"
+        if self.result.status != "error":
+            self.result.status = worst
+
+    def measured(self, worst: float, findings: list, repro: str | None = None):
+        cur = self.result.worst_error
+        self.result.worst_error = float(worst if cur is None else max(cur, worst))
+        if findings:
+            if repro:
+                findings[0].details["reproducer"] = repro
+            self.result.findings.extend(findings)
+            if self.result.status == "pass":
+                self.result.status = "fail"
+
+    def done(self, message: str) -> CheckResult:
+        r = self.result
+        r.message = message if r.status == "pass" else (r.findings[0].message if r.findings else message)
+        return r
+
+
+def _tol(expected, rtol, atol):
+    e = np.abs(np.asarray(expected, dtype=np.float64))
+    return rtol * e + atol * max(1.0, float(e.max()) if e.size else 0.0)
+
+
+def _named(op, sample, extra=()):
+    return [(a.name, sample[a.name]) for a in op.args] + list(extra)
+
+
+def _conventions(op) -> list[str]:
+    return [f"{k.where}: {k.convention}" for k in op.kinks] + list(op.conventions)
+
+
+# --------------------------------------------------------------------------- differentiable ops and losses
+def _symbolic_args(op, der, sample):
+    return [der.definition.symbols.get(a.name, sample[a.name]) for a in op.args]
+
+
+def _impl_on_symbols(op, impl, der, sample):
+    """The implementation's backward evaluated on SymPy symbols, or (None, reason)."""
+    fn = impl.function(op.backward)
+    try:  # called directly: Implementation.call's input-mutation check compares float arrays, not SymPy objects
+        value = fn(*_symbolic_args(op, der, sample), der.dy)
+    except Exception as exc:  # noqa: BLE001 - any rejection means "not evaluable on symbols"
+        return None, f"the implementation rejected symbolic input ({type(exc).__name__}: {str(exc)[:120]})"
+    grads, bad = as_grad_tuple(value, len(der.definition.diff_args), op.backward)
+    if bad:
+        return None, f"the implementation's symbolic output is unusable ({bad.message})"
+    out = []
+    for g, ref in zip(grads, der.grads):
+        g = np.asarray(g, dtype=object)
+        if g.shape != ref.shape or not all(isinstance(e, (sp.Basic, int, float)) for e in g.ravel()):
+            return None, "the implementation's symbolic output has the wrong shape or non-SymPy elements"
+        out.append(g)
+    return tuple(out), ""
+
+
+def _check_differentiable(op, impl, rng, examples):
+    fwd = _Tracker("forward", "numeric: float64 implementation vs the SymPy forward at 50 digits")
+    bwd = _Tracker("backward", "numeric: float64 implementation vs the sympy.diff VJP at 50 digits")
+    exact = _Tracker("exact", "exact: SymPy identity against the sympy.diff VJP (see info['exact'] for what was compared)")
+    scalar = op.kind == "loss"
+    diff_idx = [i for i, a in enumerate(op.args) if a.differentiable]
+    names = [a.name for a in op.args]
+    cases = defs.CASES[op.name]
+    shapes, proved, seen = [], [], {}
+    for k in range(examples):
+        case = cases[k % len(cases)]
+        s = defs.draw(op.name, case, rng)
+        der = dv.derive(op.name, s)
+        shapes.append({n: list(np.shape(s[n])) for n in names if isinstance(s[n], np.ndarray)}
+                      | {n: s[n] for n in names if isinstance(s[n], int)})
+        args = op.forward_args(s)
+        # forward
+        fwd.example()
+        repro_f = reproducer(impl.name, op.forward, _named(op, s))
+        out = impl.call(op.forward, *args, arg_names=names)
+        truth_f = dv.forward_value(der, s)
+        if not out.ok:
+            fwd.error(out.finding, repro_f)
+        else:
+            if scalar:
+                y, bad = check_scalar(out.value, f"{op.forward} output")
+            else:
+                y, bad = out.value, check_array(out.value, np.shape(truth_f), f"{op.forward} output")
+            if bad:
+                fwd.error(bad, repro_f)
+            else:
+                worst, findings = compare(y, truth_f, _tol(truth_f, FWD_RTOL, FWD_ATOL), op=op, what="forward", sample=s)
+                for f in findings:
+                    f.details["expected_is"] = "the SymPy forward of symbolic/definitions.py at 50 digits"
+                fwd.measured(worst, findings, repro_f)
+        # backward
+        bwd.example()
+        dy = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0)) if scalar else rng.normal(size=np.shape(truth_f))
+        repro_b = reproducer(impl.name, op.backward, _named(op, s, [("dy", dy)]))
+        res = impl.call(op.backward, *args, dy, arg_names=names)
+        truth = dv.vjp_value(der, s, dy)
+        if not res.ok:
+            bwd.error(res.finding, repro_b)
+        else:
+            grads, bad = as_grad_tuple(res.value, len(diff_idx), op.backward)
+            if bad:
+                bwd.error(bad, repro_b)
+            else:
+                for i, g, t in zip(diff_idx, grads, truth):
+                    what = f"d{op.args[i].name}"
+                    bad = check_array(g, np.shape(t), what)
+                    if bad:
+                        bwd.error(bad, repro_b)
+                        continue
+                    worst, findings = compare(g, t, _tol(t, BWD_RTOL, BWD_ATOL), op=op, what=what, sample=s)
+                    for f in findings:
+                        f.details.update(argument=op.args[i].name,
+                                         expected_is="sympy.diff of <dy, forward> (symbolic/derive.py) at 50 digits")
+                    bwd.measured(worst, findings, repro_b)
+        # exact: once per structure
+        if der.key not in seen:
+            seen[der.key] = der.seconds
+            exact.example()
+            sym_out, reason = _impl_on_symbols(op, impl, der, s)
+            if sym_out is not None:
+                ident = dv.identity(der, sym_out, s, dy, "the implementation's backward evaluated on SymPy symbols")
+            else:
+                ident = dv.identity(der, dv.spec_expressions(der),
+                                    s, dy, "the spec's backward formula restated in SymPy from the reference docstring "
+                                           f"(symbolic/definitions.py), not the implementation: {reason}")
+            ident["shapes"] = der.shapes
+            proved.append(ident)
+            if not ident["holds"]:
+                exact.error(Finding("identity", f"{op.name}: {ident['compared'].split(' (')[0]} differs from the sympy.diff VJP "
+                                                f"at {', '.join(ident['failed'])} (shapes {der.shapes})", ident))
+    for t in (fwd, bwd, exact):
+        t.result.info["shapes"] = shapes
+        t.result.info["derivation_seconds"] = round(sum(seen.values()), 3)  # SymPy's time to derive (possibly earlier in this process: cached)
+        if op.kinks or op.conventions:
+            t.result.info["conventions"] = _conventions(op)
+    exact.result.info["exact"] = proved
+    kinds = sorted({p["scope"] for p in proved})
+    what = sorted({"implementation on symbols" if p["compared"].startswith("the implementation") else "spec formula"
+                   for p in proved})
+    return [fwd.done("forward matches the SymPy definition (50 digits)"),
+            bwd.done("backward matches the sympy.diff VJP (50 digits)"),
+            exact.done(f"exact, {' and '.join(what)} = sympy.diff VJP ({len(proved)} structures): " + "; ".join(kinds))]
+
+
+# --------------------------------------------------------------------------- the network
+def _check_network(op, impl, rng, examples):
+    fwd = _Tracker("forward", "numeric: float64 loss vs the SymPy network loss at 50 digits")
+    bwd = _Tracker("backward", "numeric: float64 (dW, db) vs sympy.diff of the SymPy network loss at 50 digits")
+    fn = op.functions[0]
+    names = [a.name for a in op.args]
+    shapes = []
+    for k in range(examples):
+        case = defs.MLP_CASES[k % len(defs.MLP_CASES)]
+        s = defs.draw_mlp(case, rng)
+        widths, N = case
+        shapes.append({"widths": list(widths), "N": N, "hidden": s["hidden"], "output": s["output"]})
+        der = dv.derive_mlp(widths, N, s["hidden"], s["output"])
+        loss_t, grads_t = dv.mlp_values(der, s)
+        args = op.forward_args(s)
+        fwd.example()
+        bwd.example()
+        repro = reproducer(impl.name, fn, _named(op, s))
+        res = impl.call(fn, *args, arg_names=names)
+        if not res.ok:
+            fwd.error(res.finding, repro)
+            continue
+        if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
+            fwd.error(Finding("type", f"{fn} must return (loss, grads), got {type(res.value).__name__}"), repro)
+            continue
+        loss, bad = check_scalar(res.value[0], "loss")
+        if bad:
+            fwd.error(bad, repro)
+        else:
+            fwd.measured(*compare(loss, loss_t, _tol(loss_t, FWD_RTOL, FWD_ATOL), op=op, what="loss", sample=s), repro)
+        grads = res.value[1]
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(grads_t):
+            bwd.error(Finding("type", f"{fn} must return one (dW, db) per layer ({len(grads_t)})"), repro)
+            continue
+        for l, (pair, (tW, tb)) in enumerate(zip(grads, grads_t), start=1):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                bwd.error(Finding("type", f"grads[{l - 1}] must be a (dW, db) pair"), repro)
+                continue
+            for what, g, t in ((f"dW{l}", pair[0], tW), (f"db{l}", pair[1], tb)):
+                bad = check_array(g, np.shape(t), what)
+                if bad:
+                    bwd.error(bad, repro)
+                    continue
+                bwd.measured(*compare(g, t, _tol(t, BWD_RTOL, BWD_ATOL), op=op, what=what, sample=s), repro)
+    for t in (fwd, bwd):
+        t.result.info["shapes"] = shapes
+    return [fwd.done("loss matches the SymPy network (50 digits)"),
+            bwd.done("gradients match sympy.diff of the network loss (50 digits)")]
+
+
+def _bp_check() -> CheckResult:
+    from .backprop import bp_proofs
+
+    rows = bp_proofs()
+    r = CheckResult(NAME, "bp1_bp4", "pass", examples=len(rows),
+                    info={"comparison": "exact: sympy.diff of the network cost vs BP1–BP4 (about the spec, not the implementation)",
+                          "bp_proofs": rows})
+    bad = [x for x in rows if not x["holds"]]
+    if bad:
+        r.status = "fail"
+        r.findings = [Finding("identity", f"{x['statement']} ({x['activation']}, depth {x['depth']}): "
+                                          f"{x['identities_failed']} identities failed", x) for x in bad]
+        r.message = r.findings[0].message
+    else:
+        r.message = f"BP1–BP4 proved: {sum(x['identities_proved'] for x in rows)} exact identities"
+    return r
+
+
+def _dimension_check() -> CheckResult:
+    from .dimensions import dimension_table, table_ok
+
+    rows = dimension_table()
+    ok, problems = table_ok(rows)
+    r = CheckResult(NAME, "dimension_rules", "pass" if ok else "fail", examples=len(rows),
+                    info={"comparison": "shapes: MatrixSymbol rule vs sympy.diff matrices vs gradspec.reference "
+                                        "(about the spec: checked against the reference, not the implementation)",
+                          "dimension_table": rows})
+    r.findings = [Finding("dimension", p) for p in problems]
+    r.message = ("dimension rules derived in both layouts, single example and batch; they match the reference"
+                 if ok else problems[0])
+    return r
+
+
+# --------------------------------------------------------------------------- optimizers
+def _check_optimizer(op, impl, rng, examples):
+    name = op.name
+    proofs = [dict(r) for r in rules.prove_closed_forms() if r["optimizer"] == name]
+    cf = CheckResult(NAME, "closed_form", "pass" if all(p["holds"] for p in proofs) else "fail", examples=len(proofs),
+                     info={"comparison": "exact: T-fold one-step definition vs closed form (about the spec)", "proofs": proofs})
+    cf.message = (f"{name}: one-step definition iterated 1..{len(proofs)} times equals the closed form"
+                  if cf.status == "pass" else f"{name}: closed form does not follow from the definition")
+    t = _Tracker("trajectory", "numeric: float64 implementation trajectory vs the closed form at 50 digits, per element")
+    init, update = op.functions
+    for _ in range(examples):
+        s = op.sample(rng)
+        t.example()
+        hyper = s["hyper"]
+        repro = reproducer(impl.name, init, [("w", s["w"])])
+        st = impl.call(init, s["w"], arg_names=["w"])
+        if not st.ok:
+            t.error(st.finding, repro)
+            continue
+        state, w = st.value, s["w"]
+        truth = np.empty((len(s["grads"]),) + np.shape(s["w"]))
+        for idx in np.ndindex(np.shape(s["w"])):
+            traj = rules.trajectory(name, float(s["w"][idx]), [g[idx] for g in s["grads"]], hyper)
+            for step, v in enumerate(traj):
+                truth[(step,) + idx] = float(v)
+        for step, g in enumerate(s["grads"], start=1):
+            res = impl.call(update, w, g, state, arg_names=["w", "g", "state"], **hyper)
+            if not res.ok:
+                t.error(res.finding, repro)
+                break
+            if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
+                t.error(Finding("type", f"{update} must return (w_new, state_new)"), repro)
+                break
+            w, state = res.value
+            bad = check_array(w, np.shape(s["w"]), f"w after step {step}")
+            if bad:
+                t.error(bad, repro)
+                break
+            exp = truth[step - 1]
+            tol = RULE_RTOL * (np.abs(exp) + hyper["lr"] * step) + RULE_ATOL
+            worst, findings = compare(w, exp, tol, op=op, what=f"w after step {step}", sample=s)
+            for f in findings:
+                f.details.update(step=step, expected_is="the closed form of symbolic/rules.py at 50 digits")
+            t.measured(worst, findings, repro)
+            if findings:
+                break
+    t.result.info["steps"] = 5
+    return [cf, t.done(f"{name}: the trajectory matches the closed form over 5 steps (50 digits)")]
+
+
+# --------------------------------------------------------------------------- clipping, step, perceptron
+@functools.lru_cache(maxsize=None)
+def _clip_norm_fn(n: int):
+    gs = [sp.Symbol(f"g{i}", real=True) for i in range(n)]
+    c = sp.Symbol("c", positive=True)
+    out, _ = rules.clip_norm_definition(gs, c)
+    return sp.lambdify(gs + [c], out, modules="mpmath")
+
+
+@functools.lru_cache(maxsize=None)
+def _scalar_fns():
+    g, c = sp.Symbol("g", real=True), sp.Symbol("c", positive=True)
+    return (sp.lambdify([g, c], rules.clip_value_definition(g, c), modules="mpmath"),
+            sp.lambdify([g], rules.step_definition_fn(g), modules="mpmath"))
+
+
+@functools.lru_cache(maxsize=None)
+def _perceptron_fn(D: int, boundary_zero: bool):
+    w = [sp.Symbol(f"w{i}", real=True) for i in range(D)]
+    x = [sp.Symbol(f"x{i}", real=True) for i in range(D)]
+    b, t, lr = sp.Symbol("b", real=True), sp.Symbol("t", real=True), sp.Symbol("lr", positive=True)
+    wn, bn, s = rules.perceptron_definition(w, b, x, t, lr, boundary_zero)
+    return sp.lambdify(w + [b] + x + [t, lr], wn + [bn], modules="mpmath"), sp.lambdify(w + [b] + x, s, modules="mpmath")
+
+
+def _mp(v):
+    return mpmath.mpf(float(v))
+
+
+def _expected_rule(op, s, notes):
+    with mpmath.workdps(dv.DPS):
+        if op.name == "step":
+            _, stp = _scalar_fns()
+            return np.vectorize(lambda v: float(stp(_mp(v))))(np.asarray(s["x"], dtype=float)) if np.size(s["x"]) else np.zeros(np.shape(s["x"]))
+        if op.name == "clip_grad_value":
+            clipv, _ = _scalar_fns()
+            return [np.vectorize(lambda v: float(clipv(_mp(v), _mp(s["clip"]))), otypes=[float])(g) for g in s["grads"]]
+        if op.name == "clip_grad_norm":
+            flat = np.concatenate([np.ravel(g) for g in s["grads"]])
+            vals = _clip_norm_fn(flat.size)(*[_mp(v) for v in flat], _mp(s["max_norm"]))
+            out, i = [], 0
+            for g in s["grads"]:
+                out.append(np.array([float(v) for v in vals[i:i + g.size]], dtype=np.float64).reshape(g.shape))
+                i += g.size
+            return out
+        if op.name == "perceptron":
+            D = len(s["w"])
+            args = [_mp(v) for v in s["w"]] + [_mp(s["b"])] + [_mp(v) for v in s["x"]]
+            _, act = _perceptron_fn(D, False)
+            a = act(*args)
+            scale = sum(abs(float(wi) * float(xi)) for wi, xi in zip(s["w"], s["x"])) + abs(float(s["b"]))
+            on_boundary = abs(float(a)) <= 1e-12 * max(scale, 1e-300)
+            if on_boundary:
+                notes.append("a sample on the decision boundary (|w·x + b| within float64 rounding): step(0) = 0 applied")
+            fn, _ = _perceptron_fn(D, on_boundary)
+            vals = fn(*args, _mp(s["t"]), _mp(s["lr"]))
+            return (np.array([float(v) for v in vals[:D]], dtype=np.float64), float(vals[D]))
+    raise KeyError(op.name)
+
+
+def _check_rule(op, impl, rng, examples):
+    t = _Tracker("rule", "numeric: float64 implementation vs the SymPy definition at 50 digits")
+    fn = op.functions[0]
+    names = [a.name for a in op.args]
+    notes: list[str] = []
+    for _ in range(examples):
+        s = op.sample(rng)
+        args = op.forward_args(s)
+        t.example()
+        repro = reproducer(impl.name, fn, _named(op, s))
+        res = impl.call(fn, *args, arg_names=names)
+        if not res.ok:
+            t.error(res.finding, repro)
+            continue
+        _compare_structured(t, op, res.value, _expected_rule(op, s, notes), "output", s, repro)
+    if notes:
+        t.result.info["notes"] = sorted(set(notes))
+    if op.name == "clip_grad_norm":
+        t.result.info["proved"] = {"norm of the clipped gradients equals max_norm on the clipping branch (3 symbols)":
+                                   rules.prove_clip_norm(3)}
+    if op.kinks or op.conventions:
+        t.result.info["conventions"] = _conventions(op)
+    return [t.done(f"{fn} matches its SymPy definition (50 digits)")]
+
+
+def _compare_structured(tracker, op, actual, expected, what, sample, repro):
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
+            tracker.error(Finding("type", f"{what} must be a list/tuple of {len(expected)}, got {type(actual).__name__}"), repro)
+            return
+        for k, (a, e) in enumerate(zip(actual, expected)):
+            _compare_structured(tracker, op, a, e, f"{what}[{k}]", sample, repro)
+        return
+    if isinstance(expected, np.ndarray):
+        bad = check_array(actual, expected.shape, what)
+    else:
+        actual, bad = check_scalar(actual, what)
+    if bad:
+        tracker.error(bad, repro)
+        return
+    tracker.measured(*compare(actual, expected, _tol(expected, RULE_RTOL, RULE_ATOL), op=op, what=what, sample=sample), repro)
