@@ -1,1 +1,8 @@
 """Hypothesis strategies and properties for every op of the registry (issue 5)."""
+from .mutants import MUTANTS, Mutant
+from .props import NotProvided
+from .strategies import MODES, STRATEGIES, samples
+from .suite import ALL, PROPERTIES, Property, check_op, check_property, first_failure
+
+__all__ = ["ALL", "MODES", "MUTANTS", "Mutant", "NotProvided", "PROPERTIES", "Property", "STRATEGIES", "check_op",
+           "check_property", "first_failure", "samples"]

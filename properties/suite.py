@@ -1,0 +1,242 @@
+"""The property catalogue: which properties every op has, and running them with Hypothesis.
+
+:data:`PROPERTIES` maps each op of the registry to its :class:`Property`
+objects; each binds a property function of :mod:`gradspec.properties.props`
+to an op and a strategy mode of :mod:`gradspec.properties.strategies`.
+
+Run them against any implementation::
+
+    from gradspec.properties import suite
+    outcomes = suite.check_op("softmax", my_layers)          # every property of softmax
+    suite.check_property(suite.get("softmax", "rows_sum_to_one"), my_layers)  # raises on failure
+
+Examples per property follow the active Hypothesis profile
+(``--hypothesis-profile dev|ci|thorough``, see :mod:`gradspec.properties.profiles`);
+slow properties run a fraction (``weight``) of them, never fewer than 2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
+
+from ..oracles import ORACLES
+from ..registry import OPS, REGISTRY
+from . import props as P
+from .strategies import OP_MODES, samples
+
+
+@dataclass(frozen=True)
+class Property:
+    """One property of one op, on samples of one strategy mode."""
+
+    name: str
+    op: str
+    mode: str
+    check: Callable[[Any, dict], None]  # check(impl, sample) raises AssertionError
+    requires: tuple[str, ...] = ()  # protocol functions beyond the op's own
+    oracle: str | None = None  # the oracle a property delegates to (checked for applicability before running)
+    weight: float = 1.0  # fraction of the profile's examples (slow properties run fewer)
+    doc: str = field(default="", compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}:{self.name}[{self.mode}]"
+
+    def missing(self, impl) -> list[str]:
+        """Functions the property needs that ``impl`` does not provide."""
+        need = tuple(REGISTRY[self.op].functions) + self.requires
+        missing = [f for f in need if not callable(getattr(P._obj(impl), f, None))]
+        if self.oracle is not None and not _oracle_applies(self.oracle, self.op):
+            missing.append(f"(the {self.oracle} oracle does not apply to {self.op})")
+        return missing
+
+
+def _oracle_applies(name: str, op: str) -> bool:
+    from ..oracles import get as get_oracle
+
+    return bool(get_oracle(name).applies(REGISTRY[op]))
+
+
+
+def _build() -> dict[str, list[Property]]:
+    out: dict[str, list[Property]] = {}
+
+    def add(op, name, func, modes=("away",), requires=(), weight=1.0, bind_op=False, oracle=None):
+        f = partial(func, op=op) if bind_op else func
+        if oracle is not None:
+            f = partial(f, oracle=oracle)
+        doc = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+        for m in modes:
+            if m not in OP_MODES[op]:
+                raise ValueError(f"property {name} of {op}: mode {m!r} not among the op's modes {OP_MODES[op]}")
+            out.setdefault(op, []).append(Property(name, op, m, f, tuple(requires), oracle, weight, doc))
+
+    for spec in OPS:
+        op, kind = spec.name, spec.kind
+        hard = ("hard",) if "hard" in OP_MODES[op] else ()
+        if kind in ("differentiable", "loss"):
+            add(op, "forward_matches_spec", P.prop_forward_matches_spec, ("away",) + hard, bind_op=True)
+            add(op, "shapes", P.prop_shapes, ("away",) + hard, bind_op=True)
+            add(op, "gradient_fd64", P.prop_gradient_fd64, ("away",) + hard, bind_op=True, weight=0.6)
+            add(op, "linear_in_dy", P.prop_linear_in_dy, bind_op=True, weight=0.5)
+        add(op, "no_mutation", P.prop_no_mutation, bind_op=True, weight=0.3 if kind == "init" else 0.5)
+        add(op, "deterministic", P.prop_deterministic, bind_op=True, weight=0.3 if kind == "init" else 0.5)
+        add(op, "no_global_random_state", P.prop_no_global_random_state, bind_op=True, weight=0.3 if kind == "init" else 0.5)
+        for oname in ORACLES:  # every registered oracle that applies to the op (not the properties oracle itself)
+            if oname != "properties" and _oracle_applies(oname, op):
+                add(op, f"agrees_with_{oname}", P.prop_agrees_with_oracle, bind_op=True, oracle=oname,
+                    weight=0.2 if oname == "fd64" else 0.1)
+        if kind == "loss" and op != "l2_penalty":
+            add(op, "nonnegative", P.prop_loss_nonnegative, ("away",) + hard, bind_op=True)
+        if kind == "optimizer":
+            add(op, "closed_form_constant_gradient", P.prop_optimizer_closed_form, ("away", "hard"), bind_op=True)
+            add(op, "trajectory_matches_spec", P.prop_optimizer_matches_spec, ("away", "hard"), bind_op=True)
+            add(op, "decreases_convex_quadratic", P.prop_optimizer_decreases_quadratic, bind_op=True)
+        if kind == "init":
+            add(op, "statistics", P.prop_init_statistics, bind_op=True, weight=0.4)
+
+    add("sigmoid", "symmetry", P.prop_sigmoid_symmetry, ("away", "hard"))
+    add("tanh", "odd_and_bounded_derivative", P.prop_tanh_odd, ("away", "hard"))
+    add("relu", "convention", P.prop_relu_convention, ("away", "on_kink", "hard"))
+    add("step", "convention", P.prop_step_convention, ("away", "on_kink"))
+    add("softmax", "rows_sum_to_one", P.prop_softmax_rows_sum_to_one, ("away", "hard"))
+    add("softmax", "shift_invariant", P.prop_softmax_shift_invariant, ("away", "hard"))
+    add("softmax", "backward_rows_sum_to_zero", P.prop_softmax_backward_rows_sum_to_zero, ("away", "hard"))
+    add("affine", "bias_grad_is_sum", P.prop_affine_bias_grad_is_sum)
+    add("cross_entropy", "grad_sign", P.prop_cross_entropy_grad_sign, ("away", "hard"))
+    add("softmax_cross_entropy", "grad_rows_sum_to_zero", P.prop_sce_grad_rows_sum_to_zero, ("away", "hard"))
+    add("binary_cross_entropy", "grad_bounded", P.prop_bce_grad_bounded, ("away", "hard"))
+    add("conv2d", "is_cross_correlation", P.prop_conv2d_is_cross_correlation, ("away", "hard"))
+    add("conv2d", "backward_is_adjoint", P.prop_conv2d_adjoint, ("away", "hard"))
+    add("conv2d", "im2col_col2im_adjoint", P.prop_im2col_adjoint, requires=("im2col", "col2im"))
+    for pool in ("max_pool2d", "avg_pool2d"):
+        add(pool, "matches_definition", partial(P.prop_pool_matches_definition, op=pool), ("away", "on_kink"))
+    add("max_pool2d", "routes_to_one_element", P.prop_maxpool_routes_to_one_element, ("away", "on_kink"))
+    add("avg_pool2d", "total_gradient", P.prop_avgpool_total, ("away", "on_kink"))
+    add("batchnorm", "normalises", P.prop_batchnorm_normalises, ("away", "hard"))
+    add("batchnorm", "gradient_identities", P.prop_batchnorm_grad_identities, ("away", "hard"))
+    add("dropout", "same_mask_backward", P.prop_dropout_same_mask)
+    add("dropout", "unbiased", P.prop_dropout_unbiased, weight=0.3)
+    add("l2_penalty", "gradient_is_lam_W", P.prop_l2_gradient, ("away", "hard"))
+    add("clip_grad_norm", "direction_and_bound", P.prop_clip_norm, ("away", "on_kink"))
+    add("clip_grad_value", "clamps", P.prop_clip_value, ("away", "on_kink"))
+    add("sgd", "step_is_minus_lr_g", P.prop_sgd_step, ("away", "hard"))
+    add("momentum", "zero_momentum_is_sgd", P.prop_momentum_zero_is_sgd, ("away", "hard"))
+    add("adam", "first_step_is_sign", P.prop_adam_first_step_is_sign, ("away", "hard"))
+    add("adagrad", "step_shrinks", P.prop_adagrad_step_shrinks, ("away", "hard"))
+    add("perceptron", "rule", P.prop_perceptron_rule, ("away", "on_kink"))
+    add("perceptron", "learns_and_nand_or", P.prop_perceptron_learns_gates, weight=0.3)
+    add("perceptron", "separability", P.prop_perceptron_separability, weight=0.2)
+    add("perceptron", "two_layer_xor", P.prop_two_layer_xor, weight=0.2)
+    add("mlp", "gradients_fd64", P.prop_mlp_gradients_fd64, weight=0.5)
+    for layout in ("row", "column"):
+        req = ("mlp_backprop",)
+        add("mlp", f"bp1_{layout}", partial(P.prop_mlp_bp1, layout=layout), requires=req, weight=0.5)
+        add("mlp", f"bp2_{layout}", partial(P.prop_mlp_bp2, layout=layout), requires=req, weight=0.5)
+        add("mlp", f"bp3_{layout}", partial(P.prop_mlp_bp3, layout=layout), requires=req, weight=0.5)
+        add("mlp", f"bp4_{layout}", partial(P.prop_mlp_bp4, layout=layout), requires=req, weight=0.5)
+        add("mlp", f"gradient_flow_{layout}", partial(P.prop_gradient_flow, layout=layout), requires=req)
+    add("mlp", "layouts_agree", P.prop_mlp_layouts_agree, requires=("mlp_col_loss_and_grads",))
+    add("mlp", "relu_convention", P.prop_mlp_relu_convention, ("on_kink",))
+    missing = [op.name for op in OPS if op.name not in out]
+    assert not missing, f"ops without properties: {missing}"
+    return out
+
+
+#: op name -> its properties (every op of the registry has some).
+PROPERTIES: dict[str, list[Property]] = _build()
+ALL: list[Property] = [p for ps in PROPERTIES.values() for p in ps]
+
+
+def get(op: str, name: str, mode: str = "away") -> Property:
+    for p in PROPERTIES[op]:
+        if p.name == name and p.mode == mode:
+            return p
+    raise KeyError(f"{op} has no property {name!r} in mode {mode!r}; it has {sorted({p.name + '[' + p.mode + ']' for p in PROPERTIES[op]})}")
+
+
+def examples_for(prop: Property, max_examples: int | None = None) -> int:
+    """Examples for ``prop``: ``max_examples`` (default: the active profile's) × its weight, at least 2."""
+    base = settings.default.max_examples if max_examples is None else max_examples
+    return max(2, min(base, int(round(base * prop.weight))))
+
+
+def check_property(prop: Property, impl, *, max_examples: int | None = None, derandomize: bool | None = None,
+                   seed: int | None = None, shrink: bool = True, database=...) -> None:
+    """Run one property with Hypothesis against ``impl``; raises the (shrunk) failure.
+
+    Settings default to the active profile; ``max_examples`` is then scaled by
+    the property's ``weight``. Raises :class:`~gradspec.properties.props.NotProvided`
+    when ``impl`` lacks a function the property needs.
+    """
+    missing = prop.missing(impl)
+    if missing:
+        raise P.NotProvided(f"{prop.id} needs {', '.join(missing)}")
+
+    def run(sample):
+        prop.check(impl, sample)
+
+    run.__name__ = run.__qualname__ = "property_" + prop.id.replace(":", "_").replace("[", "_").replace("]", "")
+    run._hypothesis_internal_add_digest = prop.id.encode()  # a distinct example database key per property
+    # no deadline whatever the active profile: on a shared machine a slow example is not a failure
+    # (Hypothesis' default 200 ms deadline made the CLI flaky); speed lives in benchmarks/
+    kw: dict[str, Any] = {"max_examples": examples_for(prop, max_examples), "deadline": None,
+                          "suppress_health_check": list(settings.default.suppress_health_check) + [HealthCheck.too_slow]}
+    if derandomize is not None:
+        kw["derandomize"] = derandomize
+    if database is not ...:
+        kw["database"] = database
+    if not shrink:
+        kw["phases"] = (Phase.explicit, Phase.reuse, Phase.generate)
+    test = given(samples(prop.op, prop.mode))(settings(**kw)(run))
+    if seed is not None:
+        test = hyp_seed(seed)(test)
+    test()
+
+
+@dataclass
+class Outcome:
+    prop: Property
+    status: str  # pass | fail | not_applicable
+    message: str = ""
+
+
+def check_op(op: str, impl, *, stop_at_first: bool = False, **kw) -> list[Outcome]:
+    """Run every property of ``op`` against ``impl``; one :class:`Outcome` per property.
+
+    An exception other than a missing function counts as a failure (an
+    implementation that raises on valid input is wrong). ``kw`` goes to
+    :func:`check_property`.
+    """
+    outcomes = []
+    for prop in PROPERTIES[op]:
+        missing = prop.missing(impl)
+        if missing:
+            outcomes.append(Outcome(prop, "not_applicable", f"needs {', '.join(missing)}"))
+            continue
+        try:
+            check_property(prop, impl, **kw)
+        except Exception as exc:  # noqa: BLE001 - any failure of the implementation is reported
+            notes = "\n".join(getattr(exc, "__notes__", []) or [])
+            outcomes.append(Outcome(prop, "fail", f"{type(exc).__name__}: {exc}" + (f"\n{notes}" if notes else "")))
+            if stop_at_first:
+                break
+        else:
+            outcomes.append(Outcome(prop, "pass"))
+    return outcomes
+
+
+def first_failure(op: str, impl, *, max_examples: int | None = None, quick: int = 3, **kw) -> Outcome | None:
+    """The first property of ``op`` that ``impl`` fails, or None.
+
+    Two passes: every property with ``quick`` examples (most bugs show at
+    once), then every property with ``max_examples`` (scaled by its weight).
+    """
+    for budget in (quick, max_examples):
+        for o in check_op(op, impl, stop_at_first=True, max_examples=budget, **kw):
+            if o.status == "fail":
+                return o
+    return None
