@@ -85,6 +85,8 @@ def compare(actual, expected, tol, *, op: OpSpec, what: str, sample: dict, max_f
                  "tolerance": float(tol.flat[k]), "units": float(units.flat[k]),
                  "sample": describe_sample(sample)},
             ))
+        for f in findings:
+            f.sample = sample  # not serialised (not a field): the failing sample, for gradspec.diagnosis
         n_bad = int(np.count_nonzero(units > 1.0))
         if n_bad > len(findings):
             findings[-1].details["more_mismatches"] = n_bad - len(findings)
@@ -110,6 +112,8 @@ def literal(value) -> str:
     """Python source that rebuilds ``value`` exactly (floats round-trip through repr)."""
     if isinstance(value, np.ndarray):
         kind = "" if value.dtype == np.float64 else f", dtype=np.{value.dtype}"
+        if value.size == 0:  # tolist() of an empty array loses its shape, e.g. (0, 2) -> []
+            return f"np.zeros({value.shape!r}{kind})"
         return f"np.array({value.tolist()!r}{kind})"
     if isinstance(value, tuple):
         return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"

@@ -12,10 +12,13 @@ registry (valid shapes, inputs a margin away from every kink):
   softmax and batchnorm bugs) against central differences of
   :math:`f(x) = \langle dy, \text{forward}(x)\rangle` of the implementation's
   *own* forward, element by element, with step :math:`h = 6\cdot10^{-6}\max(1,|x_i|)`.
-  Per-element tolerance :math:`10^{-6}\max(|a|,|n|) + |D_h - D_{2h}| + 32\epsilon S/h`,
+  Per-element tolerance :math:`10^{-6}\max(|a|,|n|) + |D_h - D_{2h}| + 32\epsilon (S + F)/h`,
   where the Richardson term :math:`|D_h - D_{2h}|` estimates the truncation
-  error of the difference quotient and :math:`32\epsilon S/h` its rounding
-  error (:math:`S = |f| + \sum|dy \odot y|`). This is as tight as float64
+  error of the difference quotient and :math:`32\epsilon (S + F)/h` its rounding
+  error: :math:`F` is the largest :math:`|f|` evaluated while differencing,
+  :math:`S = |f| + \sum|dy \odot y|` plus the op's cancellation
+  (:func:`rounding_scale`: large sums, near-constant batch-norm groups, the
+  terms the stable losses cancel). Steps follow the op's scale (:func:`step_sizes`). This is as tight as float64
   differences allow (about 1e-6 relative); the mpmath oracle goes to 1e-8.
 * **rule** (optimizers, clipping, step, perceptron): value for value against
   the spec; optimizers over a 5-step trajectory with a fresh gradient each step.
@@ -46,7 +49,20 @@ DEFAULT_EXAMPLES = 3
 FWD_RTOL, FWD_ATOL = 1e-10, 1e-12
 FD_REL_STEP = 6e-6  # ≈ ε^(1/3): balances truncation (h²) and rounding (ε/h)
 FD_RTOL = 1e-6
+TINY = float(np.finfo(np.float64).tiny)  # 2^-1022, the smallest normal float64
 KINK_SAFETY = 1e-3  # > 4·(2h) for |x| <= 20: a difference never straddles a kink
+
+
+#: The checks this oracle produces per op kind (read by the conformance suite: one test per check).
+CHECKS = {"differentiable": ("forward", "backward"), "loss": ("forward", "backward"), "network": ("forward", "backward"),
+          "function": ("rule",), "rule": ("rule",), "optimizer": ("trajectory",), "init": ("distribution",)}
+
+
+def checks_for(op: OpSpec) -> tuple[str, ...]:
+    """The checks :func:`check_op` produces for ``op``: its kind's, plus ``conventions`` where it has kink cases."""
+    from .. import conventions
+
+    return CHECKS[op.kind] + (("conventions",) if conventions.applies(op) else ())
 
 
 def applies(op: OpSpec) -> bool:
@@ -57,7 +73,9 @@ def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, example
     examples = examples or DEFAULT_EXAMPLES
     runner = {"differentiable": _check_differentiable, "loss": _check_differentiable, "function": _check_function,
               "optimizer": _check_optimizer, "init": _check_init, "network": _check_network, "rule": _check_rule}[op.kind]
-    return runner(op, impl, rng, examples)
+    from .. import conventions  # the same op evaluated exactly on its kinks, which the samples above avoid
+
+    return runner(op, impl, rng, examples) + conventions.check_op(op, impl)
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -66,6 +84,7 @@ class _Tracker:
 
     def __init__(self, check: str):
         self.result = CheckResult(NAME, check, "pass")
+        self.measurements = 0  # comparisons actually made: a check that made none cannot pass
 
     def example(self):
         self.result.examples += 1
@@ -74,9 +93,10 @@ class _Tracker:
         if repro:
             finding.details.setdefault("reproducer", repro)
         self.result.findings.append(finding)
-        self.result.status = "error" if finding.kind in ("exception", "missing") else _worse(self.result.status, "fail")
+        self.result.status = "error" if finding.kind in ("exception", "missing", "timeout") else _worse(self.result.status, "fail")
 
     def measured(self, worst: float, findings: list[Finding], repro: str | None = None):
+        self.measurements += 1
         cur = self.result.worst_error
         self.result.worst_error = worst if cur is None else max(cur, worst)
         if findings:
@@ -87,6 +107,12 @@ class _Tracker:
 
     def done(self, message: str = "") -> CheckResult:
         r = self.result
+        if r.status == "pass" and self.measurements == 0:
+            # nothing was compared (every example stopped earlier, e.g. at a forward that raised):
+            # that is not a pass, whatever the reason
+            self.error(Finding("unchecked", f"{r.check}: no example could be compared ({r.examples} attempted); "
+                                            "see the op's other checks for why"))
+            r.status = "error"
         if not r.message:
             r.message = message if r.status == "pass" else (r.findings[0].message if r.findings else message)
         if r.worst_error is not None:
@@ -132,27 +158,119 @@ def _objective(fn, args, diff_index, dy, scalar):
     return f
 
 
-def central_difference(f, x: np.ndarray, rel_step: float = FD_REL_STEP):
-    """(D_h, D_2h, h) per element: central differences of scalar ``f`` at two steps."""
+def central_differences(f, x: np.ndarray, h: np.ndarray):
+    """(D_h, D_2h, F) per element of the scalar function ``f`` at ``x``, steps ``h`` (same shape as x).
+
+    F is the largest |f| evaluated for that element: the rounding error of a
+    difference quotient is about ε·F/h, and F can far exceed |f(x)| when the
+    step is larger than x (e.g. ½W² at W = 1e-268, h = 6e-6).
+    """
     x = np.array(x, dtype=np.float64)
-    d1, d2, hs = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    d1, d2, fmax = np.empty_like(x), np.empty_like(x), np.empty_like(x)
     for idx in np.ndindex(x.shape):
         xi = x[idx]
-        h = rel_step * max(1.0, abs(xi))
-        vals = []
-        for step in (h, 2 * h):
+        vals, big = [], 0.0
+        for step in (h[idx], 2 * h[idx]):
             x[idx] = xi + step
             fp = f(x)
             x[idx] = xi - step
             fm = f(x)
             vals.append((fp - fm) / (2 * step))
+            big = max(big, abs(fp), abs(fm))
         x[idx] = xi
-        d1[idx], d2[idx], hs[idx] = vals[0], vals[1], h
+        d1[idx], d2[idx], fmax[idx] = vals[0], vals[1], big
+    return d1, d2, fmax
+
+
+def central_difference(f, x: np.ndarray, rel_step: float = FD_REL_STEP):
+    r"""(D_h, D_2h, h) per element, with the plain step :math:`h = \text{rel\_step}\cdot\max(1, |x_i|)`."""
+    x = np.asarray(x, dtype=np.float64)
+    hs = rel_step * np.maximum(1.0, np.abs(x))
+    d1, d2, _ = central_differences(f, x, hs)
     return d1, d2, hs
 
 
-def fd_tolerance(analytic, d1, d2, hs, scale):
-    return FD_RTOL * np.maximum(np.abs(analytic), np.abs(d1)) + np.abs(d1 - d2) + 32 * EPS * scale / hs
+def bn_groups(x):
+    """Axes over which batchnorm reduces, and the broadcast shape of per-feature values."""
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2, 3), (1, -1, 1, 1))
+
+
+def step_sizes(op: OpSpec, sample: dict, name: str, x: np.ndarray) -> np.ndarray:
+    """Per-element difference step: FD_REL_STEP × the scale at which the op varies in argument ``name``.
+
+    cross_entropy's p stays inside (0, 1); batchnorm's x varies on the scale of
+    its group's standard deviation; everything else on max(1, |x|).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if op.name == "cross_entropy" and name == "p":
+        return FD_REL_STEP * np.minimum(np.abs(x), 1.0 - x)
+    if op.name == "batchnorm" and name == "x":
+        axes, bshape = bn_groups(x)
+        sd = np.sqrt(x.var(axis=axes) + sample["eps"]).reshape(bshape)
+        return FD_REL_STEP * np.broadcast_to(sd, x.shape).copy()
+    return FD_REL_STEP * np.maximum(1.0, np.abs(x))
+
+
+def magnitude(op: OpSpec, sample: dict):
+    """The forward evaluated on absolute values (a bound on the terms summed inside it), or None."""
+    if op.name == "affine":
+        return spec_impl.affine_forward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]))
+    if op.name == "conv2d":
+        return spec_impl.conv2d_forward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]),
+                                        sample["stride"], sample["pad"])
+    return None
+
+
+def conditioning(op: OpSpec, sample: dict) -> float:
+    """Extra absolute rounding error a correct forward may carry (cancellation), per output element."""
+    if op.name == "batchnorm":
+        x = np.asarray(sample["x"])
+        axes, _ = bn_groups(x)
+        var = x.var(axis=axes)
+        g = np.abs(np.asarray(sample["gamma"]))
+        return float(np.max(64 * EPS * g * np.max(np.abs(x)) / np.sqrt(var + sample["eps"])))
+    if op.name in ("affine", "conv2d"):
+        mag = magnitude(op, sample)
+        return 64 * EPS * float(np.max(mag)) if mag is not None and mag.size else 0.0
+    if op.name == "mse":
+        y, t = np.asarray(sample["y"]), np.asarray(sample["t"])
+        return 64 * EPS * float(np.sum((np.abs(y) + np.abs(t)) ** 2)) / y.shape[0]
+    return 0.0
+
+
+def rounding_scale(op: OpSpec, sample: dict, dy, y) -> float:
+    r"""S: the magnitude of the terms whose rounding enters :math:`f = \langle dy, \text{forward}\rangle`.
+
+    :math:`|f| + \sum|dy \odot y|`, widened by the op's cancellation: the
+    absolute-value forward of affine/conv2d (large sums), near-constant
+    batch-norm groups, and the terms of size max|z| that the stable losses
+    (log-sum-exp, softplus) cancel; plus TINY·(1 + Σ|dy|) for results that
+    underflow into the subnormals (there float64 keeps an absolute, not a
+    relative, precision of 2^-1074 = ε·TINY).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    S = abs(float(np.sum(dy * y))) + float(np.sum(np.abs(dy * y)))
+    # underflow: a subnormal term carries an absolute error up to 2^-1074 = ε·TINY, not a relative one
+    S += TINY * (1.0 + float(np.sum(np.abs(dy))))
+    mag = magnitude(op, sample)
+    if mag is not None:
+        S += float(np.sum(np.abs(dy) * mag))
+    if op.name == "batchnorm":
+        S += conditioning(op, sample) / (64 * EPS) * float(np.sum(np.abs(dy)))
+    if op.name == "mse":
+        S += conditioning(op, sample) / (64 * EPS) * abs(dy)
+    if op.name == "softmax_cross_entropy":  # m + log Σ e^(z−m) − z_y cancels terms of size max|z|
+        z = np.asarray(sample["z"])
+        S += abs(dy) * float(np.sum(2 * np.max(np.abs(z), axis=1) + math.log(z.shape[1]) + 1)) / z.shape[0]
+    if op.name == "binary_cross_entropy":  # max(z, 0) − z·t + log1p(e^−|z|) cancels terms of size |z|
+        z = np.asarray(sample["z"])
+        S += abs(dy) * float(np.sum(2 * np.abs(z) + 1)) / z.shape[0]
+    return S
+
+
+def fd_tolerance(analytic, d1, d2, h, S, F=0.0):
+    r"""Per element: :math:`10^{-6}\max(|a|,|n|) + |D_h - D_{2h}| + 32\epsilon (S + F)/h`."""
+    return FD_RTOL * np.maximum(np.abs(analytic), np.abs(d1)) + np.abs(d1 - d2) + 32 * EPS * (S + F) / h
 
 
 def _check_differentiable(op, impl, rng, examples):
@@ -206,20 +324,24 @@ def _check_differentiable(op, impl, rng, examples):
         if broken:
             continue
         again = impl.call(op.backward, *args, dy)
+        if not again.ok and again.finding.kind in ("timeout", "exception"):  # a second call that hangs or raises
+            bwd.error(again.finding, repro_b)
+            continue
         if again.ok:
             g2, _ = as_grad_tuple(again.value, len(diff), op.backward)
             if g2 is None or any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(grads, g2)):
                 bwd.error(Finding("nondeterministic", f"{op.backward} returned different results for the same inputs"), repro_b)
                 continue
-        f_scale = abs(float(np.sum(dy * expected))) + float(np.sum(np.abs(dy * np.asarray(expected))))
+        S = rounding_scale(op, s, dy, expected)
         fn = impl.function(op.forward)
         for i, g in zip(diff, grads):
+            hs = step_sizes(op, s, op.args[i].name, args[i])
             try:
-                d1, d2, hs = central_difference(_objective(fn, args, i, dy, scalar), args[i])
+                d1, d2, F = central_differences(_objective(fn, args, i, dy, scalar), args[i], hs)
             except Exception as exc:  # noqa: BLE001
                 bwd.error(Finding("exception", f"{op.forward} raised {type(exc).__name__} during differencing: {exc}"))
                 break
-            tol = fd_tolerance(g, d1, d2, hs, f_scale)
+            tol = fd_tolerance(g, d1, d2, hs, S, F)
             worst, findings = compare(g, d1, tol, op=op, what=f"d{op.args[i].name}", sample=s)
             for fnd in findings:
                 fnd.details["argument"] = op.args[i].name
@@ -242,20 +364,21 @@ def _check_network(op, impl, rng, examples):
         bwd.example()
         repro = reproducer(impl.name, fn_name, _named(op, s))
         res = impl.call(fn_name, *args, arg_names=names)
-        if not res.ok:
-            fwd.error(res.finding, repro)
+        value = res.value if res.ok else None
+        if not res.ok or not isinstance(value, (tuple, list)) or len(value) != 2:
+            # the loss and the gradients come from this one call: neither can be checked
+            bad = res.finding if not res.ok else Finding(
+                "type", f"{fn_name} must return (loss, grads), got {type(value).__name__}")
+            fwd.error(bad, repro)
+            bwd.error(Finding(bad.kind, f"gradients not checked: {bad.message}"), repro)
             continue
         ref_loss, _ = _spec_call(fn_name, *args)
-        value = res.value
-        if not isinstance(value, (tuple, list)) or len(value) != 2:
-            fwd.error(Finding("type", f"{fn_name} must return (loss, grads), got {type(value).__name__}"), repro)
-            continue
         loss, bad = check_scalar(value[0], "loss")
         if bad:
-            fwd.error(bad, repro)
-            continue
-        worst, findings = compare(loss, ref_loss, _fwd_tol(ref_loss), op=op, what="loss", sample=s)
-        fwd.measured(worst, findings, repro)
+            fwd.error(bad, repro)  # the gradients are still checked below
+        else:
+            worst, findings = compare(loss, ref_loss, _fwd_tol(ref_loss), op=op, what="loss", sample=s)
+            fwd.measured(worst, findings, repro)
         grads = value[1]
         params = s["params"]
         if not isinstance(grads, (list, tuple)) or len(grads) != len(params):
@@ -277,12 +400,13 @@ def _check_network(op, impl, rng, examples):
                     ps[l - 1][j] = x
                     return float(fn([tuple(q) for q in ps], *args[1:])[0])
 
+                hs = FD_REL_STEP * np.maximum(1.0, np.abs(np.asarray(p, dtype=np.float64)))
                 try:
-                    d1, d2, hs = central_difference(f, p)
+                    d1, d2, F = central_differences(f, p, hs)
                 except Exception as exc:  # noqa: BLE001
                     bwd.error(Finding("exception", f"{fn_name} raised {type(exc).__name__} during differencing: {exc}"))
                     continue
-                tol = fd_tolerance(g, d1, d2, hs, abs(ref_loss) + 1.0)
+                tol = fd_tolerance(g, d1, d2, hs, abs(ref_loss) + 1.0, F)
                 worst, findings = compare(g, d1, tol, op=op, what=f"d{name}{l}", sample=s)
                 bwd.measured(worst, findings, repro)
     return [fwd.done("loss matches the spec"), bwd.done("gradients match central differences")]
@@ -483,3 +607,110 @@ def _check_init(op, impl, rng, examples):
         t.measured(worst, findings, repro)
     t.result.info["statistics"] = stats_seen
     return [t.done("mean, variance and distribution match the scheme")]
+
+
+# =========================================================================== directional mode (large shapes)
+# Additive: nothing above calls this section. The element-wise backward check
+# costs 4 forwards per input element, fine at the registry's small shapes but
+# not at, say, a conv2d with 35 000 inputs. Here the VJP is checked through
+# directional derivatives instead: for a random direction v of one argument,
+#     <dx, v>  (from the backward)   vs   d/dt <dy, f(x + t v)> at t = 0
+# by central differences with Richardson's error estimate: 4 forwards per
+# direction, whatever the number of elements.
+DIRECTIONS = 3
+
+
+def _direction(rng, x):
+    """v_i = ±u_i·max(1, |x_i|), u_i ~ U[0.5, 1.5]: continuous (no cancelling pattern), bounded
+    (each element moves at most 1.5 times the element-wise step, so KINK_SAFETY still holds)."""
+    x = np.asarray(x, dtype=np.float64)
+    return rng.choice([-1.0, 1.0], size=x.shape) * rng.uniform(0.5, 1.5, size=x.shape) * np.maximum(1.0, np.abs(x))
+
+
+def directional_difference(f, x, v, rel_step: float = FD_REL_STEP):
+    """(D_h, D_2h, h): central differences of scalar ``f`` along ``v`` at x, steps h and 2h."""
+    x = np.asarray(x, dtype=np.float64)
+    h = rel_step
+    vals = []
+    for step in (h, 2 * h):
+        vals.append((f(x + step * v) - f(x - step * v)) / (2 * step))
+    return vals[0], vals[1], h
+
+
+def check_directional(op: OpSpec, impl: Implementation, sample: dict, rng: np.random.Generator,
+                      directions: int = DIRECTIONS) -> list[CheckResult]:
+    r"""Check ``op`` at one (possibly large) ``sample``: forward against the spec, backward by directional derivatives.
+
+    For each differentiable argument :math:`x_i` and each of ``directions``
+    random directions :math:`v` (see :func:`_direction`), the analytic
+    :math:`a = \langle \bar x_i, v\rangle` from the implementation's VJP with a
+    random cotangent :math:`dy` is compared with the central difference
+    :math:`D_h` of :math:`t \mapsto \langle dy, f(x_i + t v)\rangle` of the
+    implementation's own forward. Tolerance
+    :math:`10^{-6}\max(|a|,|D_h|) + |D_h - D_{2h}| + 32\epsilon S/h + 4\epsilon\sum|\bar x_i \odot x_i|/h`
+    (relative, Richardson truncation estimate, rounding of :math:`f`, rounding of
+    :math:`x + hv`), with :math:`S = |f| + \sum|dy\odot y|`. Cost: 4 forwards per
+    direction and one backward, independent of the number of elements.
+
+    Returns ``[forward, backward_directional]`` CheckResults.
+    """
+    if op.kind not in ("differentiable", "loss"):
+        raise ValueError(f"check_directional: {op.name} is a {op.kind} op; it applies to differentiable ops and losses")
+    fwd, bwd = _Tracker("forward"), _Tracker("backward_directional")
+    scalar = op.kind == "loss"
+    diff = [i for i, a in enumerate(op.args) if a.differentiable]
+    args = op.forward_args(sample)
+    names = [a.name for a in op.args]
+    fwd.example()
+    out = impl.call(op.forward, *args, arg_names=names)
+    if not out.ok:
+        fwd.error(out.finding)
+        return [fwd.done(), bwd.done()]
+    expected = _spec_call(op.forward, *args)
+    if scalar:
+        y, bad = check_scalar(out.value, f"{op.forward} output")
+    else:
+        y, bad = out.value, check_array(out.value, np.shape(expected), f"{op.forward} output")
+    if bad:
+        fwd.error(bad)
+        return [fwd.done(), bwd.done()]
+    worst, findings = compare(y, expected, _fwd_tol(expected), op=op, what="forward", sample=sample)
+    fwd.measured(worst, findings)
+    bwd.example()
+    dy = _draw_dy(rng, np.shape(expected), scalar)
+    res = impl.call(op.backward, *args, dy, arg_names=names)
+    if not res.ok:
+        bwd.error(res.finding)
+        return [fwd.done("forward matches the spec"), bwd.done()]
+    grads, bad = as_grad_tuple(res.value, len(diff), op.backward)
+    if bad:
+        bwd.error(bad)
+        return [fwd.done("forward matches the spec"), bwd.done()]
+    for i, g in zip(diff, grads):
+        bad = check_array(g, np.shape(args[i]), f"d{op.args[i].name}")
+        if bad:
+            bwd.error(bad)
+            return [fwd.done("forward matches the spec"), bwd.done()]
+    f_scale = abs(float(np.sum(dy * expected))) + float(np.sum(np.abs(dy * np.asarray(expected))))
+    fn = impl.function(op.forward)
+    for i, g in zip(diff, grads):
+        f = _objective(fn, args, i, dy, scalar)
+        x = np.asarray(args[i], dtype=np.float64)
+        for k in range(directions):
+            v = _direction(rng, x)
+            analytic = float(np.sum(g * v))
+            try:
+                d1, d2, h = directional_difference(f, x, v)
+            except Exception as exc:  # noqa: BLE001
+                bwd.error(Finding("exception", f"{op.forward} raised {type(exc).__name__} during differencing: {exc}"))
+                return [fwd.done("forward matches the spec"), bwd.done()]
+            tol = (FD_RTOL * max(abs(analytic), abs(d1)) + abs(d1 - d2) + 32 * EPS * f_scale / h
+                   + 4 * EPS * float(np.sum(np.abs(g * x))) / h)
+            what = f"<d{op.args[i].name}, v{k}>"
+            worst, findings = compare(np.array([analytic]), np.array([d1]), np.array([tol]), op=op, what=what, sample=sample)
+            for fnd in findings:
+                fnd.details.update(argument=op.args[i].name, direction=k,
+                                   expected_is="float64 central difference of <dy, forward> along a random direction")
+            bwd.measured(worst, findings)
+    bwd.result.info["directions_per_argument"] = directions
+    return [fwd.done("forward matches the spec"), bwd.done("backward matches directional central differences")]

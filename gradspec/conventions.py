@@ -1,0 +1,169 @@
+r"""The conventions check: every op evaluated exactly *on* its kinks.
+
+The registry's samples keep a margin from every kink (a central difference
+must never straddle one), so a convention fixed only at the kink (relu'(0) = 0,
+step(0) = 0, a max-pool tie sent to the first maximum, padding that never wins a
+max-pool window) is invisible to them. This check evaluates each such op at
+fixed points placed on the kink and compares the implementation's forward and
+backward (or rule, or network gradients) with the spec's, which encode the
+convention, to float64 precision:
+:math:`|a - r| \le 10^{-10}|r| + 10^{-12}\max(1, \max|r|)`.
+
+It runs as part of the ``fd64`` oracle (check name ``conventions``) for the ops
+listed in :data:`CASE_BUILDERS`; a failure names the convention, and the
+diagnosis names the variant (e.g. ``relu_prime_at_zero_is_one``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import CheckResult, Finding
+from .spec import OpSpec
+
+RTOL, ATOL = 1e-10, 1e-12
+
+
+@dataclass(frozen=True)
+class Case:
+    """One sample placed on a kink, with the convention the spec fixes there."""
+
+    op: str
+    title: str
+    convention: str
+    sample: dict
+    seed: int  # of the cotangent dy
+
+
+def _relu(rng):
+    x = np.array([[-1.5, 0.0, 2.0, 0.0], [0.0, 0.7, -0.3, 0.0]])
+    return [Case("relu", "x == 0 (the kink)", "relu'(0) = 0: no gradient passes where x == 0", {"x": x}, 1)]
+
+
+def _step(rng):
+    x = np.array([[-1.0, 0.0, 2.5], [0.0, 0.3, -0.0]])
+    return [Case("step", "x == 0 (the kink)", "step(0) = 0", {"x": x}, 2)]
+
+
+def _max_pool(rng):
+    tie = np.array([[[[1.0, 1.0, 0.5, 2.0],
+                      [0.5, 1.0, 2.0, 2.0],
+                      [3.0, 0.0, -1.0, -1.0],
+                      [0.0, 3.0, -1.0, -1.0]]]])
+    neg = -np.arange(1.0, 17.0).reshape(1, 1, 4, 4) / 4.0  # all negative, all distinct
+    return [
+        Case("max_pool2d", "windows with tied maxima (kernel 2, stride 2)",
+             "a tie sends the whole gradient to the first maximum in row-major window order",
+             {"x": tie, "kernel": 2, "stride": 2, "pad": 0}, 3),
+        Case("max_pool2d", "overlapping windows with tied maxima (kernel 2, stride 1)",
+             "a tie sends the whole gradient to the first maximum in row-major window order",
+             {"x": tie, "kernel": 2, "stride": 1, "pad": 0}, 4),
+        Case("max_pool2d", "negative values next to the padding (kernel 3, stride 1, pad 1)",
+             "padding never wins a window (it is −inf), even when every real value is negative",
+             {"x": neg, "kernel": 3, "stride": 1, "pad": 1}, 5),
+    ]
+
+
+def _avg_pool(rng):
+    x = np.arange(1.0, 26.0).reshape(1, 1, 5, 5) / 5.0
+    return [Case("avg_pool2d", "windows that overlap the padding (kernel 3, stride 2, pad 1)",
+                 "zero padding counts in the divisor, which is always kernel²",
+                 {"x": x, "kernel": 3, "stride": 2, "pad": 1}, 6)]
+
+
+def _perceptron(rng):
+    w, x = np.array([1.0, 2.0]), np.array([1.0, 1.0])
+    return [Case("perceptron", "w·x + b == 0, target 1", "y = step(0) = 0 on the boundary, so the rule updates toward t = 1",
+                 {"w": w, "b": -3.0, "x": x, "t": 1.0, "lr": 0.5}, 7),
+            Case("perceptron", "w·x + b == 0, target 0", "y = step(0) = 0 on the boundary, so nothing changes for t = 0",
+                 {"w": w, "b": -3.0, "x": x, "t": 0.0, "lr": 0.5}, 8)]
+
+
+def _mlp(rng):
+    X = np.array([[0.0, 0.0], [1.0, -0.5], [0.3, 0.8]])
+    W1 = np.array([[0.5, -1.0, 0.7], [0.2, 0.4, -0.6]])
+    b1 = np.array([0.1, 0.0, -0.2])  # example 0 is all zeros: unit 1's pre-activation is exactly 0
+    W2 = np.array([[1.0, -0.5], [0.8, 0.3], [-0.4, 0.9]])
+    b2 = np.array([0.05, -0.1])
+    return [Case("mlp", "a hidden relu pre-activation exactly 0", "relu'(0) = 0 in BP2",
+                 {"params": [(W1, b1), (W2, b2)], "X": X, "T": np.array([[0.5, -1.0], [1.0, 0.0], [0.0, 0.3]]),
+                  "hidden": "relu", "output": "identity_mse"}, 9)]
+
+
+#: op name -> function returning its cases (pure: fixed values).
+CASE_BUILDERS = {"relu": _relu, "step": _step, "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
+                 "perceptron": _perceptron, "mlp": _mlp}
+
+
+def cases(op: OpSpec) -> list[Case]:
+    """The kink cases of ``op`` (empty when it has none)."""
+    build = CASE_BUILDERS.get(op.name)
+    return build(None) if build else []
+
+
+def applies(op: OpSpec) -> bool:
+    return op.name in CASE_BUILDERS
+
+
+def check_op(op: OpSpec, impl) -> list[CheckResult]:
+    """``[CheckResult(oracle="fd64", check="conventions")]`` for an op with kink cases, else ``[]``."""
+    from . import reference as ref
+    from .diagnosis import Raised, _direct_caller, _dy_for, evaluate
+    from .oracles.common import compare
+
+    my_cases = cases(op)
+    if not my_cases:
+        return []
+    result = CheckResult("fd64", "conventions", "pass")
+    call_ref = _direct_caller(ref)
+    for case in my_cases:
+        result.examples += 1
+        failures: list[Finding] = []
+
+        def call_impl(name, *args, **kwargs):
+            out = impl.call(name, *args, **kwargs)
+            if out.ok:
+                return out.value
+            failures.append(out.finding)
+            if out.finding.kind == "mutation":
+                return out.value
+            return Raised(str(out.finding.details.get("type", out.finding.kind)), out.finding.message)
+
+        out_ref = evaluate(op, call_ref, case.sample)
+        dy = _dy_for(op, out_ref, np.random.default_rng(case.seed))
+        out_ref = evaluate(op, call_ref, case.sample, dy)
+        out_impl = evaluate(op, call_impl, case.sample, dy)
+        if failures:
+            for f in failures:
+                f.details.setdefault("convention", case.convention)
+                f.sample = case.sample
+                result.findings.append(f)
+            result.status = "error" if any(f.kind in ("exception", "timeout", "missing") for f in failures) else "fail"
+            continue
+        for key, r in out_ref.items():
+            if isinstance(r, Raised):
+                continue  # structural entries (list lengths)
+            a = out_impl.get(key)
+            if not isinstance(a, np.ndarray) or a.shape != r.shape:
+                got = a.type + " " + a.message if isinstance(a, Raised) else f"shape {getattr(a, 'shape', None)}"
+                f = Finding("convention", f"{op.name} at {case.title}: {key} must be a float64 array of shape {r.shape}, "
+                                          f"got {got}", {"what": key, "convention": case.convention})
+                f.sample = case.sample
+                result.findings.append(f)
+                result.status = "fail"
+                continue
+            scale = max(1.0, float(np.max(np.abs(r)))) if r.size else 1.0
+            worst, findings = compare(a, r, RTOL * np.abs(r) + ATOL * scale, op=op, what=key, sample=case.sample)
+            result.worst_error = worst if result.worst_error is None else max(result.worst_error, worst)
+            for f in findings:
+                f.kind = "convention"
+                f.message = f"{op.name} at {case.title}: {f.message} — the spec's convention: {case.convention}"
+                f.details["convention"] = case.convention
+                f.sample = case.sample
+            if findings:
+                result.findings.extend(findings)
+                result.status = "fail"
+    result.message = (f"the spec's conventions hold at {result.examples} kink case(s)" if result.status == "pass"
+                      else result.findings[0].message)
+    return [result]
