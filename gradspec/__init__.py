@@ -5,6 +5,8 @@ Public API::
     import gradspec
     result = gradspec.check("my_layers", ops=["affine", "conv2d"], seed=0)
     result.ok, result.to_dict()
+    gradspec.check(my_layers_module)               # a module object
+    gradspec.check("my_layers:Layers", profile="ci")  # MODULE:OBJECT, 3x the examples
 
 The reference implementation is :mod:`gradspec.reference`, the op registry
 :mod:`gradspec.registry`.
@@ -17,11 +19,66 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 
-def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None):
-    """Check an implementation against the spec; see :func:`gradspec.runner.check`."""
+def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None, *, profile=None, **options):
+    """Check an implementation against the spec, op by op, and return a structured result.
+
+    Parameters
+    ----------
+    impl : module, object, str or None
+        What to check. A module object (``import my_layers; gradspec.check(my_layers)``),
+        any object exposing protocol functions as attributes, or a string:
+        ``"MODULE"``, ``"MODULE:OBJECT"`` (a class named there is instantiated
+        with no arguments) or ``"path/to/file.py"``. None: the environment
+        variable ``GRADSPEC_IMPL`` if set, else the reference :mod:`gradspec.reference`.
+    ops : str or list of str, optional
+        Op names of the registry (``gradspec ops``); default: every op.
+    oracles : str or sequence of str
+        Oracle names (:data:`gradspec.oracles.ORACLES`); default ``("fd64",)``.
+    seed : int
+        Seed of every random draw: the same seed gives the same verdicts.
+    examples : int or dict, optional
+        Samples per op and oracle (a dict maps oracle name to a count); overrides ``profile``.
+    progress : callable, optional
+        ``progress(op_name, index, total)`` is called before each op.
+    profile : {"dev", "ci", "thorough"}, optional
+        Example counts as a multiple of each oracle's default (1×, 3×, 10×); see
+        :mod:`gradspec.profiles`. Default ``dev``.
+    **options
+        Passed on to :func:`gradspec.runner.check` (e.g. options other areas add there).
+
+    Returns
+    -------
+    gradspec.results.RunResult
+        ``.ok``, ``.summary``, ``.ops[name].status`` / ``.checks`` / findings, and
+        ``.to_dict()``: exactly what ``gradspec check --json`` writes.
+
+    Raises
+    ------
+    KeyError
+        An unknown op or oracle name (the message lists the known ones).
+    ValueError
+        An unknown profile.
+    gradspec.impl.ImplementationError
+        The implementation cannot be imported or instantiated.
+
+    Examples
+    --------
+    >>> import gradspec
+    >>> r = gradspec.check("gradspec.reference", ops="affine")
+    >>> r.ok, r.ops["affine"].status
+    (True, 'pass')
+    """
+    from .profiles import examples_for
     from .runner import check as _check
 
-    return _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress)
+    if isinstance(ops, str):
+        ops = [ops]
+    if isinstance(oracles, str):
+        oracles = [oracles]
+    oracles = list(oracles)
+    if examples is None:
+        examples = examples_for(profile, oracles)
+    return _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress, **options)
 
 
 __all__ = ["__version__", "check"]

@@ -7,15 +7,33 @@ attributes: a module (``my_layers``), an object inside one
 crash the checker: exceptions become findings that keep the exception type,
 message and the implementation's own frame, and inputs are compared before
 and after to catch mutation.
+
+Timeouts: each call runs in a daemon thread joined with a timeout
+(``Implementation.timeout`` seconds, :data:`DEFAULT_TIMEOUT` unless set through
+``gradspec check --timeout S`` or ``gradspec.check(..., timeout=S)``; 0 or None
+calls directly, with no timeout; the first call of each function may take
+:data:`FIRST_CALL_GRACE` times as long, for lazy imports and warm-up). A call
+that does not return in time gets a
+``timeout`` finding, and that function is not called again in the run (each
+later call gets the same finding at once), so a hanging implementation costs
+one timeout per function, not one per example. Python cannot kill a thread:
+the hung call keeps running in the background until it returns or the process
+exits (the thread is a daemon, so it never blocks the exit). A hang that
+releases the GIL (sleep, I/O, a lock) costs nothing more; a CPU-bound Python
+loop keeps taking its share of the GIL and slows the rest of the run. The
+caller's context (NumPy's ``errstate``, decimal contexts) is copied into the
+thread, so the call sees the same floating-point settings as a direct call.
 """
 from __future__ import annotations
 
+import contextvars
 import copy
 import importlib
 import importlib.util
 import os
 import re
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from types import ModuleType
@@ -27,6 +45,11 @@ from .results import Finding
 
 DEFAULT_IMPL = "gradspec.reference"
 ENV_VAR = "GRADSPEC_IMPL"
+#: Seconds a single call of an implementation's function may take (see the module docstring).
+DEFAULT_TIMEOUT = 10.0
+#: The first call of each function may take this many times the timeout (lazy imports, JIT and
+#: thread-pool warm-up: the PyTorch adapter's first optimizer step takes ~2 s on an idle 2-core machine).
+FIRST_CALL_GRACE = 3.0
 
 
 class ImplementationError(Exception):
@@ -78,9 +101,12 @@ class CallOutcome:
 class Implementation:
     """An implementation under test."""
 
-    def __init__(self, name: str, obj: Any):
+    def __init__(self, name: str, obj: Any, timeout: float | None = DEFAULT_TIMEOUT):
         self.name = name
         self.obj = obj
+        self.timeout = timeout
+        self.hung: dict[str, float] = {}  # function name -> the timeout it exceeded
+        self.called: set[str] = set()  # functions called at least once (the first call gets FIRST_CALL_GRACE)
 
     @classmethod
     def wrap(cls, impl) -> "Implementation":
@@ -115,17 +141,36 @@ class Implementation:
     def call(self, fn_name: str, *args, arg_names=None, **kwargs) -> CallOutcome:
         """Call ``fn_name`` and check its inputs were left alone; never raises.
 
-        ``arg_names`` names the positional arguments in findings.
+        ``arg_names`` names the positional arguments in findings. A call that
+        exceeds ``self.timeout`` seconds gets a ``timeout`` finding, and so does
+        every later call of the same function (it is not called again).
         """
         fn = self.function(fn_name)
         if fn is None:
             return CallOutcome(False, finding=Finding("missing", f"{fn_name} is not provided by the implementation"))
-        before = copy.deepcopy((args, kwargs))
+        if fn_name in self.hung:
+            t = self.hung[fn_name]
+            return CallOutcome(False, finding=Finding(
+                "timeout", f"{fn_name} was not called again: an earlier call did not return within {t:g} s",
+                {"function": fn_name, "timeout_s": t, "repeated": True}))
         try:
-            value = fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the implementation may raise anything
+            before = copy.deepcopy((args, kwargs))
+        except Exception:  # noqa: BLE001 - an argument that cannot be copied (e.g. a state object of the impl)
+            before = None
+        limit = self.timeout if (not self.timeout or fn_name in self.called) else self.timeout * FIRST_CALL_GRACE
+        self.called.add(fn_name)
+        done, value, exc = run_with_timeout(fn, args, kwargs, limit)
+        if not done:
+            self.hung[fn_name] = float(limit)
+            return CallOutcome(False, finding=Finding(
+                "timeout",
+                f"{fn_name} did not return within {limit:g} s (timeout {self.timeout:g} s"
+                f"{f', x{FIRST_CALL_GRACE:g} for a first call' if limit != self.timeout else ''}; raise it with "
+                f"--timeout S or gradspec.check(..., timeout=S)); the call keeps running in a background thread",
+                {"function": fn_name, "timeout_s": float(limit), "repeated": False}))
+        if exc is not None:
             return CallOutcome(False, finding=exception_finding(fn_name, exc))
-        changed = _mutated(before, (args, kwargs))
+        changed = _mutated(before, (args, kwargs)) if before is not None else None
         if changed and arg_names:
             changed = re.sub(r"^args\[0\]\[(\d+)\]", lambda m: _name(arg_names, int(m.group(1))), changed)
         if changed:
@@ -137,14 +182,104 @@ class Implementation:
         return CallOutcome(True, value)
 
 
+def run_with_timeout(fn, args, kwargs, timeout):
+    """(done, value, exception) of ``fn(*args, **kwargs)``; never raises (except KeyboardInterrupt).
+
+    With ``timeout`` None or <= 0 the call is direct. Otherwise it runs in a
+    daemon thread, in a copy of the caller's context, joined for ``timeout``
+    seconds; ``done`` is False when it did not finish (the thread cannot be
+    killed and keeps running). Any exception, even ``SystemExit``, is returned.
+    """
+    if not timeout or timeout <= 0 or timeout == float("inf"):
+        try:
+            return True, fn(*args, **kwargs), None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the implementation may raise anything, even SystemExit
+            return True, None, exc
+    return _worker().run(fn, args, kwargs, timeout)
+
+
+class _Worker:
+    """A daemon thread that runs calls one at a time; abandoned (and replaced) when a call hangs.
+
+    Reusing one thread matters: NumPy's first call in a fresh thread costs about
+    a millisecond, which a thread per call would pay on every call.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests: list = []
+        self.ready = threading.Condition(self.lock)
+        self.dead = False
+        self.thread = threading.Thread(target=self._loop, name="gradspec-impl-call", daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while True:
+            with self.ready:
+                while not self.requests:
+                    self.ready.wait()
+                fn, args, kwargs, ctx, box, done = self.requests.pop(0)
+            try:
+                box["value"] = ctx.run(fn, *args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - the implementation may raise anything
+                box["exc"] = exc
+            done.set()
+            if self.dead:  # it hung and came back: a new worker has replaced this one
+                return
+
+    def run(self, fn, args, kwargs, timeout):
+        box: dict = {}
+        done = threading.Event()
+        with self.ready:
+            self.requests.append((fn, args, kwargs, contextvars.copy_context(), box, done))
+            self.ready.notify()
+        if not done.wait(timeout):
+            self.dead = True
+            return False, None, None
+        return True, box.get("value"), box.get("exc")
+
+
+_WORKERS: dict[int, _Worker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def _worker() -> _Worker:
+    """The live worker of the calling thread (one per caller thread, so callers never queue behind each other)."""
+    key = threading.get_ident()
+    with _WORKERS_LOCK:
+        w = _WORKERS.get(key)
+        if w is None or w.dead:
+            w = _WORKERS[key] = _Worker()
+        return w
+
+
 def _name(names, i):
     return names[i] if i < len(names) else "dy" if i == len(names) else f"args[{i}]"
 
 
-def exception_finding(fn_name: str, exc: BaseException) -> Finding:
-    frames = traceback.extract_tb(exc.__traceback__)
+def _skip_frame(filename: str) -> bool:
+    """Frames of gradspec's runner, the standard library's threading and NumPy's own code."""
+    path = os.path.abspath(filename)
     gradspec_dir = os.path.dirname(os.path.abspath(__file__))
-    own = [f for f in frames if not os.path.abspath(f.filename).startswith(gradspec_dir)] or frames
+    if path.startswith(gradspec_dir + os.sep):
+        return True
+    if os.path.basename(path) in ("threading.py", "contextvars.py"):
+        return True
+    np_dir = os.path.dirname(os.path.abspath(np.__file__))
+    return path.startswith(np_dir + os.sep)
+
+
+def exception_finding(fn_name: str, exc: BaseException) -> Finding:
+    """A finding that keeps the exception's type, message and the implementation's own frame.
+
+    The frame is the deepest one in the implementation's code: frames of
+    gradspec, of threading and of NumPy are passed over (so an error raised
+    inside ``np.pad`` points at the implementation's line that called it).
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not _skip_frame(f.filename)] or frames
     frame = own[-1] if own else None
     where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "?"
     return Finding(

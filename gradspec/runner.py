@@ -10,16 +10,25 @@ from .impl import Implementation
 from .results import CheckResult, Finding, OpResult, RunResult
 
 
-def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None) -> RunResult:
+def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None, timeout=None) -> RunResult:
     """Check ``impl`` (module name, ``MODULE:OBJECT``, path, object, or None for the reference).
 
     ``ops``: op names (default: every op of the registry). ``oracles``: oracle
-    names. ``seed`` fixes every random draw: the same seed gives the same
+    names. ``examples``: samples per op, an int for every oracle or a dict
+    ``{oracle: n}`` (see :mod:`gradspec.profiles`); None: each oracle's default.
+    ``seed`` fixes every random draw: the same seed gives the same
     verdicts. ``progress(op_name, index, total)`` is called before each op.
+    ``timeout``: seconds one call of the implementation may take (default
+    :data:`gradspec.impl.DEFAULT_TIMEOUT`; 0 for none); a call that exceeds it
+    gets a ``timeout`` finding for its op and the run goes on.
     Raises ``KeyError`` for an unknown op or oracle name, and
     :class:`gradspec.impl.ImplementationError` when the implementation cannot be loaded.
     """
     impl = Implementation.wrap(impl)
+    if timeout is not None:
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+            raise ValueError(f"timeout must be a number of seconds >= 0 (0: no timeout), got {timeout!r}")
+        impl.timeout = float(timeout)
     names = list(registry.REGISTRY) if ops is None else list(ops)
     specs = [registry.get(n) for n in names]
     oracle_mods = [(name, oracle_registry.get(name)) for name in oracles]
@@ -44,10 +53,15 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
                 # one independent stream per (seed, op, oracle): adding an op never changes another op's draws
                 rng = np.random.default_rng([seed, _stable_hash(op.name), k])
                 try:
-                    checks.extend(mod.check_op(op, impl, rng, examples))
+                    n = examples.get(oname) if isinstance(examples, dict) else examples  # dict: per oracle (profiles)
+                    checks.extend(mod.check_op(op, impl, rng, n))
                 except Exception as exc:  # noqa: BLE001 - the runner never crashes on a bad implementation
                     checks.append(CheckResult(oname, "-", "error", message=f"oracle {oname} crashed on {op.name}: {type(exc).__name__}: {exc}",
                                               findings=[Finding("oracle_error", f"{type(exc).__name__}: {exc}")]))
+        if any(c.status in ("fail", "error") for c in checks):  # name the probable bug (never raises)
+            from .diagnosis import annotate
+
+            annotate(op, impl, checks, np.random.default_rng([seed, _stable_hash(op.name), 7919]))
         results[op.name] = OpResult.combine(op.name, checks)
     return RunResult(__version__, impl.describe(), seed, list(oracles), results, time.perf_counter() - t0)
 

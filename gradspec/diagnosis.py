@@ -1,0 +1,920 @@
+r"""Diagnosis: name the probable bug behind a failing check.
+
+A failing check says *that* an implementation is wrong; this module says
+*what* the bug probably is. Two complementary methods, both run on concrete
+samples (the failing check's own sample when the oracle attached it, then a
+few samples made to expose specific bugs, then fresh registry samples):
+
+1. **Ratio patterns.** For each output that differs from the spec (the forward,
+   each gradient, an optimizer's first update), fit
+   :math:`a \approx c\,e` by least squares, :math:`c = \langle a, e\rangle /
+   \langle e, e\rangle`, and accept the fit when the relative residual
+   :math:`\lVert a - c e\rVert / \lVert a\rVert \le 10^{-8}`. Then :math:`c` is
+   matched (relative tolerance :math:`10^{-6}`) against the candidates of that
+   op and sample: :math:`N`, :math:`1/N`, :math:`2`, :math:`1/2`, :math:`-1`,
+   :math:`1/m` for a bias summed over :math:`m` terms (the bias gradient
+   averaged instead of summed), :math:`k^2`, :math:`1-p`, :math:`1/(1-p)`...
+   A transposed result (``a.T == e``) is recognised the same way.
+2. **Variants.** Each op has a list of known variants: the reference with one
+   function replaced by a named, plausible alternative (relu'(0) = 1, the
+   max-pool tie to the last maximum, avg-pool excluding the padding, batchnorm
+   with the unbiased variance, Adam without bias correction...). A variant is
+   run on the same sample (and the same cotangent) as the implementation; when
+   it differs from the spec on some outputs and reproduces the
+   implementation's outputs there to float64 precision
+   (:math:`|a - v| \le 10^{-9}|v| + 10^{-12}\max(1, \max|v|)`), that is precise
+   evidence for the bug, and explains itself. A variant that raises is matched
+   by the exception type and message (e.g. ``dy @ W`` with a non-square W).
+
+Weight initialisers are diagnosed statistically: the sample variance is
+compared with the variance of each scheme (LeCun, Glorot, He, He with fan_out,
+a conv fan without the kernel) on two shapes, and the family (normal or
+uniform) with Kolmogorov–Smirnov tests.
+
+Hooked into :func:`gradspec.runner.check`: each failing check's findings get
+``details["diagnosis"]``, a list of ``{"name", "explanation", "confidence",
+"evidence"}`` (best first), and the check's message ends with
+``probable bug: <name>``. Diagnosis never raises and never changes a verdict.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+from . import reference as ref
+from .reference import mlp as ref_mlp
+from .reference import pooling as ref_pool
+from .registry import INIT_SHAPES
+from .spec import OpSpec
+
+#: Relative residual below which a := c·e is accepted as a pure scaling.
+FIT_RESIDUAL = 1e-8
+#: Relative tolerance when matching the fitted c against a candidate.
+CANDIDATE_RTOL = 1e-6
+#: A variant reproduces an output when |a − v| <= MATCH_RTOL·|v| + MATCH_ATOL·max(1, max|v|).
+MATCH_RTOL, MATCH_ATOL = 1e-9, 1e-12
+#: Fresh registry samples tried when the failing sample is not known or shows nothing.
+FRESH_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A probable bug: a stable ``name``, a sentence for a person, a confidence in [0, 1]."""
+
+    name: str
+    explanation: str
+    confidence: float
+    evidence: str = ""
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "explanation": self.explanation, "confidence": round(float(self.confidence), 3),
+                "evidence": self.evidence}
+
+
+# =========================================================================== evaluating an op on a sample
+@dataclass
+class Raised:
+    """An exception as an output value: matched by type and message."""
+
+    type: str
+    message: str
+
+    def same(self, other) -> bool:
+        return isinstance(other, Raised) and other.type == self.type and other.message == self.message
+
+
+def _direct_caller(ns):
+    def call(name, *args, **kwargs):
+        fn = getattr(ns, name, None)
+        if fn is None:
+            return Raised("missing", name)
+        try:
+            with np.errstate(all="ignore"):
+                return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            return Raised(type(exc).__name__, str(exc))
+
+    return call
+
+
+def _impl_caller(impl):
+    def call(name, *args, **kwargs):
+        out = impl.call(name, *args, **kwargs)
+        if out.ok or (out.finding is not None and out.finding.kind == "mutation"):
+            return out.value
+        f = out.finding
+        return Raised(str(f.details.get("type", f.kind)), str(f.details.get("message", f.message)))
+
+    return call
+
+
+def _as_float(value):
+    if isinstance(value, Raised):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return Raised("type", f"bool {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return np.asarray(float(value))
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+        return np.asarray(value, dtype=np.float64)
+    return Raised("type", type(value).__name__)
+
+
+def _put(out: dict, key: str, value):
+    """Store an output, flattening tuples/lists into key[i]."""
+    if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
+        out[key] = Raised("len", str(len(value)))  # the structure itself, so a wrong length is seen
+        for i, v in enumerate(value):
+            _put(out, f"{key}[{i}]", v)
+    else:
+        out[key] = _as_float(value)
+
+
+def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
+    """Every output of ``op``'s protocol functions on ``sample``, keyed by name.
+
+    ``call(name, *args, **kw)`` calls a protocol function (returning a
+    :class:`Raised` instead of raising). Keys: ``forward`` and ``d<arg>`` for
+    differentiable ops and losses (backward with cotangent ``dy``), ``output``
+    for functions and rules, ``w[k]`` and ``update[1]`` for optimizers (the
+    trajectory over the sample's gradients), ``loss`` and ``dW<l>``/``db<l>``
+    for networks.
+    """
+    out: dict[str, Any] = {}
+    if op.kind in ("differentiable", "loss"):
+        args = op.forward_args(sample)
+        _put(out, "forward", call(op.forward, *args))
+        if dy is not None:
+            g = call(op.backward, *args, dy)
+            diff = list(op.differentiable_args)
+            if len(diff) == 1 and not isinstance(g, (tuple, list)):
+                g = (g,)
+            if isinstance(g, (tuple, list)) and len(g) == len(diff):
+                for name, gi in zip(diff, g):
+                    out["d" + name] = _as_float(gi)
+            else:
+                out["backward"] = g if isinstance(g, Raised) else Raised("type", type(g).__name__)
+    elif op.kind in ("function", "rule"):
+        _put(out, "output", call(op.functions[0], *op.forward_args(sample)))
+        if op.name == "perceptron" and isinstance(out.get("output[0]"), np.ndarray):
+            out["update"] = out["output[0]"] - np.asarray(sample["w"], dtype=np.float64)
+    elif op.kind == "optimizer":
+        init, update = op.functions
+        state = call(init, sample["w"])
+        w = sample["w"]
+        if isinstance(state, Raised):
+            out["init"] = state
+            return out
+        for k, g in enumerate(sample["grads"], start=1):
+            res = call(update, w, g, state, **sample["hyper"])
+            if not isinstance(res, (tuple, list)) or len(res) != 2:
+                out[f"w[{k}]"] = res if isinstance(res, Raised) else Raised("type", type(res).__name__)
+                break
+            w_new, state = res
+            out[f"w[{k}]"] = _as_float(w_new)
+            if k == 1 and isinstance(out["w[1]"], np.ndarray):
+                out["update[1]"] = out["w[1]"] - np.asarray(sample["w"], dtype=np.float64)
+            w = w_new
+    elif op.kind == "network":
+        res = call(op.functions[0], *op.forward_args(sample))
+        if not isinstance(res, (tuple, list)) or len(res) != 2:
+            out["loss"] = res if isinstance(res, Raised) else Raised("type", type(res).__name__)
+            return out
+        out["loss"] = _as_float(res[0])
+        grads = res[1]
+        if isinstance(grads, (list, tuple)):
+            for l, pair in enumerate(grads, start=1):
+                if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                    out[f"dW{l}"], out[f"db{l}"] = _as_float(pair[0]), _as_float(pair[1])
+    return out
+
+
+def _close(a, v) -> bool:
+    if isinstance(v, Raised) or isinstance(a, Raised):
+        return isinstance(v, Raised) and v.same(a)
+    if a.shape != v.shape:
+        return False
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(v))):
+        return bool(np.array_equal(a, v, equal_nan=True))
+    scale = max(1.0, float(np.max(np.abs(v)))) if v.size else 1.0
+    return bool(np.all(np.abs(a - v) <= MATCH_RTOL * np.abs(v) + MATCH_ATOL * scale))
+
+
+def differing(a: dict, b: dict) -> list[str]:
+    """Keys whose values differ between two :func:`evaluate` results (keys missing on one side differ)."""
+    keys = list(dict.fromkeys(list(b) + list(a)))
+    return [k for k in keys if k not in a or k not in b or not _close(a[k], b[k])]
+
+
+# =========================================================================== ratio patterns
+def fit_scale(actual, expected) -> tuple[float, float]:
+    r"""Least-squares :math:`c` in :math:`a \approx c\,e` and the relative residual :math:`\lVert a - ce\rVert/\lVert a\rVert`.
+
+    Shapes
+    ------
+    actual, expected : the same shape. Returns (c, residual); (nan, inf) when
+    the shapes differ or ``expected`` is zero.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape or not np.all(np.isfinite(a)) or not np.all(np.isfinite(e)):
+        return float("nan"), float("inf")
+    ee = float(np.sum(e * e))
+    if ee == 0.0:
+        return float("nan"), float("inf")
+    c = float(np.sum(a * e)) / ee
+    na = float(np.sqrt(np.sum(a * a)))
+    res = float(np.sqrt(np.sum((a - c * e) ** 2))) / na if na > 0 else float("inf")
+    return c, res
+
+
+_BIAS_ARGS = {"b", "beta"}
+
+
+def _batch(op: OpSpec, sample: dict) -> int | None:
+    for key in ("x", "y", "p", "z", "X"):
+        v = sample.get(key)
+        if isinstance(v, np.ndarray) and v.ndim >= 2:
+            return int(v.shape[0])
+    return None
+
+
+def _bias_terms(op: OpSpec, sample: dict, key: str, out_ref: dict) -> int | None:
+    """How many terms the spec sums into a bias gradient (N, N·OH·OW, m)."""
+    if op.name == "affine" and key == "db":
+        return int(np.shape(sample["x"])[0])
+    if op.name == "conv2d" and key == "db":
+        y = out_ref.get("forward")
+        return int(y.shape[0] * y.shape[2] * y.shape[3]) if isinstance(y, np.ndarray) else None
+    if op.name == "batchnorm" and key in ("dbeta", "dgamma"):
+        x = np.asarray(sample["x"])
+        return int(x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[2] * x.shape[3])
+    if op.name == "mlp" and key.startswith("db"):
+        return int(np.shape(sample["X"])[0])
+    return None
+
+
+def ratio_candidates(op: OpSpec, sample: dict, key: str, out_ref: dict) -> list[tuple[float, str, str]]:
+    """(c, name, explanation) of the scalings worth naming for output ``key`` of ``op`` on ``sample``."""
+    what = "the gradient" if key.startswith(("d", "update")) else "the output"
+    cands = [(2.0, "scaled_by_2", f"{what} is twice the spec's: a factor of 2 too many (e.g. the ½ of ½·x² "
+                                  "differentiated twice, or x² differentiated as 4x)"),
+             (0.5, "scaled_by_1_over_2", f"{what} is half the spec's: a factor of ½ too many"),
+             (-1.0, "wrong_sign", f"{what} has the wrong sign (a − b written as b − a, or ascent instead of descent)")]
+    N = _batch(op, sample)
+    if N and N > 1:
+        cands += [(float(N), "scaled_by_N", f"{what} is N = {N} times the spec's: the 1/N of the batch mean is missing"),
+                  (1.0 / N, "scaled_by_1_over_N", f"{what} is 1/N = 1/{N} of the spec's: divided by the batch size once "
+                                                  "too often (the 1/N belongs to the loss only)")]
+    m = _bias_terms(op, sample, key, out_ref)
+    if m and m > 1 and key.lstrip("d").rstrip("0123456789") in _BIAS_ARGS | {"gamma"}:
+        arg = key[1:]
+        cands.insert(0, (1.0 / m, "bias_grad_averaged",
+                         f"d{arg} is the mean of its {m} terms instead of their sum: the bias gradient must sum over "
+                         f"the batch{' and positions' if op.name in ('conv2d', 'batchnorm') else ''}"))
+    if op.name in ("max_pool2d", "avg_pool2d") and int(sample.get("kernel", 1)) > 1:
+        k2 = int(sample["kernel"]) ** 2
+        cands += [(float(k2), "scaled_by_kernel_area", f"{what} is kernel² = {k2} times the spec's (the 1/kernel² missing)"),
+                  (1.0 / k2, "scaled_by_1_over_kernel_area", f"{what} is divided by kernel² = {k2} once too often")]
+    if op.name == "dropout" and 0.0 < float(sample["p"]) < 1.0:
+        p = float(sample["p"])
+        cands += [(1.0 - p, "dropout_not_inverted", f"{what} is (1 − p) = {1 - p:g} times the spec's: classic dropout "
+                                                    "without the 1/(1 − p) scale of inverted dropout"),
+                  (1.0 / (1.0 - p), "dropout_scaled_twice", f"{what} is 1/(1 − p) = {1 / (1 - p):g} times the spec's: "
+                                                            "the inverted-dropout scale applied twice")]
+    if op.kind == "loss":
+        K = int(np.shape(sample[op.args[0].name])[-1])
+        if K > 1:
+            cands.append((1.0 / K, "mean_over_all_elements", f"{what} is 1/K = 1/{K} of the spec's: the loss averages "
+                                                             "over all N·K elements instead of summing over K and "
+                                                             "averaging over the batch"))
+    return cands
+
+
+def diagnose_arrays(actual, expected, *, op: OpSpec, argument: str, sample: dict, out_ref: dict | None = None) -> list[Diagnosis]:
+    """Ratio patterns of one output: ``actual`` against the spec's ``expected`` (see the module docstring).
+
+    Shapes
+    ------
+    actual, expected : the shape of the output (a transposed ``actual`` is recognised).
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    where = f"{op.name} {argument}"
+    if a.ndim == 2 and e.ndim == 2 and a.shape == e.shape[::-1] and a.shape != e.shape and _close(a.T, e):
+        weight = argument.lstrip("d")[:1] == "W" or argument in ("W", "dW")
+        name = "transposed_weight" if weight else "transposed"
+        return [Diagnosis(name, f"{where} is the transpose of the spec's ({a.shape} instead of {e.shape}): "
+                                f"{'the weight gradient is returned as dyᵀ·x instead of xᵀ·dy' if weight else 'a transpose too many'}",
+                          0.95, "a.T equals the expected array")]
+    c, res = fit_scale(a, e)
+    if not math.isfinite(c) or res > FIT_RESIDUAL:
+        return []
+    found = []
+    cands = ratio_candidates(op, sample, argument, out_ref or {})
+    hits = [(v, n, x) for v, n, x in cands if abs(c - v) <= CANDIDATE_RTOL * abs(v)]
+    if any(n == "bias_grad_averaged" for _, n, _ in hits):  # the specific cause of a 1/m on a bias
+        hits = [h for h in hits if h[1] == "bias_grad_averaged" or abs(h[0] - c) > CANDIDATE_RTOL * abs(c)]
+    for v, name, expl in hits:
+        conf = 0.9 if len({n for _, n, _ in hits}) == 1 else 0.6
+        found.append(Diagnosis(name, f"{where}: {expl}", conf, f"{argument} = {c:.12g} × the spec's (residual {res:.1e})"))
+    if not hits and abs(c - 1.0) > 1e-6:
+        found.append(Diagnosis("scaled", f"{where} is the spec's times a constant c = {c:.6g} (no known cause matched)",
+                               0.4, f"{argument} = {c:.12g} × the spec's (residual {res:.1e})"))
+    return found
+
+
+# =========================================================================== variants
+@dataclass(frozen=True)
+class Variant:
+    """A named alternative to the spec: the reference with some protocol functions replaced."""
+
+    name: str
+    op: str
+    explanation: str
+    overrides: dict
+
+    def namespace(self):
+        base = {k: getattr(ref, k) for k in dir(ref) if not k.startswith("_")}
+        return SimpleNamespace(**{**base, **self.overrides})
+
+
+VARIANTS: dict[str, list[Variant]] = {}
+
+
+def expand(variants: list[Variant]) -> list[Variant]:
+    """The variants plus, for each that replaces several functions, each replacement alone.
+
+    A bug often sits in one function of a pair (the forward fixed, the backward
+    not): the single-function forms let the diagnosis recognise it.
+    """
+    out = list(variants)
+    for v in variants:
+        if len(v.overrides) > 1:
+            out += [Variant(v.name, v.op, f"{v.explanation} (in {fn} only)", {fn: f}) for fn, f in v.overrides.items()]
+    return out
+
+
+def _variant(name, op, explanation, **overrides):
+    VARIANTS.setdefault(op, []).append(Variant(name, op, explanation, overrides))
+
+
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+# --- activations
+def _act(fwd, deriv):
+    return lambda x, dy: _f64(dy) * deriv(_f64(x))
+
+
+_variant("missing_activation_derivative", "sigmoid", "sigmoid_backward returns dy unchanged: the factor σ'(x) = σ(x)(1 − σ(x)) is missing",
+         sigmoid_backward=lambda x, dy: _f64(dy) + 0.0 * _f64(x))
+_variant("missing_activation_derivative", "sigmoid", "sigmoid_backward multiplies dy by σ(x) only: the factor (1 − σ(x)) of σ' is missing",
+         sigmoid_backward=lambda x, dy: _f64(dy) * ref.sigmoid_forward(x))
+_variant("missing_activation_derivative", "tanh", "tanh_backward returns dy unchanged: the factor 1 − tanh²(x) is missing",
+         tanh_backward=lambda x, dy: _f64(dy) + 0.0 * _f64(x))
+_variant("tanh_derivative_not_squared", "tanh", "tanh_backward uses 1 − tanh(x) instead of 1 − tanh²(x)",
+         tanh_backward=lambda x, dy: _f64(dy) * (1.0 - np.tanh(_f64(x))))
+_variant("relu_prime_at_zero_is_one", "relu", "relu'(0) = 1: the gradient passes where x == 0 (x >= 0 instead of x > 0); "
+         "the spec fixes relu'(0) = 0 (as PyTorch and JAX do)", relu_backward=lambda x, dy: np.where(_f64(x) >= 0, _f64(dy), 0.0))
+_variant("relu_prime_at_zero_is_half", "relu", "relu'(0) = ½ at the kink; the spec fixes relu'(0) = 0",
+         relu_backward=lambda x, dy: np.where(_f64(x) > 0, _f64(dy), np.where(_f64(x) == 0, 0.5 * _f64(dy), 0.0)))
+_variant("missing_activation_derivative", "relu", "relu_backward returns dy unchanged: the mask [x > 0] is missing",
+         relu_backward=lambda x, dy: _f64(dy) + 0.0 * _f64(x))
+_variant("step_at_zero_is_one", "step", "step(0) = 1 (x >= 0 instead of x > 0); the spec fixes step(0) = 0",
+         step_forward=lambda x: (_f64(x) >= 0).astype(np.float64))
+_variant("step_at_zero_is_half", "step", "step(0) = ½; the spec fixes step(0) = 0",
+         step_forward=lambda x: np.where(_f64(x) > 0, 1.0, np.where(_f64(x) == 0, 0.5, 0.0)))
+_variant("softmax_backward_diagonal_only", "softmax", "softmax_backward keeps only the diagonal of the Jacobian, y·dy "
+         "(the −y·⟨dy, y⟩ term is missing)", softmax_backward=lambda x, dy: ref.softmax_forward(x) * _f64(dy))
+
+# --- affine
+_variant("transposed_weight", "affine", "affine_backward computes dx = dy·W instead of dy·Wᵀ (the weight is not transposed)",
+         affine_backward=lambda x, W, b, dy: (_f64(dy) @ _f64(W), _f64(x).T @ _f64(dy), _f64(dy).sum(axis=0)))
+_variant("transposed_weight", "affine", "affine_backward returns dW = dyᵀ·x, the transpose of xᵀ·dy",
+         affine_backward=lambda x, W, b, dy: (_f64(dy) @ _f64(W).T, _f64(dy).T @ _f64(x), _f64(dy).sum(axis=0)))
+
+
+# --- conv
+def _conv_flipped_fwd(x, W, b, stride, pad):
+    return ref.conv2d_forward(x, _f64(W)[:, :, ::-1, ::-1], b, stride, pad)
+
+
+def _conv_flipped_bwd(x, W, b, stride, pad, dy):
+    dx, dW, db = ref.conv2d_backward(x, _f64(W)[:, :, ::-1, ::-1], b, stride, pad, dy)
+    return dx, dW[:, :, ::-1, ::-1], db
+
+
+_variant("conv_kernel_flipped", "conv2d", "a true convolution (the kernel flipped) instead of the cross-correlation the spec uses",
+         conv2d_forward=_conv_flipped_fwd, conv2d_backward=_conv_flipped_bwd)
+
+
+# --- pooling
+def _max_pool_variant(select, fill=-np.inf):
+    def fwd(x, kernel, stride=None, pad=0):
+        stride = kernel if stride is None else stride
+        x, kernel, stride, pad, OH, OW = ref_pool._check_pool("max_pool2d", x, kernel, stride, pad)
+        return ref_pool._windows(x, kernel, stride, pad, OH, OW, fill).max(axis=-1)
+
+    def bwd(x, kernel, stride, pad, dy):
+        stride = kernel if stride is None else stride
+        x, kernel, stride, pad, OH, OW = ref_pool._check_pool("max_pool2d", x, kernel, stride, pad)
+        win = ref_pool._windows(x, kernel, stride, pad, OH, OW, fill)
+        g = (select(win) * _f64(dy)[..., None]).reshape(*np.shape(dy), kernel, kernel)
+        return ref_pool._scatter(g, x.shape, kernel, stride, pad, OH, OW)
+
+    return fwd, bwd
+
+
+def _first(win):
+    return (np.arange(win.shape[-1]) == win.argmax(axis=-1)[..., None]).astype(np.float64)
+
+
+def _last(win):
+    kk = win.shape[-1]
+    return (np.arange(kk) == (kk - 1 - np.argmax(win[..., ::-1], axis=-1))[..., None]).astype(np.float64)
+
+
+def _split(win):
+    m = (win == win.max(axis=-1, keepdims=True)).astype(np.float64)
+    return m / m.sum(axis=-1, keepdims=True)
+
+
+_variant("max_pool_tie_to_last_max", "max_pool2d", "on a tie the gradient goes to the last maximum of the window; the spec "
+         "sends it to the first maximum in row-major order", max_pool2d_backward=_max_pool_variant(_last)[1])
+_variant("max_pool_tie_split", "max_pool2d", "on a tie the gradient is split evenly among the maxima; the spec sends it "
+         "all to the first maximum", max_pool2d_backward=_max_pool_variant(_split)[1])
+_f, _b = _max_pool_variant(_first, fill=0.0)
+_variant("max_pool_padding_wins", "max_pool2d", "the padding is 0 instead of −inf, so it wins windows whose real values are "
+         "all negative; the spec's padding never wins", max_pool2d_forward=_f, max_pool2d_backward=_b)
+
+
+def _avg_excl(x, kernel, stride, pad):
+    stride = kernel if stride is None else stride
+    x, kernel, stride, pad, OH, OW = ref_pool._check_pool("avg_pool2d", x, kernel, stride, pad)
+    cnt = ref_pool._windows(np.ones_like(x), kernel, stride, pad, OH, OW, 0.0).sum(axis=-1)
+    return x, kernel, stride, pad, OH, OW, cnt
+
+
+def _avg_excl_fwd(x, kernel, stride=None, pad=0):
+    x, kernel, stride, pad, OH, OW, cnt = _avg_excl(x, kernel, stride, pad)
+    return ref_pool._windows(x, kernel, stride, pad, OH, OW, 0.0).sum(axis=-1) / cnt
+
+
+def _avg_excl_bwd(x, kernel, stride, pad, dy):
+    x, kernel, stride, pad, OH, OW, cnt = _avg_excl(x, kernel, stride, pad)
+    g = np.broadcast_to((_f64(dy) / cnt)[..., None, None], (*np.shape(dy), kernel, kernel))
+    return ref_pool._scatter(g, x.shape, kernel, stride, pad, OH, OW)
+
+
+_variant("avg_pool_excludes_padding", "avg_pool2d", "the divisor counts only the real cells of a window "
+         "(count_include_pad=False); the spec divides by kernel², padding included",
+         avg_pool2d_forward=_avg_excl_fwd, avg_pool2d_backward=_avg_excl_bwd)
+
+
+# --- batchnorm
+def _bn_variant(ddof=0, eps_outside=False, eps_fixed=None):
+    def stats(x, eps):
+        x = _f64(x)
+        eps = float(eps) if eps_fixed is None else eps_fixed
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+        m = int(np.prod([x.shape[a] for a in axes]))
+        xc = x - x.mean(axis=axes, keepdims=True)
+        var = np.sum(xc * xc, axis=axes, keepdims=True) / (m - ddof)
+        sd = np.sqrt(var)
+        s = sd + eps if eps_outside else np.sqrt(var + eps)
+        ds_dvar = 0.5 / sd if eps_outside else 0.5 / s
+        return x, axes, shape, m - ddof, xc, s, ds_dvar
+
+    def fwd(x, gamma, beta, eps=1e-5):
+        x, axes, shape, d, xc, s, _ = stats(x, eps)
+        return _f64(gamma).reshape(shape) * (xc / s) + _f64(beta).reshape(shape)
+
+    def bwd(x, gamma, beta, eps, dy):
+        x, axes, shape, d, xc, s, ds_dvar = stats(x, eps)
+        dy = _f64(dy)
+        dxh = dy * _f64(gamma).reshape(shape)
+        S = np.sum(dxh * xc, axis=axes, keepdims=True)
+        dx = (dxh - dxh.mean(axis=axes, keepdims=True)) / s - (S / s**2) * ds_dvar * 2.0 * xc / d
+        return dx, np.sum(dy * xc / s, axis=axes), dy.sum(axis=axes)
+
+    return {"batchnorm_forward": fwd, "batchnorm_backward": bwd}
+
+
+_variant("batchnorm_unbiased_variance", "batchnorm", "the variance is the unbiased one, Σ(x−μ)²/(m−1); the spec "
+         "normalises with the biased batch variance Σ(x−μ)²/m", **_bn_variant(ddof=1))
+_variant("batchnorm_eps_outside_sqrt", "batchnorm", "divides by √σ² + eps instead of √(σ² + eps) (eps outside the square root)",
+         **_bn_variant(eps_outside=True))
+for _e in (1e-5, 1e-3, 1e-8, 1e-6, 1e-7, 1e-4, 1e-2, 1e-1):
+    _variant("batchnorm_other_eps", "batchnorm", f"ignores the eps passed in and uses eps = {_e:g}", **_bn_variant(eps_fixed=_e))
+
+# --- dropout
+_variant("dropout_not_inverted", "dropout", "classic dropout y = x·mask, without the 1/(1 − p) scale of inverted dropout "
+         "(then E[y] = (1 − p)x and test time needs a rescale)",
+         dropout_forward=lambda x, mask, p: _f64(x) * _f64(mask), dropout_backward=lambda x, mask, p, dy: _f64(dy) * _f64(mask))
+_variant("dropout_p_as_keep_probability", "dropout", "divides by p instead of 1 − p: p taken as the keep probability; "
+         "in the spec p is the drop probability",
+         dropout_forward=lambda x, mask, p: _f64(x) * _f64(mask) / p, dropout_backward=lambda x, mask, p, dy: _f64(dy) * _f64(mask) / p)
+
+# --- clipping
+_variant("clip_grad_norm_per_array", "clip_grad_norm", "each array is clipped to max_norm by its own norm; the spec uses "
+         "the global norm over all arrays", clip_grad_norm=lambda grads, max_norm: [
+             _f64(g) * (max_norm / max(float(np.linalg.norm(g)), max_norm)) for g in grads])
+
+
+# --- optimizers
+def _adagrad(eps_inside):
+    def update(w, g, state, lr, eps=1e-7):
+        cache = _f64(state["cache"]) + _f64(g) ** 2
+        den = np.sqrt(cache + eps) if eps_inside else np.sqrt(cache) + eps
+        return _f64(w) - lr * _f64(g) / den, {"cache": cache}
+
+    return update
+
+
+def _rmsprop(eps_inside):
+    def update(w, g, state, lr, decay=0.99, eps=1e-7):
+        cache = decay * _f64(state["cache"]) + (1.0 - decay) * _f64(g) ** 2
+        den = np.sqrt(cache + eps) if eps_inside else np.sqrt(cache) + eps
+        return _f64(w) - lr * _f64(g) / den, {"cache": cache}
+
+    return update
+
+
+def _adam(bias_correction=True, t_offset=0, eps_inside=False):
+    def update(w, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        g = _f64(g)
+        t = int(state["t"]) + 1
+        m = beta1 * _f64(state["m"]) + (1.0 - beta1) * g
+        v = beta2 * _f64(state["v"]) + (1.0 - beta2) * g * g
+        te = t + t_offset
+        mh, vh = (m / (1.0 - beta1**te), v / (1.0 - beta2**te)) if bias_correction else (m, v)
+        den = np.sqrt(vh + eps) if eps_inside else np.sqrt(vh) + eps
+        return _f64(w) - lr * mh / den, {"m": m, "v": v, "t": t}
+
+    return update
+
+
+_variant("adagrad_eps_inside_sqrt", "adagrad", "divides by √(r + eps) instead of √r + eps (eps inside the square root)",
+         adagrad_update=_adagrad(True))
+_variant("rmsprop_eps_inside_sqrt", "rmsprop", "divides by √(r + eps) instead of √r + eps (eps inside the square root)",
+         rmsprop_update=_rmsprop(True))
+_variant("adam_no_bias_correction", "adam", "Adam without the bias correction m/(1 − β₁ᵗ), v/(1 − β₂ᵗ)",
+         adam_update=_adam(bias_correction=False))
+_variant("adam_step_off_by_one", "adam", "the step counter is off by one: the first update uses t = 2 (the counter "
+         "starts at 1, or is incremented twice); the spec's first update uses t = 1", adam_update=_adam(t_offset=1))
+_variant("adam_step_off_by_one", "adam", "the step counter is off by one: the bias correction uses t − 1 after the increment "
+         "(t = 0 at the first update divides by zero); the spec's first update uses t = 1", adam_update=_adam(t_offset=-1))
+_variant("adam_eps_inside_sqrt", "adam", "divides by √(v̂ + eps) instead of √v̂ + eps (eps inside the square root)",
+         adam_update=_adam(eps_inside=True))
+_variant("momentum_dampened", "momentum", "v ← μv − (1 − μ)·lr·g (an exponential average of the gradients); the spec's "
+         "heavy ball is v ← μv − lr·g",
+         momentum_update=lambda w, g, state, lr, momentum=0.9: (
+             lambda v: (_f64(w) + v, {"v": v}))(momentum * _f64(state["v"]) - (1 - momentum) * lr * _f64(g)))
+_variant("wrong_sign", "sgd", "w ← w + lr·g: the update ascends the gradient instead of descending",
+         sgd_update=lambda w, g, state, lr: (_f64(w) + lr * _f64(g), {}))
+
+
+# --- perceptron
+def _perceptron(ge=False, sign=1.0):
+    def update(w, b, x, t, lr):
+        a = float(_f64(w) @ _f64(x) + b)
+        y = 1.0 if (a >= 0 if ge else a > 0) else 0.0
+        return _f64(w) + sign * lr * (t - y) * _f64(x), b + sign * lr * (t - y)
+
+    return update
+
+
+_variant("step_at_zero_is_one", "perceptron", "predicts 1 on the boundary w·x + b = 0 (step(0) = 1); the spec's step(0) = 0",
+         perceptron_update=_perceptron(ge=True))
+_variant("wrong_sign", "perceptron", "w ← w − lr(t − y)x: the rule moves away from the target", perceptron_update=_perceptron(sign=-1.0))
+
+
+# --- mlp
+def _mlp_variant(no_bp2_prime=False, bias_mean=False, relu_ge=False, no_bp1_prime=False, no_transpose=False):
+    def loss_and_grads(params, X, T, hidden, output):
+        params, X, T = ref_mlp._check(params, X, T, hidden, output, "row")
+        m = X.shape[0]
+        zs, acts = ref_mlp.mlp_forward(params, X, hidden, "row")
+        loss, delta = ref_mlp._output_and_delta(zs[-1], T, output, 0)
+        if no_bp1_prime and output == "sigmoid_mse":
+            delta = ref.sigmoid_forward(zs[-1]) - T
+        delta = delta / m
+        deltas = [delta]
+        for l in range(len(params) - 1, 0, -1):
+            Wn = params[l][0]
+            back = delta @ (Wn if no_transpose else Wn.T)
+            if not no_bp2_prime:
+                z = zs[l - 1]
+                back = back * ((z >= 0).astype(np.float64) if (relu_ge and hidden == "relu") else ref_mlp.activation_prime(hidden, z))
+            delta = back
+            deltas.insert(0, delta)
+        return loss, [(a.T @ d, d.mean(axis=0) if bias_mean else d.sum(axis=0)) for a, d in zip(acts, deltas)]
+
+    return {"mlp_loss_and_grads": loss_and_grads}
+
+
+_variant("missing_activation_derivative", "mlp", "BP2 without σ'(z^l): δ^l = (W^(l+1))ᵀ δ^(l+1), the hidden activation's "
+         "derivative is missing", **_mlp_variant(no_bp2_prime=True))
+_variant("bias_grad_averaged", "mlp", "BP3 averages δ over the batch; in the row layout the 1/N is already inside δ, so "
+         "db must sum over the batch", **_mlp_variant(bias_mean=True))
+_variant("relu_prime_at_zero_is_one", "mlp", "hidden relu'(0) = 1 (z >= 0); the spec fixes relu'(0) = 0", **_mlp_variant(relu_ge=True))
+_variant("missing_activation_derivative", "mlp", "BP1 without σ'(z^L) for the sigmoid output: δ^L = a^L − y",
+         **_mlp_variant(no_bp1_prime=True))
+_variant("transposed_weight", "mlp", "BP2 multiplies δ^(l+1) by W^(l+1) instead of its transpose", **_mlp_variant(no_transpose=True))
+
+
+# =========================================================================== probes: samples that expose a variant
+def _probe_affine_square(rng):
+    N, D = 3, 4
+    return {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, D)), "b": rng.normal(size=D)}
+
+
+def _probe_batchnorm(rng):
+    x = rng.normal(0.0, 0.3, size=(5, 3))
+    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=3), "beta": rng.normal(size=3), "eps": 0.05}
+
+
+def _probe_dropout(rng):
+    mask = (rng.random((3, 4)) < 0.5).astype(float)
+    mask.flat[0], mask.flat[-1] = 0.0, 1.0
+    return {"x": rng.normal(size=(3, 4)), "mask": mask, "p": 0.3}
+
+
+def _probe_optimizer(name):
+    def probe(rng):
+        hyper = {"lr": 0.1}
+        hyper.update({"momentum": 0.9} if name == "momentum" else {"decay": 0.9, "eps": 1e-6} if name == "rmsprop" else
+                     {"eps": 1e-6} if name == "adagrad" else {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6} if name == "adam" else {})
+        return {"w": rng.normal(size=(2, 3)), "grads": [1e-3 * rng.normal(size=(2, 3)) for _ in range(5)], "hyper": hyper}
+
+    return probe
+
+
+def _probe_mlp(hidden, output, zero_pre=False):
+    def probe(rng):
+        widths = [3, 3, 3, 3]
+        params = [(rng.normal(0, 0.6, size=(3, 3)), rng.normal(0, 0.5, size=3)) for _ in range(3)]
+        X = rng.normal(size=(4, 3))
+        if zero_pre:  # example 0 is all zeros and unit 1 has no bias: its pre-activation is exactly 0
+            X[0] = 0.0
+            params[0][1][1] = 0.0
+        T = rng.integers(0, 3, size=4) if output == "softmax_cross_entropy" else rng.normal(size=(4, widths[-1]))
+        return {"params": params, "X": X, "T": T, "hidden": hidden, "output": output}
+
+    return probe
+
+
+PROBES: dict[str, list[Callable]] = {
+    "affine": [_probe_affine_square],
+    "batchnorm": [_probe_batchnorm],
+    "dropout": [_probe_dropout],
+    "mlp": [_probe_mlp("tanh", "sigmoid_mse"), _probe_mlp("relu", "identity_mse", zero_pre=True)],
+    **{name: [_probe_optimizer(name)] for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam")},
+}
+
+
+def probes(op: OpSpec, rng: np.random.Generator) -> list[dict]:
+    """Samples made to expose ``op``'s variants: the kink cases of :mod:`gradspec.conventions` and the PROBES."""
+    from .conventions import cases
+
+    return [c.sample for c in cases(op)] + [p(rng) for p in PROBES.get(op.name, [])]
+
+
+# =========================================================================== the engine
+def _dy_for(op: OpSpec, out_ref: dict, rng):
+    if op.kind == "loss":
+        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
+    if op.kind == "differentiable":
+        y = out_ref.get("forward")
+        if isinstance(y, np.ndarray):
+            return rng.normal(size=y.shape)
+    return None
+
+
+def _ratio_key(op: OpSpec, key: str) -> bool:
+    """Outputs on which a scaling is meaningful (not an optimizer's or the perceptron's new weights)."""
+    if op.kind == "optimizer":
+        return key == "update[1]"
+    if op.name == "perceptron":
+        return key == "update"
+    return True
+
+
+def diagnose(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None, *, fresh: int = FRESH_SAMPLES) -> list[Diagnosis]:
+    """Probable bugs of ``impl`` on ``op``, best first (an empty list when nothing is recognised).
+
+    ``samples``: the failing check's own samples (tried first), then the
+    variant probes, then ``fresh`` registry samples drawn from ``rng``.
+    ``impl`` is a :class:`gradspec.impl.Implementation` (every call goes
+    through its ``call``, so a timeout or an exception cannot escape).
+
+    A variant is *supported* on a sample when it differs from the spec there
+    and the implementation equals it on every output where both differ from
+    the spec; it is *refuted* when the implementation differs from it on such
+    an output. A scaling candidate is refuted when, on some sample, the output
+    is an exact multiple of the spec's by another factor. Only unrefuted
+    names are reported.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if op.kind == "init":
+        return diagnose_init(op, impl)
+    call_impl, call_ref = _impl_caller(impl), _direct_caller(ref)
+    variants = [(v, _direct_caller(v.namespace())) for v in expand(VARIANTS.get(op.name, []))]
+    support: dict[int, tuple[int, set, set]] = {}  # variant index -> (samples supporting, keys matched, keys bad)
+    refuted: set[int] = set()
+    ratio: dict[str, Diagnosis] = {}
+    ratio_misses: set[str] = set()
+    extra: dict[str, Diagnosis] = {}
+    pool = list(samples) + probes(op, rng) + [op.sample(rng) for _ in range(fresh)]
+    for s in pool:
+        out_ref = evaluate(op, call_ref, s)
+        dy = _dy_for(op, out_ref, rng)
+        out_ref = evaluate(op, call_ref, s, dy)
+        out_impl = evaluate(op, call_impl, s, dy)
+        bad = differing(out_impl, out_ref)
+        if not bad:
+            continue
+        for key in bad:
+            a, e = out_impl.get(key), out_ref.get(key)
+            if not (isinstance(a, np.ndarray) and isinstance(e, np.ndarray) and _ratio_key(op, key)):
+                continue
+            arg = key if key != "forward" else "output"
+            ds = diagnose_arrays(a, e, op=op, argument=arg, sample=s, out_ref=out_ref)
+            if ds and ds[0].name in ("transposed", "transposed_weight"):
+                _keep(extra, ds[0])
+                continue
+            c, res = fit_scale(a, e)
+            if not (math.isfinite(c) and res <= FIT_RESIDUAL):
+                continue
+            hit = {d.name for d in ds}
+            ratio_misses.update(n for _, n, _ in ratio_candidates(op, s, arg, out_ref) if n not in hit)
+            for d in ds:
+                if d.name == "scaled" and (a.size < 3 or np.count_nonzero(e) < 3):
+                    continue  # a single number is a multiple of anything
+                _keep(ratio, d)
+        for i, (v, call_v) in enumerate(variants):
+            if i in refuted:
+                continue
+            out_v = evaluate(op, call_v, s, dy)
+            shows = set(differing(out_v, out_ref))
+            both = shows & set(bad)
+            if not both:
+                continue  # no evidence either way on this sample
+            if set(differing({k: out_impl[k] for k in shows if k in out_impl},
+                             {k: out_v[k] for k in shows if k in out_v})):
+                refuted.add(i)  # where the variant departs from the spec, the implementation must follow it
+                continue
+            n, keys, bads = support.get(i, (0, set(), set()))
+            support[i] = (n + 1, keys | both, bads | set(bad))
+    found: dict[str, Diagnosis] = {}
+    for i, (n, keys, bads) in support.items():
+        if i in refuted:
+            continue
+        v = variants[i][0]
+        whole = keys >= bads
+        _keep(found, Diagnosis(v.name, f"{op.name}: {v.explanation}", 0.97 if whole else 0.75,
+                               f"a variant with this bug reproduces the implementation's {', '.join(sorted(keys))} to "
+                               f"float64 precision on {n} sample(s)"
+                               + ("" if whole else f"; other outputs differ too: {', '.join(sorted(bads - keys))}")))
+    kept = {n: d for n, d in ratio.items() if n == "scaled" or n not in ratio_misses}
+    if "scaled" in kept and (found or len(kept) > 1):
+        del kept["scaled"]
+    for name, d in kept.items():
+        if len(kept) == 1 and name != "scaled":
+            d = Diagnosis(d.name, d.explanation, 0.9, d.evidence)
+        _keep(found, d)
+    for d in extra.values():
+        _keep(found, d)
+    return sorted(found.values(), key=lambda d: -d.confidence)
+
+
+def _keep(found: dict, d: Diagnosis):
+    cur = found.get(d.name)
+    if cur is None or d.confidence > cur.confidence:
+        found[d.name] = d
+
+
+# --------------------------------------------------------------------------- init
+def _init_variances(shape) -> dict[str, tuple[float, str]]:
+    fan_in, fan_out = ref.fans(shape)
+    out = {
+        "lecun_variance": (1.0 / fan_in, "LeCun's variance 1/fan_in"),
+        "glorot_variance": (2.0 / (fan_in + fan_out), "Glorot/Xavier's variance 2/(fan_in + fan_out)"),
+        "he_variance": (2.0 / fan_in, "He's variance 2/fan_in"),
+        "he_variance_fan_out": (2.0 / fan_out, "He's variance with fan_out, 2/fan_out"),
+        "lecun_variance_fan_out": (1.0 / fan_out, "1/fan_out"),
+    }
+    if len(shape) == 4:
+        C = shape[1]
+        out["conv_fan_without_kernel"] = (2.0 / C, f"2/C: the conv fan_in taken as C = {C}, without the kernel's KH·KW")
+    return out
+
+
+def diagnose_init(op: OpSpec, impl) -> list[Diagnosis]:
+    """Which scheme's variance and which family an initialiser actually draws from.
+
+    On each shape of :data:`gradspec.registry.INIT_SHAPES`, the sample variance
+    is compared with every candidate scheme's variance (within 4 standard
+    errors on both shapes), and the family with KS tests (p < 1e-6 rejects).
+    """
+    from .oracles.fd64 import init_statistics
+
+    target = ref.init.target
+    want_family = target(op.name, INIT_SHAPES[0])[0]
+    consistent: dict[str, int] = {}
+    families = {"normal": 0, "uniform": 0}
+    off_shapes, ratios = 0, []
+    for k, shape in enumerate(INIT_SHAPES):
+        res = impl.call(op.name, shape, np.random.default_rng(1234 + k))
+        W = res.value if res.ok else None
+        if not isinstance(W, np.ndarray) or W.shape != tuple(shape) or not np.all(np.isfinite(W)):
+            return []
+        W = W.astype(np.float64)
+        _, var_t = target(op.name, shape)
+        ratios.append(float(W.var()) / var_t)
+        target_ok = abs(init_statistics(W, want_family, var_t)["var_z"]) < 4.0
+        off_shapes += not target_ok
+        cands = _init_variances(shape)
+        for name in set(consistent) | set(cands) | set(_init_variances((2, 2, 2, 2))):
+            if name in cands:
+                ok = abs(init_statistics(W, want_family, cands[name][0])["var_z"]) < 4.0
+            else:
+                ok = target_ok  # a candidate that does not apply to this shape (a conv fan on a dense shape)
+            consistent[name] = consistent.get(name, 0) + int(ok)
+        for fam in families:
+            if init_statistics(W, fam, float(W.var()))["ks_p"] > 1e-4:
+                families[fam] += 1
+    found = []
+    n = len(INIT_SHAPES)
+    if off_shapes:
+        for name, hits in consistent.items():
+            if hits == n:
+                desc = (_init_variances(INIT_SHAPES[-1]).get(name) or _init_variances((2, 2, 2, 2))[name])[1]
+                found.append(Diagnosis(name, f"{op.name} draws with {desc} instead of the scheme's variance "
+                                             f"(variance / target on {', '.join(str(tuple(s)) for s in INIT_SHAPES)}: "
+                                             f"{', '.join(f'{r:.3f}' for r in ratios)})",
+                                       0.85, f"the sample variance is within 4 standard errors of it on all {n} shapes"))
+    other = "uniform" if want_family == "normal" else "normal"
+    if families[other] == n and families[want_family] < n:
+        found.append(Diagnosis(f"{other}_instead_of_{want_family}",
+                               f"{op.name} draws from a {other} distribution; the scheme asks for a {want_family} one",
+                               0.9, f"a KS test accepts {other} and rejects {want_family}"))
+    return sorted(found, key=lambda d: -d.confidence)
+
+
+# =========================================================================== hooking into a run
+def _shape_diagnosis(op: OpSpec, finding) -> Diagnosis | None:
+    det = finding.details
+    exp, act = det.get("expected"), det.get("actual")
+    if finding.kind == "shape" and isinstance(exp, list) and isinstance(act, list) and len(exp) == 2 and act == exp[::-1]:
+        what = str(det.get("what", ""))
+        weight = what.lstrip("d").startswith("W")
+        return Diagnosis("transposed_weight" if weight else "transposed",
+                         f"{op.name}: {what} has the transposed shape {tuple(act)} instead of {tuple(exp)}"
+                         + (": the weight gradient is returned as dyᵀ·x instead of xᵀ·dy" if weight else ""), 0.8,
+                         "the shape is the expected one reversed")
+    return None
+
+
+def annotate(op: OpSpec, impl, checks, rng: np.random.Generator) -> None:
+    """Attach a diagnosis to every failing check of ``op`` (in place); never raises.
+
+    Each finding of a failing check gets ``details["diagnosis"]`` (a list of
+    :meth:`Diagnosis.as_dict`, best first) and the check's message ends with
+    ``probable bug: <name>``. The failing samples come from the findings
+    (``finding.sample``, attached by the oracles' comparisons). Skipped when a
+    call timed out (calling a hung implementation again would only wait).
+    """
+    try:
+        bad = [c for c in checks if c.status in ("fail", "error")]
+        if not bad or any(f.kind in ("timeout", "missing") for c in bad for f in c.findings):
+            return
+        samples = []
+        for c in bad:
+            for f in c.findings:
+                s = getattr(f, "sample", None)
+                if isinstance(s, dict) and not any(s is t for t in samples):
+                    samples.append(s)
+        extra = [d for c in bad for f in c.findings for d in [_shape_diagnosis(op, f)] if d]
+        diags = diagnose(op, impl, samples[:3], rng)
+        names = {d.name for d in diags}
+        diags = sorted(diags + [d for d in extra if d.name not in names], key=lambda d: -d.confidence)
+        if not diags:
+            return
+        payload = [d.as_dict() for d in diags[:5]]
+        for c in bad:
+            for f in c.findings:
+                f.details["diagnosis"] = payload
+            c.info["diagnosis"] = payload
+            top = diags[0]
+            if "probable bug:" not in c.message:
+                c.message = f"{c.message} — probable bug: {top.name} ({top.explanation})"
+    except Exception:  # noqa: BLE001 - a diagnosis must never break a run
+        return

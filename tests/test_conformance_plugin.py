@@ -1,0 +1,190 @@
+"""The pytest plugin and the conformance suite, run the way a user runs them,
+``pytest --pyargs gradspec.conformance --gradspec-impl MODULE``, with the plugin loaded
+through its ``pytest11`` entry point: two runs in a fresh interpreter (subprocess), the
+others in-process through ``pytester`` (a new pytest session each, 1-2 s cheaper).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import gradspec
+import gradspec.conformance.session  # noqa: F401
+import gradspec.conformance.test_conformance as _conformance_module  # noqa: F401
+import gradspec.oracles.fd64  # noqa: F401
+import gradspec.profiles  # noqa: F401
+import gradspec.reference  # noqa: F401
+import gradspec.runner  # noqa: F401
+from gradspec import oracles as oracle_registry, registry
+from gradspec.conformance.session import checks_of
+
+# The imports above pin the modules an in-process conformance run uses: pytester restores
+# sys.modules after each in-process run, which would otherwise drop (and later re-import as
+# new objects) any module first imported inside it.
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.cli
+
+MUTANT = '''
+from gradspec.reference import *  # noqa: F401,F403
+from gradspec.reference import affine_backward as _affine_backward
+__version__ = "1.2.3"
+
+def affine_backward(x, W, b, dy):
+    dx, dW, db = _affine_backward(x, W, b, dy)
+    return dx, 2.0 * dW, db  # the bug
+'''
+
+PARTIAL = '''
+from gradspec.reference import relu_forward, relu_backward, affine_forward  # affine without its backward
+'''
+
+
+def expected_tests(oracles=("fd64",)) -> int:
+    mods = [oracle_registry.get(o) for o in oracles]
+    return sum(len(checks_of(m, op)) for op in registry.OPS for m in mods if m.applies(op))
+
+
+def run_pytest(cwd, *args, env=None):
+    """A fresh interpreter: what a user's shell does."""
+    full_env = {k: v for k, v in os.environ.items() if k != "GRADSPEC_IMPL"}
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def run_inprocess(pytester, monkeypatch):
+    """A new pytest session in this process, in pytester's temporary directory."""
+    monkeypatch.delenv("GRADSPEC_IMPL", raising=False)
+
+    def run(*args, env=None):
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+        return int(result.ret), "\n".join(result.outlines + result.errlines)
+
+    return run
+
+
+def counts(output: str) -> dict[str, int]:
+    last = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed|skipped|xfailed|deselected)", line)][-1]
+    return {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|xfailed|xpassed|deselected|warnings?)", last)}
+
+
+_counter = iter(range(10**6))
+
+
+@pytest.fixture
+def impls(pytester):
+    """A mutant and a partial implementation, under names unique to this test (in-process imports are cached)."""
+    n = next(_counter)
+    names = {"mutant": f"gs_mutant_{n}", "partial": f"gs_partial_{n}"}
+    pytester.makepyfile(**{names["mutant"]: MUTANT, names["partial"]: PARTIAL})
+    pytester.syspathinsert()
+    return names
+
+
+def test_plugin_import_is_cheap():
+    code = ("import sys, gradspec.conformance.plugin; "
+            "print(sorted(m for m in ('numpy', 'torch', 'sympy', 'gradspec.registry', 'gradspec.runner') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_plugin_leaves_an_ordinary_run_alone(tmp_path):
+    (tmp_path / "test_plain.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    rc, out = run_pytest(tmp_path, "-v", env={"GRADSPEC_IMPL": "gs_mutant"})
+    assert rc == 0, out
+    assert "gradspec-" in out  # the plugin is loaded (listed under plugins) ...
+    assert "conformance" not in out  # ... but prints no header and adds no tests
+    assert counts(out) == {"passed": 1}
+
+
+def test_reference_passes_every_conformance_test_and_the_header_names_it(tmp_path):
+    rc, out = run_pytest(tmp_path, "--pyargs", "gradspec.conformance", "--gradspec-seed", "5", "-v")
+    assert rc == 0, out
+    assert counts(out) == {"passed": expected_tests()}
+    assert f"gradspec {gradspec.__version__} conformance: implementation gradspec.reference (version: none declared)" in out
+    assert "seed 5" in out and "oracles fd64" in out
+    for op in registry.OPS:
+        assert f"test_conformance[{op.name}-fd64-" in out
+
+
+def test_a_mutant_fails_exactly_its_op_with_findings_and_a_reproducer(impls, run_inprocess):
+    mutant = impls["mutant"]
+    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", mutant)
+    assert rc == 1, out
+    assert counts(out) == {"failed": 1, "passed": expected_tests() - 1}
+    assert "FAILED test_conformance.py::test_conformance[affine-fd64-backward]" in out
+    assert "affine [fd64/backward] FAIL: affine: dW[" in out
+    assert "reproducer:" in out and f"import {mutant} as impl" in out and "print(impl.affine_backward(x, W, b, dy))" in out
+    assert f"implementation {mutant} (version: 1.2.3)" in out
+
+
+def test_xfail_file_from_the_environment_variable_and_unmatched_lines_warn(impls, run_inprocess, pytester):
+    pytester.makefile(".txt", known=textwrap.dedent("""\
+        # known failures of the mutant
+        affine-fd64-backward   # the doubled dW
+        relu                   # an op name: all its tests (they pass: XPASS)
+        nosuchop
+        test_conformance[sigmoid-fd64-sideways]
+    """))
+    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-xfails", "known.txt", "-rxX",
+                            env={"GRADSPEC_IMPL": impls["mutant"]})
+    assert rc == 0, out  # the only failure is a known one
+    c = counts(out)
+    n_relu = len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
+    assert c["xfailed"] == 1 and c["xpassed"] == n_relu and c["passed"] == expected_tests() - 1 - n_relu, out
+    assert "listed in known.txt:2 (affine-fd64-backward)" in out
+    assert "known.txt:4: 'nosuchop' matches no collected conformance test" in out
+    assert "known.txt:5: 'test_conformance[sigmoid-fd64-sideways]' matches no collected conformance test" in out
+    assert "'relu' matches no" not in out and "known.txt:2: " not in out
+    assert f"implementation {impls['mutant']}" in out
+
+
+def test_ops_the_implementation_lacks_are_skipped_and_a_partial_op_fails(impls, run_inprocess):
+    partial = impls["partial"]
+    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", partial,
+                            "-k", "relu or affine or sigmoid", "-rs")
+    assert rc == 1, out
+    c = counts(out)
+    n = {op: len(checks_of(oracle_registry.get("fd64"), registry.get(op))) for op in ("relu", "sigmoid", "affine")}
+    assert c["passed"] == n["relu"] and c["skipped"] == n["sigmoid"] and c["failed"] == n["affine"], out
+    assert f"not implemented: {partial} provides none of sigmoid_forward, sigmoid_backward" in out
+    assert "missing affine_backward" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gradspec-xfails", "no_such_file.txt"], "--gradspec-xfails: no such file: no_such_file.txt"),
+    (["--gradspec-oracle", "fd64,nosuch"], "unknown oracle(s) ['nosuch']"),
+])
+def test_usage_errors(run_inprocess, args, message):
+    rc, out = run_inprocess("--pyargs", "gradspec.conformance", *args)
+    assert rc in (2, 4), out
+    assert message in out
+
+
+def test_an_implementation_that_cannot_be_imported_fails_every_test_with_the_reason(run_inprocess):
+    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", "no_such_module_gs", "-k", "relu")
+    assert rc == 1, out
+    assert "implementation no_such_module_gs: cannot load" in out
+    assert counts(out)["failed"] == len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
+    assert "cannot load the implementation" in out
+
+
+@pytest.mark.torch
+def test_the_torch_adapter_passes_the_conformance_suite(tmp_path):
+    torch = pytest.importorskip("torch")
+    # a fresh interpreter: pytester's in-process runs drop the modules they import afterwards,
+    # and torch does not survive being imported twice in one process
+    rc, out = run_pytest(tmp_path, "--pyargs", "gradspec.conformance", "--gradspec-impl", "gradspec.adapters.torch_impl")
+    assert rc == 0, out
+    assert counts(out) == {"passed": expected_tests()}
+    assert f"implementation gradspec.adapters.torch_impl (version: torch {torch.__version__})" in out
