@@ -33,11 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--oracle", nargs="+", metavar="NAME", default=["fd64"],
                    help=f"oracles to run (default: fd64); known: {', '.join(oracle_registry.ORACLES)}")
     c.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    c.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds one call of the implementation may take (default 10, 3x for the first call of a function; 0: none)")
     c.add_argument("--examples", type=int, default=None, help="samples per op and oracle (default: the oracle's)")
+    c.add_argument("--profile", choices=["dev", "ci", "thorough"], default="dev",
+                   help="example counts: dev (default, each oracle's own), ci (3x), thorough (10x); --examples overrides")
     c.add_argument("--json", metavar="FILE", help="write the structured result to FILE ('-' for stdout)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    c.add_argument("--vectors", metavar="DIR", default=None,
+                   help="check against the golden vectors in DIR (written by `gradspec vectors`) instead of the oracles")
+    v = sub.add_parser("vectors", help="write the golden test vectors (JSON with 40-digit decimals, .npz, schema)")
+    v.add_argument("--out", metavar="DIR", required=True, help="output directory (created if needed)")
+    v.add_argument("--ops", nargs="+", metavar="NAME", help="ops to include (default: all)")
+    v.add_argument("--cases", type=int, default=None, help="registry samples per op (default 3; kink cases are added)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the samples and cotangents (default 0)")
     o = sub.add_parser("ops", help="list the ops of the registry")
     o.add_argument("--json", action="store_true", help="print the registry as JSON")
+    r = sub.add_parser("report", help="write the HTML verification report (index.html + report.json)")
+    r.add_argument("--impl", help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference)")
+    r.add_argument("--out", metavar="DIR", default=None, help="output directory (default: reports/out)")
+    r.add_argument("--quick", action="store_true", help="one example per op and oracle, experiments at batch 100 (< 1 minute)")
+    r.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    r.add_argument("--oracle", nargs="+", metavar="NAME", default=None,
+                   help="restrict the oracles (default: every registered oracle that imports)")
+    r.add_argument("--ops", nargs="+", metavar="NAME", help="restrict the ops of the matrix (default: all)")
+    r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
     return p
 
 
@@ -49,6 +69,14 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     if args.command == "ops":
         return _cmd_ops(args)
+    if args.command == "vectors":
+        from .vectors import main_vectors
+
+        return main_vectors(args, _split)
+    if args.command == "report":
+        from .reports.build import main_report
+
+        return main_report(args, _split)
     return _cmd_check(args, parser)
 
 
@@ -74,6 +102,9 @@ def _cmd_check(args, parser) -> int:
         if unknown_oracles:
             print(f"gradspec check: unknown oracle(s) {unknown_oracles}; known: {', '.join(oracle_registry.ORACLES)}", file=sys.stderr)
         return 2
+    if args.timeout is not None and not args.timeout >= 0:
+        print(f"gradspec check: --timeout must be a number of seconds >= 0 (0: no timeout), got {args.timeout}", file=sys.stderr)
+        return 2
     if args.examples is not None and args.examples < 1:
         print(f"gradspec check: --examples must be >= 1, got {args.examples}", file=sys.stderr)
         return 2
@@ -87,9 +118,24 @@ def _cmd_check(args, parser) -> int:
             out.flush()
 
     try:
-        result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=args.examples, progress=progress)
+        from .profiles import examples_for
+
+        examples = args.examples if args.examples is not None else examples_for(args.profile, oracles)
+        if args.vectors:  # golden vectors: float64 only, no SymPy or mpmath
+            from .vectors import check_from_vectors
+
+            result = check_from_vectors(args.vectors, impl=args.impl, ops=ops, seed=args.seed, timeout=args.timeout,
+                                        progress=progress)
+        else:
+            result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=examples, progress=progress,
+                           timeout=args.timeout)
     except ImplementationError as exc:
         print(f"gradspec check: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a malformed corpus (gradspec.vectors.VectorsError): usage error
+        if type(exc).__name__ != "VectorsError":
+            raise
+        print(f"gradspec check: bad vectors corpus {args.vectors}: {exc}", file=sys.stderr)
         return 2
     if tty:
         out.write("\r" + " " * 40 + "\r")

@@ -1,1 +1,22 @@
-"""HTML verification reports rendered from the checker's JSON (issue 7)."""
+"""HTML verification reports (issue 7): ``gradspec report``.
+
+* :mod:`gradspec.reports.build` — runs the checker over the registry with every
+  available oracle, plus the experiments, and assembles ``report.json``
+  (:func:`build_report`);
+* :mod:`gradspec.reports.experiments` — gradient vanishing/exploding with the
+  mean-field theory, clipping, init statistics, activation histograms, the
+  numerical-differentiation V curve; each states the figure it reproduces;
+* :mod:`gradspec.reports.render` — one self-contained HTML page from the JSON;
+* :mod:`gradspec.reports.schema` — ``schema.json`` (every field documented) and
+  a small validator.
+"""
+
+
+def build_report(*args, **kwargs):
+    """See :func:`gradspec.reports.build.build_report`."""
+    from .build import build_report as _build
+
+    return _build(*args, **kwargs)
+
+
+__all__ = ["build_report"]

@@ -1,0 +1,728 @@
+r"""Render ``report.json`` as one self-contained HTML page.
+
+The page needs nothing but itself: the style is inline, the equations are
+MathML written directly (Chromium, Firefox and Safari render MathML Core with
+no script and no CDN), and the plots are drawn here with matplotlib's Agg
+backend and embedded as base64 PNG. Every number the page shows comes from the
+report dict and is wrapped in ``<span data-k="path/in/the/json">`` so a test
+can check that the page and the JSON agree. Every string that can come from an
+implementation under test (names, messages, reproducers, diagnoses) goes
+through :func:`esc`.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+PAGE_TITLE = "gradspec verification report"
+
+
+# --------------------------------------------------------------------------- small helpers
+def esc(value) -> str:
+    """HTML-escape anything (quotes too, so it is safe in attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def fmt(value, spec: str = ".4g") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isinf(value) or value >= 1e308:
+            return "inf"
+        return format(value, spec)
+    return str(value)
+
+
+def jp(key) -> str:
+    """One JSON-pointer path component (RFC 6901): ``~`` -> ``~0``, ``/`` -> ``~1``."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def k(path: str, value, spec: str = ".4g") -> str:
+    """A number or string from the JSON at ``path``, tagged for the page/JSON agreement test."""
+    return f'<span data-k="{esc(path)}">{esc(fmt(value, spec))}</span>'
+
+
+def badge(status: str, path: str | None = None) -> str:
+    text = esc(status.replace("_", " "))
+    attr = f' data-k="{esc(path)}"' if path else ""
+    return f'<span class="badge s-{esc(status)}"{attr}>{text}</span>'
+
+
+def agree_badge(ok: bool, path: str) -> str:
+    return (f'<span class="badge {"s-pass" if ok else "s-fail"}" data-k="{esc(path)}" data-bool="1">'
+            f'{"agrees" if ok else "disagrees"}</span>')
+
+
+def table(headers, rows, cls="") -> str:
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# --------------------------------------------------------------------------- MathML
+def _m(tag, *children, **attrs) -> str:
+    a = "".join(f' {k.rstrip("_")}="{esc(v)}"' for k, v in attrs.items())
+    return f"<{tag}{a}>{''.join(children)}</{tag}>"
+
+
+def mi(x):
+    return _m("mi", esc(x))
+
+
+def mo(x):
+    return _m("mo", esc(x))
+
+
+def mn(x):
+    return _m("mn", esc(x))
+
+
+def row(*c):
+    return _m("mrow", *c)
+
+
+def sup(b, s):
+    return _m("msup", b, s)
+
+
+def sub(b, s):
+    return _m("msub", b, s)
+
+
+def subsup(b, s, p):
+    return _m("msubsup", b, s, p)
+
+
+def frac(a, b):
+    return _m("mfrac", a, b)
+
+
+def math_block(*c, label="") -> str:
+    return f'<math display="block" class="eq" data-eq="{esc(label)}">{row(*c)}</math>'
+
+
+def _bp_equations() -> list[tuple[str, str, str, str]]:
+    """(label, column layout (Nielsen, one example), row layout (protocol, N-example batch), words)."""
+    d, a, z, W, b, C = mi("δ"), mi("a"), mi("z"), mi("W"), mi("b"), mi("C")
+    L, l = mi("L"), mi("l")
+    lp1 = row(mi("l"), mo("+"), mn("1"))
+    lm1 = row(mi("l"), mo("−"), mn("1"))
+    T = mi("⊤")
+    odot = mo("⊙")
+    sp = lambda q: row(sup(mi("σ"), mo("′")), mo("("), q, mo(")"))  # noqa: E731
+    D, A, Z = mi("Δ"), mi("A"), mi("Z")
+    partial = lambda num, den: frac(row(mo("∂"), num), row(mo("∂"), den))  # noqa: E731
+    return [
+        ("BP1",
+         math_block(sup(d, L), mo("="), sub(mo("∇"), a), C, odot, sp(sup(z, L)), label="BP1-column"),
+         math_block(sup(D, L), mo("="), sub(mo("∇"), sup(A, L)), C, odot, sp(sup(Z, L)), label="BP1-row"),
+         "the error of the output layer"),
+        ("BP2",
+         math_block(sup(d, l), mo("="), row(mo("("), sup(row(sup(W, lp1)), T), sup(d, lp1), mo(")")), odot, sp(sup(z, l)),
+                    label="BP2-column"),
+         math_block(sup(D, l), mo("="), row(mo("("), sup(D, lp1), sup(row(sup(W, lp1)), T), mo(")")), odot, sp(sup(Z, l)),
+                    label="BP2-row"),
+         "the error of layer l from the error of layer l+1"),
+        ("BP3",
+         math_block(partial(C, subsup(b, mi("j"), l)), mo("="), subsup(d, mi("j"), l), mo(";"), mspace(),
+                    partial(C, sup(b, l)), mo("="), frac(mn("1"), mi("m")), sup(d, l), mi("𝟏"),
+                    label="BP3-column"),
+         math_block(partial(C, sup(b, l)), mo("="), _m("munder", mo("∑"), mi("n")), subsup(D, row(mi("n"), mo("·")), l),
+                    label="BP3-row"),
+         "the bias gradient is the error (summed over the batch)"),
+        ("BP4",
+         math_block(partial(C, subsup(mi("w"), row(mi("j"), mi("k")), l)), mo("="), subsup(a, mi("k"), lm1), subsup(d, mi("j"), l),
+                    mo(";"), mspace(), partial(C, sup(W, l)), mo("="), frac(mn("1"), mi("m")), sup(d, l),
+                    sup(row(sup(a, lm1)), T), label="BP4-column"),
+         math_block(partial(C, sup(W, l)), mo("="), sup(row(sup(A, lm1)), T), sup(D, l), label="BP4-row"),
+         "the weight gradient is input activation times error"),
+    ]
+
+
+def mspace():
+    return '<mspace width="1em"></mspace>'
+
+
+# --------------------------------------------------------------------------- plots
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def figure(data: str, alt: str, caption: str) -> str:
+    """An inline PNG (base64 ``data``) with its caption."""
+    return (f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+COLORS = {"std1": "#d62728", "std0.01": "#7f7f7f", "lecun": "#1f77b4", "glorot_normal": "#17becf",
+          "glorot_uniform": "#2ca02c", "he": "#ff7f0e", "classic_uniform": "#9467bd"}
+
+
+def _vanishing_plot(v, quantity: str, depth: int, activations, title: str):
+    plt = _plt()
+    n = len(activations)
+    fig, axes = plt.subplots(1, n, figsize=(3.9 * n + 2.0, 3.4), sharey=False)
+    axes = axes if len(activations) > 1 else [axes]
+    for ax, act in zip(axes, activations):
+        for c in v["configs"]:
+            if c["activation"] != act or c["depth"] != depth:
+                continue
+            med = c["measured"][quantity]["median"]
+            lo, hi = c["measured"][quantity]["min"], c["measured"][quantity]["max"]
+            th = c["theory"][quantity]
+            x = list(range(len(med))) if quantity == "dA_std" else list(range(1, len(med) + 1))
+            col = COLORS.get(c["scale"], "k")
+            ax.plot(x, med, "-", color=col, lw=1.6, label=c["scale_label"])
+            ax.fill_between(x, lo, hi, color=col, alpha=0.2, lw=0)
+            ax.plot(x, th, "--", color=col, lw=1.0)
+        ax.set_yscale("log")
+        ax.set_title(f"{act}, depth {depth}", y=1.0)
+        ax.set_xlabel("layer l")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel(title)
+    handles, labels = axes[0].get_legend_handles_labels()
+    right = 1.0 - 2.0 / (3.9 * n + 2.0)
+    fig.subplots_adjust(left=0.9 / (3.9 * n + 2.0), right=right - 0.01, bottom=0.15, top=0.9, wspace=0.3)
+    fig.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(right + 0.005, 0.5),
+               title="solid: measured (median;\nband: range over seeds)\ndashed: mean-field theory", title_fontsize=7)
+    return fig
+
+
+def _factor_plot(v):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    markers = {"sigmoid": "o", "tanh": "s", "relu": "^"}
+    for c in v["configs"]:
+        ax.errorbar([c["factor_theory"]], [c["factor_measured"]],
+                    yerr=[[c["factor_measured"] - c["factor_measured_min"]], [c["factor_measured_max"] - c["factor_measured"]]],
+                    fmt=markers[c["activation"]], color=COLORS.get(c["scale"], "k"), ms=4, alpha=0.8)
+    lo = min(min(c["factor_theory"], c["factor_measured_min"]) for c in v["configs"]) * 0.7
+    hi = max(max(c["factor_theory"], c["factor_measured_max"]) for c in v["configs"]) * 1.4
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("theory √(n·Var W·E[f′(z)²]) (geometric mean)")
+    ax.set_ylabel("measured (std dA⁰ / std dA^L)^(1/L)")
+    ax.set_title("per-layer gradient factor: o sigmoid, □ tanh, △ relu", fontsize=9, y=1.0)
+    ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.17, right=0.97, bottom=0.13, top=0.92)
+    return fig
+
+
+def _clip_plot(c):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    x = list(range(1, len(c["layer_norm_before"]) + 1))
+    ax.semilogy(x, c["layer_norm_before"], "o-", label="before clipping")
+    ax.semilogy(x, c["layer_norm_after"], "s-", label=f"after clip_grad_norm (max_norm {c['setup']['max_norm']:g})")
+    ax.set_xlabel("layer l")
+    ax.set_ylabel("‖dW^l‖")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.95)
+    return fig
+
+
+def _hist_plot(cfg):
+    plt = _plt()
+    n = len(cfg["layers"])
+    fig, axes = plt.subplots(1, n, figsize=(2.3 * n, 2.3), sharey=True)
+    edges = cfg["edges"]
+    for ax, lay in zip(axes, cfg["layers"]):
+        ax.bar(edges[:-1], lay["counts"], width=[edges[i + 1] - edges[i] for i in range(len(edges) - 1)], align="edge",
+               color="#1f77b4")
+        ax.set_title(f"layer {lay['layer']}", fontsize=9, y=1.0)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{cfg['activation']}, weights {cfg['scale_label']}", fontsize=10)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.12, top=0.8, wspace=0.15)
+    return fig
+
+
+def _numdiff_plot(nd):
+    plt = _plt()
+    fns = nd["functions"]
+    fig, axes = plt.subplots(1, len(fns), figsize=(5 * len(fns), 3.6), sharey=True)
+    for ax, f in zip(axes, fns):
+        ax.loglog(nd["h"], f["forward_error"], "o-", ms=3, label="forward difference")
+        ax.loglog(nd["h"], f["central_error"], "s-", ms=3, label="central difference")
+        ax.axvline(nd["theory"]["forward_h"], color="C0", ls=":", lw=1, label="√ε")
+        ax.axvline(nd["theory"]["central_h"], color="C1", ls=":", lw=1, label="ε^(1/3)")
+        ax.set_xlabel("step h")
+        ax.set_title(f"{f['function']}: median relative error vs the mpmath truth", fontsize=9, y=1.0)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("relative error")
+    axes[0].legend(fontsize=7)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.92, wspace=0.08)
+    return fig
+
+
+def figure_ids(group: str, exp: dict) -> list[str]:
+    """The figure ids of one experiment section."""
+    if group == "vanishing":
+        return ["vanishing_dA", "vanishing_A", "vanishing_dW", "vanishing_factor"]
+    if group == "histograms":
+        return [f"histogram_{i}" for i in range(len(exp["configs"]))]
+    if group in ("clipping", "numdiff"):
+        return [group]
+    raise ValueError(f"unknown figure group {group!r}; known: vanishing, clipping, histograms, numdiff")
+
+
+def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
+    """Figures of one experiment section (``group``: vanishing, clipping, histograms, numdiff) as base64 PNG
+    keyed by figure id (all of them, or ``ids``). A pure function of that section of ``report.json``, so it
+    can run in a worker process while the checks run (see :class:`gradspec.reports.build.ExperimentRunner`)."""
+    ids = figure_ids(group, exp) if ids is None else list(ids)
+    out = {}
+    for fid in ids:
+        if group == "vanishing":
+            deepest = max(exp["setup"]["depths"])
+            acts = exp["setup"]["activations"]
+            fig = {"vanishing_dA": lambda: _vanishing_plot(exp, "dA_std", deepest, acts, "std of dA^l"),
+                   "vanishing_A": lambda: _vanishing_plot(exp, "a_std", deepest, acts, "std of A^l"),
+                   "vanishing_dW": lambda: _vanishing_plot(exp, "dW_std", deepest, ["tanh"] if "tanh" in acts else acts[:1],
+                                                           "std of dW^l"),
+                   "vanishing_factor": lambda: _factor_plot(exp)}[fid]()
+        elif group == "histograms":
+            fig = _hist_plot(exp["configs"][int(fid.rsplit("_", 1)[1])])
+        elif group == "clipping":
+            fig = _clip_plot(exp)
+        else:
+            fig = _numdiff_plot(exp)
+        out[fid] = _png(fig)
+    return out
+
+
+FIGURE_GROUPS = ("vanishing", "clipping", "histograms", "numdiff")
+
+
+# --------------------------------------------------------------------------- sections
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222;line-height:1.4}
+h1{margin-bottom:0.2em} h2{border-bottom:2px solid #ddd;padding-bottom:0.2em;margin-top:2em} h3{margin-top:1.4em}
+table{border-collapse:collapse;margin:0.6em 0;font-size:0.88em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3} td.num,span.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:0.85em;font-weight:600}
+.s-pass{background:#d4f4d2;color:#145a14}.s-fail,.s-error{background:#fbd4d4;color:#8a1010}
+.s-not_implemented,.s-not_applicable,.s-not_run,.s-not_selected{background:#eee;color:#555}
+.s-not_available{background:#fff0c2;color:#6b5200}.s-available{background:#d4f4d2;color:#145a14}
+pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow-x:auto;font-size:0.82em;max-height:30em}
+details{margin:0.2em 0} summary{cursor:pointer}
+figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:0.88em;color:#444}
+.note{color:#555;font-size:0.9em} .claim-ok{color:#145a14} .claim-bad{color:#8a1010}
+math.eq{font-size:1.15em;margin:0.3em 0}
+.matrix td{white-space:nowrap} .matrix tr.details-row td{white-space:normal;max-width:1100px} .summary th{width:14em}
+.details-row pre{max-width:1080px;white-space:pre}
+"""
+
+
+def _summary(r) -> str:
+    s = r["summary"]
+    impl = s["implementation"]
+    libs = ", ".join(f"{esc(name)} {k(f'summary/libraries/{jp(name)}', v)}" for name, v in s["libraries"].items())
+    v = s["verdicts"]
+    verdicts = " · ".join(f"{badge(st)} {k(f'summary/verdicts/{st}', v[st])}"
+                          for st in ("pass", "fail", "error", "not_implemented", "not_applicable") if st in v)
+    oracles = "<br>".join(
+        f"{esc(o['title'])} (<code>{k(f'oracles/{i}/name', o['name'])}</code>): {badge(o['status'], f'oracles/{i}/status')}"
+        + (f' <span class="note">{esc(o["reason"])}</span>' if o["reason"] else "")
+        for i, o in enumerate(r["oracles"]))
+    claims = s["claims"]
+    rows = [
+        ("implementation", f"{k('summary/implementation/name', impl['name'])}"
+                           + (f" version {k('summary/implementation/version', impl['version'])}" if impl.get("version") else "")
+                           + (f'<br><span class="note">{k("summary/implementation/file", impl["file"])}</span>' if impl.get("file") else "")),
+        ("gradspec", k("summary/gradspec_version", s["gradspec_version"])),
+        ("libraries", libs),
+        ("platform", k("summary/platform", s["platform"])),
+        ("seed", k("summary/seed", s["seed"])),
+        ("profile", k("summary/profile", s["profile"])),
+        ("date (UTC)", k("summary/date", s["date"])),
+        ("duration", f"{k('summary/duration_s', s['duration_s'], '.1f')} s (checks {k('summary/durations_s/check', s['durations_s']['check'], '.1f')} s"
+                     + (f", then experiments {k('summary/durations_s/experiments', s['durations_s']['experiments'], '.1f')} s more (they run in parallel with the checks)"
+                        if "experiments" in s["durations_s"] else "") + "; rendering not included)"),
+        ("reproduce", f"<code>{k('summary/command', s['command'])}</code>"),
+        ("verdicts (ops)", f"{verdicts} of {k('summary/verdicts/total', v['total'])}"),
+        ("experiment claims", f"{k('summary/claims/agree', claims['agree'])} agree with the literature, "
+                              f"{k('summary/claims/disagree', claims['disagree'])} disagree"),
+        ("oracles", oracles),
+    ]
+    body = "".join(f"<tr><th>{a}</th><td>{b}</td></tr>" for a, b in rows)
+    return f'<section id="summary"><h2>Summary</h2><table class="summary">{body}</table></section>'
+
+
+def _finding_html(f, path, first=True) -> str:
+    parts = [f'<div class="finding"><b>{k(path + "/kind", f["kind"])}</b>: {k(path + "/message", f["message"])}']
+    if f.get("diagnosis"):
+        parts.append(f'<div class="diagnosis">probable cause: <b>{k(path + "/diagnosis", f["diagnosis"])}</b></div>')
+    elif first:
+        parts.append('<div class="diagnosis note">diagnosis: none available for this finding</div>')
+    if f.get("reproducer"):
+        parts.append(f'<div>reproducer:</div><pre class="reproducer" data-k="{esc(path + "/reproducer")}">{esc(f["reproducer"])}</pre>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _check_html(c, path) -> str:
+    head = (f"{badge(c['status'], path + '/status')} <code>{k(path + '/check', c['check'])}</code> "
+            f"examples {k(path + '/examples', c['examples'])}, worst {k(path + '/worst_error', c['worst_error'], '.3g')}× tol — "
+            f"{k(path + '/message', c['message'])}")
+    finds = "".join(_finding_html(f, f"{path}/findings/{i}", i == 0) for i, f in enumerate(c["findings"]))
+    more = f'<div class="note">… and {k(path + "/more_findings", c["more_findings"])} more findings</div>' if c["more_findings"] else ""
+    return f"<li>{head}{finds}{more}</li>"
+
+
+def _matrix(r) -> str:
+    onames = [o["name"] for o in r["oracles"]]
+    ostatus = {o["name"]: o["status"] for o in r["oracles"]}
+    headers = ["op", "kind", "verdict"] + [f"{esc(n)}" for n in onames]
+    rows_html, other_checks = [], []
+    for i, row_ in enumerate(r["matrix"]):
+        p = f"matrix/{i}"
+        tds = [f'<td><code>{k(p + "/op", row_["op"])}</code></td>', f'<td>{k(p + "/kind", row_["kind"])}</td>',
+               f"<td>{badge(row_['status'], p + '/status')}</td>"]
+        for n in onames:
+            cell = row_["cells"].get(n)
+            if cell is None:
+                tds.append(f'<td>{badge(ostatus[n])}</td>')
+                continue
+            cp = f"{p}/cells/{n}"
+            w = (f" worst {k(cp + '/worst_error', cell['worst_error'], '.3g')}" if cell["worst_error"] is not None else "")
+            tds.append(f"<td>{badge(cell['status'], cp + '/status')} n={k(cp + '/examples', cell['examples'])}{w}</td>")
+        rows_html.append(f'<tr class="op-row" data-op="{esc(row_["op"])}">{"".join(tds)}</tr>')
+        items = [_check_html(c, f"{p}/protocol/{j}") for j, c in enumerate(row_["protocol"])]
+        for n in onames:
+            cell = row_["cells"].get(n)
+            for j, c in enumerate(cell["checks"] if cell else []):
+                items.append(_check_html(c, f"{p}/cells/{n}/checks/{j}"))
+        if row_["status"] in ("fail", "error"):  # failures get their own collapsed row, right under the op
+            rows_html.append(f'<tr class="details-row"><td colspan="{3 + len(onames)}"><details class="failing">'
+                             f'<summary>{esc(row_["op"])}: mismatches, diagnoses and reproducers</summary>'
+                             f'<ul>{"".join(items)}</ul></details></td></tr>')
+        else:
+            other_checks.append(f"<li><code>{esc(row_['op'])}</code><ul>{''.join(items) or '<li>no checks</li>'}</ul></li>")
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    failing = [row_["op"] for row_ in r["matrix"] if row_["status"] in ("fail", "error")]
+    lead = (f'<p class="claim-bad">Failing ops: {", ".join("<code>" + esc(o) + "</code>" for o in failing)} '
+            "(open the row's details for the mismatches, the diagnosis and a reproducer).</p>" if failing
+            else '<p class="claim-ok">No op failed.</p>')
+    return (f'<section id="matrix"><h2>Verification matrix</h2>'
+            f'<p class="note">Ops × oracles. n = examples tried; worst = the largest error in units of the '
+            f"check's tolerance (≤ 1 passes). An oracle that is not available shows its status in every row; nothing "
+            f"is filled in for it.</p>{lead}"
+            f'<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows_html)}</tbody></table>'
+            f'<details><summary>every check of the ops that did not fail</summary><ul>{"".join(other_checks)}</ul></details></section>')
+
+
+def _generic_table(items, path) -> str:
+    """A table of a list of flat dicts (the symbolic oracle's published tables), every cell from the JSON."""
+    if not items:
+        return '<p class="note">empty</p>'
+    if not all(isinstance(it, dict) for it in items):
+        return "<ul>" + "".join(f"<li>{k(f'{path}/{i}', it if isinstance(it, (str, int, float)) else str(it))}</li>"
+                                for i, it in enumerate(items)) + "</ul>"
+    cols = []
+    for it in items:
+        for c in it:
+            if c not in cols:
+                cols.append(c)
+    rows = []
+    for i, it in enumerate(items):
+        cells = []
+        for c in cols:
+            v = it.get(c)
+            if isinstance(v, (dict, list)):
+                cells.append(f"<code>{esc(v)}</code>")
+            else:
+                cells.append(k(f"{path}/{i}/{c}", v))
+        rows.append(cells)
+    return table([esc(c) for c in cols], rows)
+
+
+def _bp(r) -> str:
+    eqs = _bp_equations()
+    rows = "".join(f"<tr><th>{lab}</th><td>{col}</td><td>{rw}</td><td>{esc(words)}</td></tr>" for lab, col, rw, words in eqs)
+    bp = r["bp"]
+    if bp["available"]:
+        proved = (f'<p>Proved by the symbolic oracle (source: <code>{k("bp/source", bp["source"])}</code>):</p>'
+                  + _generic_table(bp["items"], "bp/items"))
+    else:
+        proved = (f'<p class="claim-bad">What was proved: <b>not run</b> — {k("bp/reason", bp["reason"])}. '
+                  "The equations above are stated, not proved, in this report; the reference's MLP is checked "
+                  "numerically (op <code>mlp</code> in the matrix).</p>")
+    return (f'<section id="bp"><h2>Backpropagation: BP1–BP4</h2>'
+            f'<p class="note">Column layout (Nielsen, Ng): one example per column, W<sup>l</sup> is (n<sub>l</sub>, n<sub>l−1</sub>), '
+            f"the 1/m of the mean cost sits in BP3/BP4. Row layout (the protocol): one example per row, Δ is (N, n<sub>l</sub>), "
+            f"W<sup>l</sup> is (n<sub>l−1</sub>, n<sub>l</sub>), the 1/N sits in ∇C and so in every Δ.</p>"
+            f'<table class="bp"><thead><tr><th></th><th>column layout</th><th>row layout</th><th></th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>{proved}</section>")
+
+
+def _dimensions(r) -> str:
+    d = r["dimensions"]
+    m = d["measured"]
+    sym = d["symbolic"]
+    rows = []
+    for i, row_ in enumerate(m["rows"]):
+        p = f"dimensions/measured/rows/{i}"
+        rows.append([k(p + "/layout", row_["layout"]), k(p + "/batch", row_["batch"]), f"<b>{k(p + '/quantity', row_['quantity'])}</b>",
+                     k(p + "/rule", row_["rule"]), f"<code>{esc(tuple(row_['shape']))}</code>",
+                     "—" if row_["same_as_param"] is None else k(p + "/same_as_param", row_["same_as_param"]),
+                     "checked" if sym["available"] else "not checked (no symbolic derivation)"])
+    net = m["network"]
+    head = (f'<p class="note">Shapes produced by the reference for layer {k("dimensions/measured/network/layer", net["layer"])} '
+            f"of a network of sizes <code>{esc(net['sizes'])}</code> (n<sub>l−1</sub> = 3, n<sub>l</sub> = 5, m = 7), "
+            "rewritten in terms of the layer sizes. dZ is δ; dA is the gradient reaching A<sup>l</sup>. "
+            "Gradients have the shape of their parameter in both layouts; dW = δ·aᵀ (column) and aᵀ·δ (row); db sums over "
+            "the batch; the 1/m sits in BP3/BP4 in the column layout and inside δ in the row layout.</p>")
+    t = table(["layout", "batch", "quantity", "shape rule", "measured shape", "same shape as parameter", "symbolic derivation"], rows)
+    if sym["available"]:
+        s = (f'<h3>Derived by the symbolic oracle</h3><p class="note">source: <code>{k("dimensions/symbolic/source", sym["source"])}</code></p>'
+             + _generic_table(sym["rows"], "dimensions/symbolic/rows"))
+    else:
+        s = (f'<p class="claim-bad">Symbolic derivation of the dimension rules: <b>not available</b> — '
+             f'{k("dimensions/symbolic/reason", sym["reason"])}. The rules below are the reference\'s measured shapes only.</p>')
+    return f'<section id="dimensions"><h2>Dimension rules</h2>{s}{head}{t}</section>'
+
+
+def _claims_table(claims, path) -> str:
+    rows = []
+    for i, c in enumerate(claims):
+        p = f"{path}/{i}"
+        th = c["theory"]
+        rows.append([k(p + "/source", c["source"]), k(p + "/statement", c["statement"]),
+                     k(p + "/theory", th, ".4g"), k(p + "/measured_text", c["measured_text"]), agree_badge(c["agrees"], p + "/agrees")])
+    return table(["published figure / source", "statement", "theory", "measured", "verdict"], rows, "claims")
+
+
+def _per_layer_tables(v) -> str:
+    out = []
+    for ci, c in enumerate(v["configs"]):
+        p = f"experiments/vanishing/configs/{ci}"
+        rows = []
+        L = c["depth"]
+        for l in range(L + 1):
+            def q(name, idx, kind="median"):
+                return k(f"{p}/measured/{name}/{kind}/{idx}", c["measured"][name][kind][idx], ".3g")
+            if l == 0:
+                rows.append(["0 (input)", "—", "—", q("dA_std", 0), "—", "—"])
+                continue
+            rows.append([str(l), q("a_mean", l - 1), q("a_std", l - 1), q("dA_std", l), q("dZ_std", l - 1), q("dW_std", l - 1)])
+        out.append(f"<details><summary>{esc(c['activation'])} × {esc(c['scale_label'])}, depth {L}</summary>"
+                   + table(["layer", "mean A", "std A", "std dA", "std dZ", "std dW"], rows) + "</details>")
+    return "".join(out)
+
+
+def _vanishing(r, figs) -> str:
+    v = r["experiments"]["vanishing"]
+    st = v["setup"]
+    deepest = max(st["depths"])
+    p = "experiments/vanishing"
+    setup = (f'<p>Width {k(p + "/setup/width", st["width"])}, batch {k(p + "/setup/batch", st["batch"])}, '
+             f'{k(p + "/setup/input", st["input"])}, b = {k(p + "/setup/bias", st["bias"])}, upstream {k(p + "/setup/upstream", st["upstream"])}, '
+             f'{k(p + "/setup/seeds", st["seeds"])} seeds (median and range), depths {esc(st["depths"])}. '
+             "Theory: the mean-field recursion of every per-layer variance (docstring of <code>experiments.mean_field</code>), "
+             "whose per-layer gradient factor is √(n·Var W·E[f′(z)²]). Glorot normal equals LeCun on these square layers "
+             "(same variance, same draws).</p>")
+    figs = [
+        figure(figs["vanishing_dA"], "std of dA per layer",
+               f"Std of the back-propagated gradient dA<sup>l</sup> at each layer of a depth-{deepest} network (log axis), "
+               "measured (median, range over seeds) beside the mean-field theory. Reproduces the analysis of Glorot &amp; Bengio 2010 §4.2.1 "
+               "(back-propagated gradients shrink by √(n·Var W·E[f′²]) per layer) and He et al. 2015 §2.2 (relu: (1/√2)<sup>L</sup> under LeCun/Xavier scaling, flat under He)."),
+        figure(figs["vanishing_A"], "std of activations per layer",
+               f"Std of the activations A<sup>l</sup> (forward pass), depth {deepest}: the forward counterpart (Glorot &amp; Bengio 2010 §4.2.1; He et al. 2015 §2.2, Eq. 10)."),
+        figure(figs["vanishing_dW"], "std of dW per layer",
+               f"Std of the weight gradient dW<sup>l</sup>, tanh, depth {deepest}: nearly flat across layers although dA is not — "
+               "Glorot &amp; Bengio 2010 Eq. 14 (the weight-gradient variance does not depend on the layer)."),
+        figure(figs["vanishing_factor"], "measured vs theory per-layer factor",
+               "Measured per-layer gradient factor against the theory, every configuration (bars: range over seeds); the line is equality."),
+    ]
+    rows = []
+    for ci, c in enumerate(v["configs"]):
+        cp = f"{p}/configs/{ci}"
+        rows.append([k(cp + "/activation", c["activation"]), k(cp + "/scale_label", c["scale_label"]), k(cp + "/depth", c["depth"]),
+                     k(cp + "/nvar_measured", c["nvar_measured"], ".4g"), k(cp + "/factor_measured", c["factor_measured"], ".4g"),
+                     f"{k(cp + '/factor_measured_min', c['factor_measured_min'], '.4g')}–{k(cp + '/factor_measured_max', c['factor_measured_max'], '.4g')}",
+                     k(cp + "/factor_theory", c["factor_theory"], ".4g"), agree_badge(c["factor_agrees"], cp + "/factor_agrees")])
+    factor_table = table(["activation", "weights", "depth", "n·Var W (measured)", "factor measured (median)", "range", "factor theory",
+                          f"within {fmt(st['factor_rtol'] * 100, '.0f')}%"], rows)
+    return (f'<section id="vanishing"><h2>Gradient vanishing and exploding at initialisation</h2>{setup}'
+            f"<h3>Published figures and whether the measurement agrees</h3>{_claims_table(v['claims'], p + '/claims')}"
+            f"{''.join(figs)}<h3>Measured per-layer factor vs theory</h3>{factor_table}"
+            f"<h3>Per-layer statistics</h3>{_per_layer_tables(v)}</section>")
+
+
+def _clipping(r, figs) -> str:
+    c = r["experiments"]["clipping"]
+    p = "experiments/clipping"
+    st = c["setup"]
+    rows = [[str(l + 1), k(f"{p}/layer_norm_before/{l}", c["layer_norm_before"][l], ".4g"),
+             k(f"{p}/layer_norm_after/{l}", c["layer_norm_after"][l], ".4g")] for l in range(len(c["layer_norm_before"]))]
+    return (f'<section id="clipping"><h2>Gradient clipping on an exploding configuration</h2>'
+            f'<p>{k(p + "/setup/activation", st["activation"])} × {k(p + "/setup/scale_label", st["scale_label"])}, depth '
+            f'{k(p + "/setup/depth", st["depth"])}: global gradient norm {k(p + "/global_norm_before", c["global_norm_before"], ".4g")} '
+            f'→ {k(p + "/global_norm_after", c["global_norm_after"], ".6g")} after <code>clip_grad_norm</code> (reference) with max_norm '
+            f'{k(p + "/setup/max_norm", st["max_norm"])}; cosine with the unclipped gradient {k(p + "/cosine_norm_clip", c["cosine_norm_clip"], ".15g")}; '
+            f'<code>clip_grad_value</code> at {k(p + "/setup/clip_value", st["clip_value"], ".3g")}: cosine {k(p + "/cosine_value_clip", c["cosine_value_clip"], ".6g")}. '
+            f'Layer imbalance (max/min layer norm) {k(p + "/imbalance_before", c["imbalance_before"], ".4g")} → {k(p + "/imbalance_after", c["imbalance_after"], ".4g")}.</p>'
+            f"{_claims_table(c['claims'], p + '/claims')}"
+            + figure(figs["clipping"], "layer gradient norms before and after clipping",
+                     "Per-layer ‖dW‖ before and after global-norm clipping: the update is bounded, the shape across layers is unchanged "
+                     "(Pascanu, Mikolov &amp; Bengio 2013).")
+            + table(["layer", "‖dW‖ before", "‖dW‖ after"], rows) + "</section>")
+
+
+def _init(r) -> str:
+    e = r["experiments"]["init"]
+    p = "experiments/init"
+    rows = []
+    for i, row_ in enumerate(e["rows"]):
+        rp = f"{p}/rows/{i}"
+        if row_["status"] != "measured":
+            rows.append([k(rp + "/scheme", row_["scheme"]), k(rp + "/shape_kind", row_["shape_kind"]), f"<code>{esc(tuple(row_['shape']))}</code>",
+                         "—", "—", "—", "—", "—", f"{badge(row_['status'], rp + '/status')} {k(rp + '/message', row_.get('message', ''))}"])
+            continue
+        others = ", ".join(f"{esc(o)} ({'excluded' if d['excluded'] else 'NOT excluded'})" for o, d in row_["other_schemes"].items())
+        rows.append([
+            k(rp + "/scheme", row_["scheme"]), k(rp + "/shape_kind", row_["shape_kind"]), f"<code>{esc(tuple(row_['shape']))}</code>",
+            f"{k(rp + '/fan_in', row_['fan_in'])} / {k(rp + '/fan_out', row_['fan_out'])}",
+            f"{k(rp + '/mean', row_['mean'], '.3g')} [{k(rp + '/mean_ci/0', row_['mean_ci'][0], '.3g')}, {k(rp + '/mean_ci/1', row_['mean_ci'][1], '.3g')}]",
+            f"{k(rp + '/var', row_['var'], '.5g')} [{k(rp + '/var_ci/0', row_['var_ci'][0], '.5g')}, {k(rp + '/var_ci/1', row_['var_ci'][1], '.5g')}]"
+            f" vs {k(rp + '/target_var', row_['target_var'], '.5g')}",
+            f"{k(rp + '/family', row_['family'])}: D = {k(rp + '/ks_d', row_['ks_d'], '.3g')}, p = {k(rp + '/ks_p', row_['ks_p'], '.3g')}; "
+            f"as {k(rp + '/other_family', row_['other_family'])}: p = {k(rp + '/ks_p_other_family', row_['ks_p_other_family'], '.3g')}",
+            f'<span class="note">{others}</span>', agree_badge(row_["agrees"], rp + "/agrees")])
+    return (f'<section id="init"><h2>Initialisation statistics</h2>'
+            f'<p>Drawn by <code>{k(p + "/setup/drawn_by", e["setup"]["drawn_by"])}</code>; 95% confidence intervals; '
+            f'agreement: {k(p + "/setup/agreement", e["setup"]["agreement"])}. The last column lists the other schemes whose '
+            "target variance the interval excludes (what tells Glorot, LeCun and He apart when fan_in ≠ fan_out).</p>"
+            + _claims_table(e["claims"], p + "/claims")
+            + table(["scheme", "shape", "", "fan_in / fan_out", "mean [95% CI]", "variance [95% CI] vs target", "KS test",
+                     "other schemes' variances", "verdict"], rows)
+            + "</section>")
+
+
+def _histograms(r, figs) -> str:
+    h = r["experiments"]["histograms"]
+    p = "experiments/histograms"
+    parts = []
+    for ci, cfg in enumerate(h["configs"]):
+        cp = f"{p}/configs/{ci}"
+        rows = []
+        for li, lay in enumerate(cfg["layers"]):
+            lp = f"{cp}/layers/{li}"
+            rows.append([k(lp + "/layer", lay["layer"]), k(lp + "/mean", lay["mean"], ".4g"), k(lp + "/std", lay["std"], ".4g"),
+                         k(lp + "/saturated", lay["saturated"], ".3g"), k(lp + "/near_half", lay["near_half"], ".4g"),
+                         k(lp + "/zero", lay["zero"], ".3g")])
+        parts.append(figure(figs[f"histogram_{ci}"], f"activation histograms {cfg['activation']} {cfg['scale']}",
+                            f"{esc(cfg['claim']['statement'])} — {esc(cfg['claim']['source'])}")
+                     + table(["layer", "mean", "std", "fraction saturated (<0.01 or >0.99)", "fraction within 0.1 of 0.5", "fraction zero"], rows))
+    st = h["setup"]
+    return (f'<section id="histograms"><h2>Activation histograms (the classic experiment)</h2>'
+            f'<p>{k(p + "/setup/layers", st["layers"])} layers of {k(p + "/setup/width", st["width"])} units, batch '
+            f'{k(p + "/setup/batch", st["batch"])}, {k(p + "/setup/input", st["input"])}.</p>'
+            + _claims_table(h["claims"], p + "/claims") + "".join(parts) + "</section>")
+
+
+def _numdiff(r, figs) -> str:
+    nd = r["experiments"]["numdiff"]
+    p = "experiments/numdiff"
+    rows = []
+    for i, f in enumerate(nd["functions"]):
+        fp = f"{p}/functions/{i}"
+        rows.append([k(fp + "/function", f["function"]), k(fp + "/forward_best_h", f["forward_best_h"], ".2g"),
+                     k(fp + "/forward_best_error", f["forward_best_error"], ".2g"), k(fp + "/central_best_h", f["central_best_h"], ".2g"),
+                     k(fp + "/central_best_error", f["central_best_error"], ".2g")])
+    th = nd["theory"]
+    return (f'<section id="numdiff"><h2>Numerical differentiation: why a high-precision truth</h2>'
+            f'<p>Relative error of float64 forward and central differences against <code>mpmath.diff</code> at '
+            f'{k(p + "/setup/dps", nd["setup"]["dps"])} digits, median over {k(p + "/setup/points", nd["setup"]["points"])} points. '
+            f'Theory: forward optimum h ≈ √ε = {k(p + "/theory/forward_h", th["forward_h"], ".2g")} with error ≈ {k(p + "/theory/forward_error", th["forward_error"], ".2g")}; '
+            f'central optimum h ≈ ε<sup>1/3</sup> = {k(p + "/theory/central_h", th["central_h"], ".2g")} with error ≈ {k(p + "/theory/central_error", th["central_error"], ".2g")}. '
+            "Even at its best a float64 difference carries ~1e-10 relative error; the 50-digit truth carries none that matters, "
+            "so the tolerance of the mpmath oracle is the implementation's own rounding error only.</p>"
+            + _claims_table(nd["claims"], p + "/claims")
+            + figure(figs["numdiff"], "error of finite differences vs step",
+                     "The V curve: truncation error to the right, rounding error to the left (Nocedal &amp; Wright 2006 §8.1; Numerical Recipes §5.7).")
+            + table(["function", "forward best h", "forward best error", "central best h", "central best error"], rows) + "</section>")
+
+
+def _experiments(r, figures=None) -> str:
+    e = r["experiments"]
+    if "not_run" in e:
+        return (f'<section id="experiments"><h2>Experiments</h2><p class="claim-bad">Not run: {k("experiments/not_run", e["not_run"])}.</p>'
+                "</section>")
+    figs = dict(figures or {})
+    for group in FIGURE_GROUPS:
+        missing = [fid for fid in figure_ids(group, e[group]) if fid not in figs]
+        if missing:
+            figs.update(figure_pngs(group, e[group], missing))
+    return _vanishing(r, figs) + _clipping(r, figs) + _init(r) + _histograms(r, figs) + _numdiff(r, figs)
+
+
+def _hypothesis(r) -> str:
+    h = r["hypothesis"]
+    if not h["available"]:
+        return (f'<section id="hypothesis"><h2>Hypothesis coverage</h2><p class="claim-bad">Not available: '
+                f'{k("hypothesis/reason", h["reason"])}.</p></section>')
+    rows = []
+    for op, events in h["ops"].items():
+        items = ", ".join(f"{esc(ev)} ×{k(f'hypothesis/ops/{jp(op)}/{jp(ev)}', n)}" for ev, n in sorted(events.items())
+                          if ev != "test cases")
+        rows.append([f"<code>{esc(op)}</code>", k(f"hypothesis/ops/{jp(op)}/test cases", events.get("test cases")), items or "—"])
+    return ('<section id="hypothesis"><h2>Hypothesis coverage</h2><p>What the properties oracle drew, per op: the number of '
+            "test cases Hypothesis ran and how many of them recorded each <code>event()</code> (shape classes, strides, "
+            "near-kink and hard samples).</p>" + table(["op", "test cases", "events"], rows) + "</section>")
+
+
+def _conventions(r) -> str:
+    rows = [[f"<code>{k(f'conventions/{i}/op', c['op'])}</code>", k(f"conventions/{i}/source", c["source"]),
+             k(f"conventions/{i}/where", c["where"]), k(f"conventions/{i}/convention", c["convention"])]
+            for i, c in enumerate(r["conventions"])]
+    return ('<section id="conventions"><h2>Conventions</h2><p class="note">From the op registry: kinks with the convention '
+            "the spec fixes there, declared conventions and restricted domains.</p>"
+            + table(["op", "kind", "where", "convention"], rows) + "</section>")
+
+
+def render_html(report: dict, figures: dict | None = None) -> str:
+    """The whole page for a report dict (see ``schema.json``).
+
+    ``figures``: figure id -> base64 PNG already drawn by :func:`figure_pngs` from
+    the same report's experiments (the missing ones are drawn here).
+    """
+    s = report["summary"]
+    verdict_ok = s["verdicts"].get("fail", 0) == 0 and s["verdicts"].get("error", 0) == 0
+    nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("summary", "summary"), ("matrix", "matrix"), ("bp", "BP1–BP4"), ("dimensions", "dimensions"),
+        ("vanishing", "vanishing/exploding"), ("clipping", "clipping"), ("init", "init"), ("histograms", "histograms"),
+        ("numdiff", "numerical differentiation"), ("hypothesis", "Hypothesis"), ("conventions", "conventions")))
+    body = (f"<header><h1>{esc(PAGE_TITLE)}</h1><p>{esc(s['implementation']['name'])} — "
+            f'<span class="badge {"s-pass" if verdict_ok else "s-fail"}" id="overall">{"all ops pass" if verdict_ok else "failures"}</span>'
+            f"</p><nav>{nav}</nav></header>"
+            + _summary(report) + _matrix(report) + _bp(report) + _dimensions(report) + _experiments(report, figures)
+            + _hypothesis(report) + _conventions(report)
+            + '<footer class="note"><p>Generated by gradspec. Every number on this page is in report.json next to it.</p></footer>')
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(PAGE_TITLE)}: {esc(s['implementation']['name'])}</title>"
+            f"<style>{CSS}</style></head><body>{body}</body></html>\n")

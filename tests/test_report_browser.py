@@ -1,0 +1,114 @@
+"""The report renders in a real browser: headless Chromium from the system packages.
+
+The page is opened with ``--dump-dom`` after a small checker script (added to a
+copy of the page, never to the report itself) has written what it measured
+into the DOM: the summary and matrix are present, every image decodes
+(``naturalWidth > 0``), every MathML equation has a nonzero size and is laid out
+as math (a superscript sits above its base's baseline, a fraction's numerator
+above its denominator), nothing was fetched from the network, and no error
+reached the console. Chromium's own console log (``--enable-logging=stderr``)
+is read too. Skipped, with the reason, only when Chromium is not installed.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from test_report import quick_report
+
+pytestmark = [pytest.mark.report, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run does it)")
+
+HOOKS = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  var t = e.target && e.target !== window ? ('resource failed: ' + (e.target.src || e.target.href || e.target.tagName)) : ('error: ' + e.message);
+  window.__errors.push(t);
+}, true);
+(function () { var orig = console.error; console.error = function () { window.__errors.push('console.error: ' + Array.prototype.join.call(arguments, ' ')); orig.apply(console, arguments); }; })();
+</script>"""
+
+CHECKER = """<script>
+window.addEventListener('load', function () {
+  var r = {errors: window.__errors};
+  var summary = document.querySelector('#summary table');
+  r.summary = !!summary && summary.getBoundingClientRect().height > 0 && /verdicts/.test(summary.innerText) && /reproduce/.test(summary.innerText);
+  var rows = document.querySelectorAll('#matrix tr.op-row');
+  r.matrixRows = rows.length;
+  r.matrixVisible = rows.length > 0 && rows[0].getBoundingClientRect().height > 0;
+  var imgs = Array.prototype.slice.call(document.images);
+  r.images = imgs.length;
+  r.badImages = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0); }).map(function (i) { return i.alt; });
+  var maths = Array.prototype.slice.call(document.querySelectorAll('math'));
+  r.maths = maths.length;
+  r.emptyMaths = maths.filter(function (m) { var b = m.getBoundingClientRect(); return !(b.width > 0 && b.height > 0); }).length;
+  r.supRaised = maths.filter(function (m) {
+    var s = m.querySelector('msup'); if (!s) return false;
+    var base = s.children[0].getBoundingClientRect(), sup = s.children[1].getBoundingClientRect();
+    return sup.bottom < base.bottom - 1;
+  }).length;
+  var fr = document.querySelector('math mfrac');
+  r.fracStacked = !!fr && fr.children[0].getBoundingClientRect().bottom <= fr.children[1].getBoundingClientRect().top + 1;
+  r.resources = performance.getEntriesByType('resource').map(function (e) { return e.name; }).filter(function (n) { return n.indexOf('data:') !== 0; });
+  var out = document.createElement('pre');
+  out.id = 'gradspec-browser-check';
+  out.textContent = JSON.stringify(r);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def browser_check(page_html: str, tmpdir: str) -> tuple[dict, list[str]]:
+    """Open ``page_html`` (with the checker added) in headless Chromium; return (measurements, console errors)."""
+    page = page_html.replace("<head>", "<head>" + HOOKS, 1).replace("</body>", CHECKER + "</body>", 1)
+    path = os.path.join(tmpdir, "checked.html")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmpdir)
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--window-size=1280,1024",
+           "--dump-dom", "file://" + path]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="gradspec-browser-check">(.*?)</pre>', proc.stdout, re.S)
+    assert m, f"the checker did not run (exit {proc.returncode}); stderr:\n{proc.stderr[-2000:]}"
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line and ("rror" in line or "Uncaught" in line)]
+    return json.loads(html.unescape(m.group(1))), console
+
+
+@needs_chromium
+def test_report_renders_in_headless_chromium(tmp_path):
+    out = quick_report()
+    with open(os.path.join(out, "index.html"), encoding="utf-8") as fh:
+        page = fh.read()
+    with open(os.path.join(out, "report.json"), encoding="utf-8") as fh:
+        report = json.load(fh)
+    r, console = browser_check(page, str(tmp_path))
+    assert r["summary"], r
+    assert r["matrixRows"] == len(report["matrix"]) and r["matrixVisible"]
+    assert r["images"] == page.count("<img ") and r["images"] >= 10
+    assert r["badImages"] == []
+    assert r["maths"] == 8 and r["emptyMaths"] == 0
+    assert r["supRaised"] == 8 and r["fracStacked"], "MathML is not laid out as math"
+    assert r["resources"] == [], "the report fetched something"
+    assert r["errors"] == [] and console == []
+
+
+@needs_chromium
+def test_browser_check_catches_a_broken_image_and_a_script_error(tmp_path):
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body><section id='summary'><table><tr><td>verdicts reproduce"
+            "</td></tr></table></section><img alt='broken' src='data:image/png;base64,AAAA'>"
+            "<math><msup><mi>x</mi><mn>2</mn></msup></math><script>undefinedFunction()</script></body></html>")
+    r, console = browser_check(page, str(tmp_path))
+    assert r["badImages"] == ["broken"]
+    assert any("undefinedFunction" in e for e in r["errors"] + console)
+    assert r["matrixRows"] == 0
