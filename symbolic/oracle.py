@@ -46,7 +46,7 @@ import numpy as np
 import sympy as sp
 
 from ..impl import Implementation
-from ..oracles.common import as_grad_tuple, check_array, check_scalar, compare, reproducer
+from ..oracles.common import Tracker, as_grad_tuple, check_array, check_scalar, compare, compare_structured, reproducer
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from . import definitions as defs
@@ -92,35 +92,8 @@ def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, example
 
 
 # --------------------------------------------------------------------------- shared pieces
-class _Tracker:
-    def __init__(self, check: str, comparison: str):
-        self.result = CheckResult(NAME, check, "pass", info={"comparison": comparison})
-
-    def example(self):
-        self.result.examples += 1
-
-    def error(self, finding: Finding, repro: str | None = None):
-        if repro:
-            finding.details.setdefault("reproducer", repro)
-        self.result.findings.append(finding)
-        worst = "error" if finding.kind in ("exception", "missing") else "fail"
-        if self.result.status != "error":
-            self.result.status = worst
-
-    def measured(self, worst: float, findings: list, repro: str | None = None):
-        cur = self.result.worst_error
-        self.result.worst_error = float(worst if cur is None else max(cur, worst))
-        if findings:
-            if repro:
-                findings[0].details["reproducer"] = repro
-            self.result.findings.extend(findings)
-            if self.result.status == "pass":
-                self.result.status = "fail"
-
-    def done(self, message: str) -> CheckResult:
-        r = self.result
-        r.message = message if r.status == "pass" else (r.findings[0].message if r.findings else message)
-        return r
+def _Tracker(check: str, comparison: str) -> Tracker:
+    return Tracker(NAME, check, {"comparison": comparison})
 
 
 def _tol(expected, rtol, atol):
@@ -232,7 +205,9 @@ def _check_differentiable(op, impl, rng, examples):
                                            f"(symbolic/definitions.py), not the implementation: {reason}")
             ident["shapes"] = der.shapes
             proved.append(ident)
-            if not ident["holds"]:
+            if ident["holds"]:
+                exact.measured(0.0, [])  # an identity proved: a comparison with no error
+            else:
                 exact.error(Finding("identity", f"{op.name}: {ident['compared'].split(' (')[0]} differs from the sympy.diff VJP "
                                                 f"at {', '.join(ident['failed'])} (shapes {der.shapes})", ident))
     for t in (fwd, bwd, exact):
@@ -468,18 +443,4 @@ def _check_rule(op, impl, rng, examples):
 
 
 def _compare_structured(tracker, op, actual, expected, what, sample, repro):
-    if isinstance(expected, (list, tuple)):
-        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
-            tracker.error(Finding("type", f"{what} must be a list/tuple of {len(expected)}, got {type(actual).__name__}"), repro)
-            return
-        for k, (a, e) in enumerate(zip(actual, expected)):
-            _compare_structured(tracker, op, a, e, f"{what}[{k}]", sample, repro)
-        return
-    if isinstance(expected, np.ndarray):
-        bad = check_array(actual, expected.shape, what)
-    else:
-        actual, bad = check_scalar(actual, what)
-    if bad:
-        tracker.error(bad, repro)
-        return
-    tracker.measured(*compare(actual, expected, _tol(expected, RULE_RTOL, RULE_ATOL), op=op, what=what, sample=sample), repro)
+    compare_structured(tracker, op, actual, expected, what, sample, repro, lambda e: _tol(e, RULE_RTOL, RULE_ATOL))

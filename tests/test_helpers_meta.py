@@ -312,3 +312,21 @@ def test_make_impl_and_write_impl(tmp_path):
     path = write_impl(tmp_path / "star.py", "def extra():\n    return 1\n")
     result = gradspec.check(path, ops=["relu", "adam"])
     assert result.ok and {r.status for r in result.ops.values()} == {"pass"}
+
+
+def test_tracker_needs_a_comparison_to_pass_and_tells_errors_from_failures():
+    from gradspec.oracles.common import Tracker
+    from gradspec.results import Finding
+
+    t = Tracker("fd64", "backward")
+    t.example()
+    assert t.done("ok").status == "error"  # nothing was compared
+    t = Tracker("fd64", "backward")
+    t.measured(0.5, [])
+    assert t.done("ok").status == "pass" and t.result.worst_error == 0.5
+    t = Tracker("fd64", "backward")
+    t.measured(0.5, [])
+    t.error(Finding("shape", "dx must have shape (2,), got (3,)"))
+    assert t.done().status == "fail"
+    t.error(Finding("timeout", "sigmoid_backward took more than 10 s"))
+    assert t.done().status == "error"

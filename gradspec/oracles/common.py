@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from ..results import Finding
+from ..results import CheckResult, Finding
 from ..spec import OpSpec
 
 EPS = float(np.finfo(np.float64).eps)
@@ -144,3 +144,72 @@ def reproducer(impl_name: str, fn: str, args: list[tuple[str, object]], extra: s
     if extra:
         lines.append(extra)
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- accumulating one check's verdict
+#: Finding kinds that make a check an ``error`` (it could not be judged) rather than a ``fail``.
+ERROR_KINDS = ("exception", "missing", "timeout", "unchecked")
+
+
+class Tracker:
+    """Accumulates one check's status, worst error and findings over its examples.
+
+    ``measured`` records a comparison (its worst error in units of the tolerance, its findings);
+    ``error`` a finding that stopped a comparison. A check that compared nothing cannot pass:
+    :meth:`done` turns it into an ``error`` naming why (e.g. every example stopped at a forward that raised).
+    """
+
+    def __init__(self, oracle: str, check: str, info: dict | None = None):
+        self.result = CheckResult(oracle, check, "pass", info=dict(info or {}))
+        self.measurements = 0
+
+    def example(self):
+        self.result.examples += 1
+
+    def error(self, finding: Finding, repro: str | None = None):
+        if repro:
+            finding.details.setdefault("reproducer", repro)
+        self.result.findings.append(finding)
+        if finding.kind in ERROR_KINDS:
+            self.result.status = "error"
+        elif self.result.status == "pass":
+            self.result.status = "fail"
+
+    def measured(self, worst: float, findings: list[Finding], repro: str | None = None):
+        self.measurements += 1
+        cur = self.result.worst_error
+        self.result.worst_error = float(worst if cur is None else max(cur, worst))
+        if findings:
+            if repro:
+                findings[0].details["reproducer"] = repro
+            self.result.findings.extend(findings)
+            if self.result.status == "pass":
+                self.result.status = "fail"
+
+    def done(self, message: str = "") -> CheckResult:
+        r = self.result
+        if r.status == "pass" and self.measurements == 0:
+            self.error(Finding("unchecked", f"{r.check}: no example could be compared ({r.examples} attempted); "
+                                            "see the op's other checks for why"))
+        if not r.message:
+            r.message = message if r.status == "pass" else (r.findings[0].message if r.findings else message)
+        return r
+
+
+def compare_structured(tracker: Tracker, op: OpSpec, actual, expected, what: str, sample: dict, repro, tol_of):
+    """Compare arrays, floats or (nested) lists of them element by element; ``tol_of(expected)`` gives the tolerance."""
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
+            tracker.error(Finding("type", f"{what} must be a list/tuple of {len(expected)}, got {type(actual).__name__}"), repro)
+            return
+        for k, (a, e) in enumerate(zip(actual, expected)):
+            compare_structured(tracker, op, a, e, f"{what}[{k}]", sample, repro, tol_of)
+        return
+    if isinstance(expected, np.ndarray):
+        bad = check_array(actual, expected.shape, what)
+    else:
+        actual, bad = check_scalar(actual, what)
+    if bad:
+        tracker.error(bad, repro)
+        return
+    tracker.measured(*compare(actual, expected, tol_of(expected), op=op, what=what, sample=sample), repro)

@@ -40,7 +40,7 @@ from .. import reference as spec_impl
 from ..impl import Implementation
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
-from .common import EPS, as_grad_tuple, check_array, check_scalar, compare, reproducer
+from .common import EPS, Tracker, as_grad_tuple, check_array, check_scalar, compare, compare_structured, reproducer
 
 NAME = "fd64"
 TITLE = "float64 central difference"
@@ -79,50 +79,8 @@ def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, example
 
 
 # --------------------------------------------------------------------------- shared pieces
-class _Tracker:
-    """Accumulates one check's status, worst error and findings over examples."""
-
-    def __init__(self, check: str):
-        self.result = CheckResult(NAME, check, "pass")
-        self.measurements = 0  # comparisons actually made: a check that made none cannot pass
-
-    def example(self):
-        self.result.examples += 1
-
-    def error(self, finding: Finding, repro: str | None = None):
-        if repro:
-            finding.details.setdefault("reproducer", repro)
-        self.result.findings.append(finding)
-        self.result.status = "error" if finding.kind in ("exception", "missing", "timeout") else _worse(self.result.status, "fail")
-
-    def measured(self, worst: float, findings: list[Finding], repro: str | None = None):
-        self.measurements += 1
-        cur = self.result.worst_error
-        self.result.worst_error = worst if cur is None else max(cur, worst)
-        if findings:
-            if repro:
-                findings[0].details["reproducer"] = repro
-            self.result.findings.extend(findings)
-            self.result.status = _worse(self.result.status, "fail")
-
-    def done(self, message: str = "") -> CheckResult:
-        r = self.result
-        if r.status == "pass" and self.measurements == 0:
-            # nothing was compared (every example stopped earlier, e.g. at a forward that raised):
-            # that is not a pass, whatever the reason
-            self.error(Finding("unchecked", f"{r.check}: no example could be compared ({r.examples} attempted); "
-                                            "see the op's other checks for why"))
-            r.status = "error"
-        if not r.message:
-            r.message = message if r.status == "pass" else (r.findings[0].message if r.findings else message)
-        if r.worst_error is not None:
-            r.worst_error = float(r.worst_error)
-        return r
-
-
-def _worse(a: str, b: str) -> str:
-    order = ["pass", "fail", "error"]
-    return a if order.index(a) >= order.index(b) else b
+def _Tracker(check: str) -> Tracker:
+    return Tracker(NAME, check)
 
 
 def _spec_call(fn: str, *args):
@@ -415,25 +373,7 @@ def _check_network(op, impl, rng, examples):
 # --------------------------------------------------------------------------- rules: functions, optimizers, perceptron
 def _compare_structured(tracker, op, actual, expected, what, sample, repro):
     """Compare arrays or (nested) lists of arrays/floats with the spec's tolerance."""
-    if isinstance(expected, (list, tuple)):
-        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
-            tracker.error(Finding("type", f"{what} must be a list/tuple of {len(expected)}, got {type(actual).__name__}"), repro)
-            return
-        for k, (a, e) in enumerate(zip(actual, expected)):
-            _compare_structured(tracker, op, a, e, f"{what}[{k}]", sample, repro)
-        return
-    if isinstance(expected, np.ndarray):
-        bad = check_array(actual, expected.shape, what)
-        if bad:
-            tracker.error(bad, repro)
-            return
-    else:
-        actual, bad = check_scalar(actual, what)
-        if bad:
-            tracker.error(bad, repro)
-            return
-    worst, findings = compare(actual, expected, _fwd_tol(expected), op=op, what=what, sample=sample)
-    tracker.measured(worst, findings, repro)
+    compare_structured(tracker, op, actual, expected, what, sample, repro, _fwd_tol)
 
 
 def _check_function(op, impl, rng, examples):
