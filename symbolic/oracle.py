@@ -46,7 +46,8 @@ import numpy as np
 import sympy as sp
 
 from ..impl import Implementation
-from ..oracles.common import Tracker, as_grad_tuple, check_array, check_scalar, compare, compare_structured, reproducer
+from ..oracles.common import (Tracker, as_grad_tuple, check_array, check_scalar, check_trajectory, compare,
+                              compare_structured, reproducer)
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from . import definitions as defs
@@ -322,37 +323,13 @@ def _check_optimizer(op, impl, rng, examples):
         t.example()
         hyper = s["hyper"]
         repro = reproducer(impl.name, init, [("w", s["w"])])
-        st = impl.call(init, s["w"], arg_names=["w"])
-        if not st.ok:
-            t.error(st.finding, repro)
-            continue
-        state, w = st.value, s["w"]
         truth = np.empty((len(s["grads"]),) + np.shape(s["w"]))
         for idx in np.ndindex(np.shape(s["w"])):
             traj = rules.trajectory(name, float(s["w"][idx]), [g[idx] for g in s["grads"]], hyper)
             for step, v in enumerate(traj):
                 truth[(step,) + idx] = float(v)
-        for step, g in enumerate(s["grads"], start=1):
-            res = impl.call(update, w, g, state, arg_names=["w", "g", "state"], **hyper)
-            if not res.ok:
-                t.error(res.finding, repro)
-                break
-            if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
-                t.error(Finding("type", f"{update} must return (w_new, state_new)"), repro)
-                break
-            w, state = res.value
-            bad = check_array(w, np.shape(s["w"]), f"w after step {step}")
-            if bad:
-                t.error(bad, repro)
-                break
-            exp = truth[step - 1]
-            tol = RULE_RTOL * (np.abs(exp) + hyper["lr"] * step) + RULE_ATOL
-            worst, findings = compare(w, exp, tol, op=op, what=f"w after step {step}", sample=s)
-            for f in findings:
-                f.details.update(step=step, expected_is="the closed form of symbolic/rules.py at 50 digits")
-            t.measured(worst, findings, repro)
-            if findings:
-                break
+        check_trajectory(t, op, impl, s, lambda step: truth[step - 1], RULE_RTOL, RULE_ATOL, repro,
+                         "the closed form of symbolic/rules.py at 50 digits")
     t.result.info["steps"] = 5
     return [cf, t.done(f"{name}: the trajectory matches the closed form over 5 steps (50 digits)")]
 

@@ -213,3 +213,39 @@ def compare_structured(tracker: Tracker, op: OpSpec, actual, expected, what: str
         tracker.error(bad, repro)
         return
     tracker.measured(*compare(actual, expected, tol_of(expected), op=op, what=what, sample=sample), repro)
+
+
+def check_trajectory(tracker: Tracker, op: OpSpec, impl, sample: dict, expected_w, rtol: float, atol: float,
+                     repro: str, expected_is: str) -> None:
+    """Run the implementation's optimizer ``op`` (``<name>_init``, ``<name>_update``) over ``sample["grads"]``
+    and compare w after every step with ``expected_w(step)`` (step from 1), within
+    :math:`\\text{rtol}\\,(|w| + \\text{lr}\\cdot\\text{step}) + \\text{atol}`; stops at the first wrong step.
+    """
+    init, update = op.functions
+    hyper = sample["hyper"]
+    st = impl.call(init, sample["w"], arg_names=["w"])
+    if not st.ok:
+        tracker.error(st.finding, repro)
+        return
+    state, w = st.value, sample["w"]
+    for step, g in enumerate(sample["grads"], start=1):
+        res = impl.call(update, w, g, state, arg_names=["w", "g", "state"], **hyper)
+        if not res.ok:
+            tracker.error(res.finding, repro)
+            return
+        if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
+            tracker.error(Finding("type", f"{update} must return (w_new, state_new), got {type(res.value).__name__}"), repro)
+            return
+        w, state = res.value
+        bad = check_array(w, np.shape(sample["w"]), f"w after step {step}")
+        if bad:
+            tracker.error(bad, repro)
+            return
+        exp = expected_w(step)
+        tol = rtol * (np.abs(exp) + hyper["lr"] * step) + atol
+        worst, findings = compare(w, exp, tol, op=op, what=f"w after step {step}", sample=sample)
+        for f in findings:
+            f.details.update(step=step, expected_is=expected_is)
+        tracker.measured(worst, findings, repro)
+        if findings:
+            return

@@ -40,7 +40,8 @@ from .. import reference as spec_impl
 from ..impl import Implementation
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
-from .common import EPS, Tracker, as_grad_tuple, check_array, check_scalar, compare, compare_structured, reproducer
+from .common import (EPS, Tracker, as_grad_tuple, check_array, check_scalar, check_trajectory, compare, compare_structured,
+                     reproducer)
 
 NAME = "fd64"
 TITLE = "float64 central difference"
@@ -426,33 +427,12 @@ def _check_optimizer(op, impl, rng, examples):
                                             "for g in grads:",
                                             f"    w, state = impl.{update}(w, np.array(g), state, **{hyper!r})",
                                             "    print(w)"]))
-        st = impl.call(init, s["w"], arg_names=["w"])
-        if not st.ok:
-            t.error(st.finding, repro)
-            continue
-        state, w = st.value, s["w"]
-        ref_w, ref_state = s["w"], _spec_call(init, s["w"])
-        for step, g in enumerate(s["grads"], start=1):
-            res = impl.call(update, w, g, state, arg_names=["w", "g", "state"], **hyper)
-            if not res.ok:
-                t.error(res.finding, repro)
-                break
-            if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
-                t.error(Finding("type", f"{update} must return (w_new, state_new), got {type(res.value).__name__}"), repro)
-                break
-            w, state = res.value
+        ref, ref_w, ref_state = [], s["w"], _spec_call(init, s["w"])
+        for g in s["grads"]:
             ref_w, ref_state = getattr(spec_impl, update)(ref_w, g, ref_state, **hyper)
-            bad = check_array(w, ref_w.shape, f"w after step {step}")
-            if bad:
-                t.error(bad, repro)
-                break
-            tol = FWD_RTOL * (np.abs(ref_w) + hyper["lr"] * step) + FWD_ATOL
-            worst, findings = compare(w, ref_w, tol, op=op, what=f"w after step {step}", sample=s)
-            for f in findings:
-                f.details["step"] = step
-            t.measured(worst, findings, repro)
-            if findings:
-                break
+            ref.append(ref_w)
+        check_trajectory(t, op, impl, s, lambda step: ref[step - 1], FWD_RTOL, FWD_ATOL, repro,
+                         "the spec's trajectory (gradspec.reference)")
     return [t.done("the parameter trajectory matches the spec over 5 steps")]
 
 
