@@ -150,29 +150,33 @@ def deep_net_statistics(activation: str, scale: str, depth: int, rng: np.random.
     Returns per-layer lists for l = 1..L (``dA_std`` starts at layer 0) and
     the measured :math:`n\,\text{Var}W` of the drawn weights.
     """
+    net = _init_and_backprop(activation, WEIGHT_SCALES[scale][2], depth, width, batch, rng)
+    return {
+        "a_mean": [float(a.mean()) for a in net["As"][1:]], "a_std": [float(a.std()) for a in net["As"][1:]],
+        "dA_std": [float(d.std()) for d in net["dAs"]], "dZ_std": [float(d.std()) for d in net["dZs"]],
+        "dW_std": [float(d.std()) for d in net["dWs"]],
+        "nvar": float(np.mean([width * W.var() for W in net["Ws"]])),
+    }
+
+
+def _init_and_backprop(activation: str, draw, depth: int, width: int, batch: int, rng: np.random.Generator) -> dict:
+    """Draw X ~ N(0, 1), the weights (``draw(shape, rng)``), b = 0 and dA^L ~ N(0, 1) (in that order), then run
+    the reference's forward and backward. Lists per layer: ``As``/``dAs`` for l = 0..L, ``Zs``/``dZs``/``dWs`` for l = 1..L."""
     fwd, bwd = ACTIVATIONS[activation]
-    draw = WEIGHT_SCALES[scale][2]
     X = rng.normal(size=(batch, width))
     b = np.zeros(width)
     Ws = [draw((width, width), rng) for _ in range(depth)]
-    A, Zs, As = X, [], [X]
-    for W in Ws:
-        Z = ref.affine_forward(A, W, b)
-        A = fwd(Z)
-        Zs.append(Z)
-        As.append(A)
     dA = rng.normal(size=(batch, width))
-    dA_std, dZ_std, dW_std = [0.0] * (depth + 1), [0.0] * depth, [0.0] * depth
-    dA_std[depth] = float(dA.std())
+    Zs, As = [], [X]
+    for W in Ws:
+        Zs.append(ref.affine_forward(As[-1], W, b))
+        As.append(fwd(Zs[-1]))
+    dAs, dZs, dWs = [None] * (depth + 1), [None] * depth, [None] * depth
+    dAs[depth] = dA
     for l in range(depth, 0, -1):
-        dZ = bwd(Zs[l - 1], dA)
-        dA, dW, _ = ref.affine_backward(As[l - 1], Ws[l - 1], b, dZ)
-        dZ_std[l - 1], dW_std[l - 1], dA_std[l - 1] = float(dZ.std()), float(dW.std()), float(dA.std())
-    return {
-        "a_mean": [float(a.mean()) for a in As[1:]], "a_std": [float(a.std()) for a in As[1:]],
-        "dA_std": dA_std, "dZ_std": dZ_std, "dW_std": dW_std,
-        "nvar": float(np.mean([width * W.var() for W in Ws])),
-    }
+        dZs[l - 1] = bwd(Zs[l - 1], dAs[l])
+        dAs[l - 1], dWs[l - 1], _ = ref.affine_backward(As[l - 1], Ws[l - 1], b, dZs[l - 1])
+    return {"Ws": Ws, "Zs": Zs, "As": As, "dAs": dAs, "dZs": dZs, "dWs": dWs}
 
 
 def _seed_summary(runs: list[dict], key: str) -> dict:
@@ -338,22 +342,7 @@ def clipping(seed: int, depth: int = 10, width: int = 100, batch: int = 1000, ma
     element but changes the direction.
     """
     rng = np.random.default_rng([seed, 11])
-    fwd, bwd = ACTIVATIONS["relu"]
-    X = rng.normal(size=(batch, width))
-    b = np.zeros(width)
-    Ws = [WEIGHT_SCALES["std1"][2]((width, width), rng) for _ in range(depth)]
-    A, Zs, As = X, [], [X]
-    for W in Ws:
-        Z = ref.affine_forward(A, W, b)
-        A = fwd(Z)
-        Zs.append(Z)
-        As.append(A)
-    dA = rng.normal(size=(batch, width))
-    grads = [None] * depth
-    for l in range(depth, 0, -1):
-        dZ = bwd(Zs[l - 1], dA)
-        dA, dW, _ = ref.affine_backward(As[l - 1], Ws[l - 1], b, dZ)
-        grads[l - 1] = dW
+    grads = _init_and_backprop("relu", WEIGHT_SCALES["std1"][2], depth, width, batch, rng)["dWs"]
     norm_before = ref.global_norm(grads)
     clipped = ref.clip_grad_norm(grads, max_norm)
     norm_after = ref.global_norm(clipped)
