@@ -26,6 +26,23 @@ def _check_bn(x, gamma, beta, eps):
     return x, gamma.reshape(shape), beta.reshape(shape), eps, axes, m
 
 
+def _standardise(x, eps, axes):
+    r"""(:math:`\hat x`, :math:`1/\sqrt{\sigma^2+\epsilon}`) per group, without overflow for any finite x.
+
+    The statistics are computed on :math:`x/s` with :math:`s = 2^k \le \max|x| < 2s` per group (and
+    :math:`s = 1` when :math:`\max|x| < 2`): scaling by a power of two is exact, so the result is the same as
+    the plain formula wherever that one does not overflow, and stays finite up to :math:`|x| \approx 10^{308}`.
+    """
+    big = np.max(np.abs(x), axis=axes, keepdims=True)
+    k = np.frexp(np.maximum(big, 1.0))[1] - 1  # s = 2^k
+    xs = np.ldexp(x, -k)
+    xc = xs - xs.mean(axis=axes, keepdims=True)
+    with np.errstate(under="ignore"):  # eps/s² below the smallest float64 is 0: negligible beside the variance
+        eps_s = np.ldexp(eps, -2 * k)
+    r = np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps_s)
+    return xc / r, np.ldexp(1.0 / r, -k)
+
+
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
     r"""Training-mode batch normalisation.
 
@@ -41,10 +58,8 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     Returns y with the shape of x.
     """
     x, gamma, beta, eps, axes, m = _check_bn(x, gamma, beta, eps)
-    mu = x.mean(axis=axes, keepdims=True)
-    xc = x - mu
-    var = np.mean(xc * xc, axis=axes, keepdims=True)
-    return gamma * (xc / np.sqrt(var + eps)) + beta
+    xhat, _ = _standardise(x, eps, axes)
+    return gamma * xhat + beta
 
 
 def batchnorm_backward(x, gamma, beta, eps, dy):
@@ -62,10 +77,7 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
     """
     x, gamma, beta, eps, axes, m = _check_bn(x, gamma, beta, eps)
     dy = upstream(dy, x.shape)
-    mu = x.mean(axis=axes, keepdims=True)
-    xc = x - mu
-    inv_std = 1.0 / np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps)
-    xhat = xc * inv_std
+    xhat, inv_std = _standardise(x, eps, axes)
     dxhat = dy * gamma
     dx = (inv_std / m) * (
         m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)

@@ -117,3 +117,20 @@ def test_gamma_beta_shapes():
 def test_x_must_be_2d_or_4d():
     with pytest.raises(ValueError, match=r"x must have 2 or 4 dimensions, got shape \(2, 2, 2\)"):
         ref.batchnorm_forward(np.zeros((2, 2, 2)), np.ones(2), np.zeros(2), 1e-5)
+
+
+@pytest.mark.parametrize("c", [1e200, 1e300, 1e307])
+def test_batchnorm_stays_finite_and_scale_invariant_at_huge_inputs(c):
+    """Batch norm is invariant to scaling x (with eps scaled by c²): at |x| ~ 1e307 the variance of x
+    overflows float64, the spec's result must not (its statistics are taken on x scaled by a power of two)."""
+    rng = np.random.default_rng(1)
+    x, g, b, dy = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=3), rng.normal(size=(6, 3))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = ref.batchnorm_forward(c * x, g, b, 1e-5)
+        dx, dg, db = ref.batchnorm_backward(c * x, g, b, 1e-5, dy)
+    y1 = ref.batchnorm_forward(x, g, b, 1e-300)  # eps / c² is far below float64's resolution of the variance
+    dx1, dg1, db1 = ref.batchnorm_backward(x, g, b, 1e-300, dy)
+    np.testing.assert_allclose(y, y1, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(dx * c, dx1, rtol=1e-12, atol=1e-12 * np.abs(dx1).max())
+    np.testing.assert_allclose(dg, dg1, rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(db, db1)
