@@ -361,10 +361,6 @@ def test_what_the_symbolic_oracle_publishes_is_rendered(tmp_path, monkeypatch):
 
 
 def test_hypothesis_coverage_is_what_the_properties_oracle_drew(tmp_path):
-    from gradspec import oracles
-
-    if "properties" not in oracles.ORACLES:
-        pytest.skip("the properties oracle is not registered")
     report = build.build_report(out=str(tmp_path), ops=["conv2d"], oracles=["properties"], quick=True, experiments=False)
     cov = report["hypothesis"]
     assert cov["available"], cov["reason"]
