@@ -94,6 +94,30 @@ def _fwd_tol(expected):
     return FWD_RTOL * np.abs(expected) + FWD_ATOL * scale
 
 
+def _check_forward(tracker: Tracker, op: OpSpec, impl: Implementation, sample: dict, args, repro: str | None = None):
+    """One example of the forward check: call it, validate its output, compare with the spec.
+
+    Returns the spec's value (the backward checks need it), or None when the output could not be
+    compared (a forward that only mutated its input is still compared, and the mutation reported).
+    """
+    tracker.example()
+    out = impl.call(op.forward, *args, arg_names=[a.name for a in op.args])
+    if not out.ok:
+        tracker.error(out.finding, repro)
+        if out.finding.kind != "mutation":
+            return None
+    expected = _spec_call(op.forward, *args)
+    if op.kind == "loss":
+        y, bad = check_scalar(out.value, f"{op.forward} output")
+    else:
+        y, bad = out.value, check_array(out.value, np.shape(expected), f"{op.forward} output")
+    if bad:
+        tracker.error(bad, repro)
+        return None
+    tracker.measured(*compare(y, expected, _fwd_tol(expected), op=op, what="forward", sample=sample), repro)
+    return expected
+
+
 def _named(op: OpSpec, sample: dict, extra=()) -> list[tuple[str, object]]:
     return [(a.name, sample[a.name]) for a in op.args] + list(extra)
 
@@ -244,23 +268,9 @@ def _check_differentiable(op, impl, rng, examples):
             continue
         args = op.forward_args(s)
         names = [a.name for a in op.args]
-        fwd.example()
-        out = impl.call(op.forward, *args, arg_names=names)
-        repro_f = reproducer(impl.name, op.forward, _named(op, s))
-        if not out.ok:
-            fwd.error(out.finding, repro_f)
-            if out.finding.kind != "mutation":
-                continue
-        expected = _spec_call(op.forward, *args)
-        if scalar:
-            y, bad = check_scalar(out.value, f"{op.forward} output")
-        else:
-            y, bad = out.value, check_array(out.value, op.output_shape(s), f"{op.forward} output")
-        if bad:
-            fwd.error(bad, repro_f)
+        expected = _check_forward(fwd, op, impl, s, args, reproducer(impl.name, op.forward, _named(op, s)))
+        if expected is None:
             continue
-        worst, findings = compare(y, expected, _fwd_tol(expected), op=op, what="forward", sample=s)
-        fwd.measured(worst, findings, repro_f)
 
         # backward with a random cotangent
         bwd.example()
@@ -581,21 +591,9 @@ def check_directional(op: OpSpec, impl: Implementation, sample: dict, rng: np.ra
     diff = [i for i, a in enumerate(op.args) if a.differentiable]
     args = op.forward_args(sample)
     names = [a.name for a in op.args]
-    fwd.example()
-    out = impl.call(op.forward, *args, arg_names=names)
-    if not out.ok:
-        fwd.error(out.finding)
+    expected = _check_forward(fwd, op, impl, sample, args)
+    if expected is None:
         return [fwd.done(), bwd.done()]
-    expected = _spec_call(op.forward, *args)
-    if scalar:
-        y, bad = check_scalar(out.value, f"{op.forward} output")
-    else:
-        y, bad = out.value, check_array(out.value, np.shape(expected), f"{op.forward} output")
-    if bad:
-        fwd.error(bad)
-        return [fwd.done(), bwd.done()]
-    worst, findings = compare(y, expected, _fwd_tol(expected), op=op, what="forward", sample=sample)
-    fwd.measured(worst, findings)
     bwd.example()
     dy = _draw_dy(rng, np.shape(expected), scalar)
     res = impl.call(op.backward, *args, dy, arg_names=names)
