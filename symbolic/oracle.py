@@ -46,8 +46,8 @@ import numpy as np
 import sympy as sp
 
 from ..impl import Implementation
-from ..oracles.common import (Tracker, as_grad_tuple, check_array, check_scalar, check_trajectory, compare,
-                              compare_structured, reproducer)
+from ..oracles.common import (Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
+                              reproducer)
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from . import definitions as defs
@@ -397,18 +397,9 @@ def _expected_rule(op, s, notes):
 def _check_rule(op, impl, rng, examples):
     t = _Tracker("rule", "numeric: float64 implementation vs the SymPy definition at 50 digits")
     fn = op.functions[0]
-    names = [a.name for a in op.args]
     notes: list[str] = []
-    for _ in range(examples):
-        s = op.sample(rng)
-        args = op.forward_args(s)
-        t.example()
-        repro = reproducer(impl.name, fn, _named(op, s))
-        res = impl.call(fn, *args, arg_names=names)
-        if not res.ok:
-            t.error(res.finding, repro)
-            continue
-        _compare_structured(t, op, res.value, _expected_rule(op, s, notes), "output", s, repro)
+    check_rule(t, op, impl, rng, examples, lambda s, args: _expected_rule(op, s, notes),
+               lambda e: _tol(e, RULE_RTOL, RULE_ATOL))
     if notes:
         t.result.info["notes"] = sorted(set(notes))
     if op.name == "clip_grad_norm":
@@ -417,7 +408,3 @@ def _check_rule(op, impl, rng, examples):
     if op.kinks or op.conventions:
         t.result.info["conventions"] = _conventions(op)
     return [t.done(f"{fn} matches its SymPy definition (50 digits)")]
-
-
-def _compare_structured(tracker, op, actual, expected, what, sample, repro):
-    compare_structured(tracker, op, actual, expected, what, sample, repro, lambda e: _tol(e, RULE_RTOL, RULE_ATOL))

@@ -268,3 +268,17 @@ def test_mutated_rule_is_caught(name):
     checks = sym.check_op(op, impl, np.random.default_rng(11), 8)
     target = [c for c in checks if c.check in ("trajectory", "rule")]
     assert target and all(c.status == "fail" for c in target), [c.message for c in checks]
+
+
+def test_rule_check_catches_a_clip_that_returns_its_inputs():
+    """The rule check is shared with fd64 (gradspec.oracles.common.check_rule): a clip that hands back the
+    caller's own arrays when no clipping is needed is an aliasing finding here too."""
+    import types
+
+    def clip_grad_norm(grads, max_norm):
+        return grads if ref.global_norm(grads) <= max_norm else ref.clip_grad_norm(grads, max_norm)
+
+    impl = types.SimpleNamespace(clip_grad_norm=clip_grad_norm)
+    res = check(impl, ops=["clip_grad_norm"], oracles=["symbolic"], seed=0, examples=8)
+    rule = [c for c in res.ops["clip_grad_norm"].checks if c.check == "rule"][0]
+    assert rule.status == "fail" and any(f.kind == "aliasing" for f in rule.findings), rule.message

@@ -249,3 +249,25 @@ def check_trajectory(tracker: Tracker, op: OpSpec, impl, sample: dict, expected_
         tracker.measured(worst, findings, repro)
         if findings:
             return
+
+
+def check_rule(tracker: Tracker, op: OpSpec, impl, rng, examples: int, expected_of, tol_of) -> None:
+    """Call the op's one function on ``examples`` registry samples and compare its output (arrays, floats or
+    lists of them) with ``expected_of(sample, args)``; a returned list that holds the input arrays themselves
+    is an ``aliasing`` finding (the protocol asks for a new list of new arrays)."""
+    fn = op.functions[0]
+    names = [a.name for a in op.args]
+    for _ in range(examples):
+        s = op.sample(rng)
+        args = op.forward_args(s)
+        tracker.example()
+        repro = reproducer(impl.name, fn, [(a.name, s[a.name]) for a in op.args])
+        res = impl.call(fn, *args, arg_names=names)
+        if not res.ok:
+            tracker.error(res.finding, repro)
+            continue
+        expected = expected_of(s, args)
+        if isinstance(expected, list) and isinstance(res.value, list) and any(a is b for a, b in zip(res.value, args[0])):
+            tracker.error(Finding("aliasing", f"{fn} must return a new list of new arrays, not its inputs"), repro)
+            continue
+        compare_structured(tracker, op, res.value, expected, "output", s, repro, tol_of)

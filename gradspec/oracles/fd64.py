@@ -40,7 +40,7 @@ from .. import reference as spec_impl
 from ..impl import Implementation
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
-from .common import (EPS, Tracker, as_grad_tuple, check_array, check_scalar, check_trajectory, compare, compare_structured,
+from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
                      reproducer)
 
 NAME = "fd64"
@@ -72,7 +72,7 @@ def applies(op: OpSpec) -> bool:
 
 def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, examples: int | None = None) -> list[CheckResult]:
     examples = examples or DEFAULT_EXAMPLES
-    runner = {"differentiable": _check_differentiable, "loss": _check_differentiable, "function": _check_function,
+    runner = {"differentiable": _check_differentiable, "loss": _check_differentiable, "function": _check_rule,
               "optimizer": _check_optimizer, "init": _check_init, "network": _check_network, "rule": _check_rule}[op.kind]
     from .. import conventions  # the same op evaluated exactly on its kinks, which the samples above avoid
 
@@ -382,47 +382,11 @@ def _check_network(op, impl, rng, examples):
 
 
 # --------------------------------------------------------------------------- rules: functions, optimizers, perceptron
-def _compare_structured(tracker, op, actual, expected, what, sample, repro):
-    """Compare arrays or (nested) lists of arrays/floats with the spec's tolerance."""
-    compare_structured(tracker, op, actual, expected, what, sample, repro, _fwd_tol)
-
-
-def _check_function(op, impl, rng, examples):
-    t = _Tracker("rule")
-    fn = op.functions[0]
-    names = [a.name for a in op.args]
-    for _ in range(examples):
-        s = op.sample(rng)
-        args = op.forward_args(s)
-        t.example()
-        repro = reproducer(impl.name, fn, _named(op, s))
-        res = impl.call(fn, *args, arg_names=names)
-        if not res.ok:
-            t.error(res.finding, repro)
-            continue
-        expected = _spec_call(fn, *args)
-        if isinstance(expected, list) and isinstance(res.value, list) and any(a is b for a, b in zip(res.value, args[0])):
-            t.error(Finding("aliasing", f"{fn} must return a new list of new arrays, not its inputs"), repro)
-            continue
-        _compare_structured(t, op, res.value, expected, "output", s, repro)
-    return [t.done(f"{fn} matches the spec")]
-
-
 def _check_rule(op, impl, rng, examples):
+    """Functions, rules and the perceptron: value for value against the spec."""
     t = _Tracker("rule")
-    fn = op.functions[0]
-    names = [a.name for a in op.args]
-    for _ in range(examples):
-        s = op.sample(rng)
-        args = op.forward_args(s)
-        t.example()
-        repro = reproducer(impl.name, fn, _named(op, s))
-        res = impl.call(fn, *args, arg_names=names)
-        if not res.ok:
-            t.error(res.finding, repro)
-            continue
-        _compare_structured(t, op, res.value, _spec_call(fn, *args), "output", s, repro)
-    return [t.done(f"{fn} matches the spec")]
+    check_rule(t, op, impl, rng, examples, lambda s, args: _spec_call(op.functions[0], *args), _fwd_tol)
+    return [t.done(f"{op.functions[0]} matches the spec")]
 
 
 def _check_optimizer(op, impl, rng, examples):
