@@ -110,15 +110,15 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
     """``[CheckResult(oracle="fd64", check="conventions")]`` for an op with kink cases, else ``[]``."""
     from . import reference as ref
     from .diagnosis import Raised, _direct_caller, _dy_for, evaluate
-    from .oracles.common import compare
+    from .oracles.common import Tracker, compare
 
     my_cases = cases(op)
     if not my_cases:
         return []
-    result = CheckResult("fd64", "conventions", "pass")
+    t = Tracker("fd64", "conventions")
     call_ref = _direct_caller(ref)
     for case in my_cases:
-        result.examples += 1
+        t.example()
         failures: list[Finding] = []
 
         def call_impl(name, *args, **kwargs):
@@ -138,8 +138,7 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
             for f in failures:
                 f.details.setdefault("convention", case.convention)
                 f.sample = case.sample
-                result.findings.append(f)
-            result.status = "error" if any(f.kind in ("exception", "timeout", "missing") for f in failures) else "fail"
+                t.error(f)
             continue
         for key, r in out_ref.items():
             if isinstance(r, Raised):
@@ -150,20 +149,15 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
                 f = Finding("convention", f"{op.name} at {case.title}: {key} must be a float64 array of shape {r.shape}, "
                                           f"got {got}", {"what": key, "convention": case.convention})
                 f.sample = case.sample
-                result.findings.append(f)
-                result.status = "fail"
+                t.error(f)
                 continue
             scale = max(1.0, float(np.max(np.abs(r)))) if r.size else 1.0
             worst, findings = compare(a, r, RTOL * np.abs(r) + ATOL * scale, op=op, what=key, sample=case.sample)
-            result.worst_error = worst if result.worst_error is None else max(result.worst_error, worst)
             for f in findings:
                 f.kind = "convention"
                 f.message = f"{op.name} at {case.title}: {f.message} — the spec's convention: {case.convention}"
                 f.details["convention"] = case.convention
                 f.sample = case.sample
-            if findings:
-                result.findings.extend(findings)
-                result.status = "fail"
-    result.message = (f"the spec's conventions hold at {result.examples} kink case(s)" if result.status == "pass"
-                      else result.findings[0].message)
+            t.measured(worst, findings)
+    result = t.done(f"the spec's conventions hold at {t.result.examples} kink case(s)")
     return [result]

@@ -94,9 +94,11 @@ def assert_close(actual, expected, tol, rule: str, what: str):
         _fail(rule, f"{what}{list(idx)} is {float(actual[idx])} (expected {float(expected[idx])!r})")
     tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), expected.shape)
     err = np.abs(actual - expected)
-    bad = err > tol
+    # a non-finite expected value or tolerance (e.g. a difference quotient that overflowed) never passes
+    bad = ~(err <= tol) | ~np.isfinite(expected) | ~np.isfinite(tol)
     if np.any(bad):
-        ratio = np.where(bad, err / np.maximum(tol, 1e-300), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(bad, np.nan_to_num(err / np.maximum(tol, 1e-300), nan=np.inf), 0.0)
         k = int(np.argmax(ratio))
         idx = tuple(int(i) for i in np.unravel_index(k, expected.shape)) if expected.ndim else ()
         _fail(rule, f"{what}{list(idx)} = {float(actual.flat[k])!r}, expected {float(expected.flat[k])!r} "

@@ -112,3 +112,72 @@ def test_a_backward_never_compared_is_not_a_pass():
     res = {c.check: c for c in fd64.check_op(registry.REGISTRY["sigmoid"], impl, np.random.default_rng(0), 2)}
     assert res["backward"].status == "error"
     assert "no example could be compared" in res["backward"].message
+
+
+# --------------------------------------------------------------------------- non-finite values never pass
+class _OverflowsBesideTheSample:
+    """sigmoid: exact at the sample, but its forward returns 1e308 just right of it (so a difference quotient
+    overflows to inf and its tolerance with it); the backward is all zeros (wrong)."""
+
+    def __init__(self):
+        self.x0 = None
+
+    def sigmoid_forward(self, x):
+        if self.x0 is None or self.x0.shape != x.shape:
+            self.x0 = np.array(x, copy=True)
+        d = x - self.x0
+        return np.where((d > 0) & (d < 9e-6 * np.maximum(1, abs(self.x0))), 1e308, ref.sigmoid_forward(x))
+
+    def sigmoid_backward(self, x, dy):
+        return np.zeros_like(x)
+
+
+def test_an_overflowing_difference_quotient_is_a_failure_not_a_nan_pass():
+    import gradspec
+
+    with np.errstate(all="ignore"):
+        r = gradspec.check(_OverflowsBesideTheSample(), ops=["sigmoid"], oracles=["fd64"], examples=1)
+    back = [c for c in r.ops["sigmoid"].checks if c.check == "backward"][0]
+    assert back.status == "fail" and back.worst_error == float("inf"), (back.status, back.worst_error)
+
+
+def test_compare_fails_on_nan_anywhere():
+    from gradspec.oracles.common import compare
+
+    op = registry.REGISTRY["sigmoid"]
+    for actual, expected, tol in (([np.nan], [1.0], [1.0]), ([1.0], [np.inf], [np.inf]), ([1.0], [1.0], [np.nan]),
+                                  ([np.inf], [np.inf], [1.0])):
+        worst, findings = compare(np.array(actual), np.array(expected), np.array(tol), op=op, what="dx", sample={})
+        assert worst == float("inf") and findings, (actual, expected, tol)
+    assert compare(np.array([1.0]), np.array([1.0 + 1e-9]), np.array([1e-8]), op=op, what="dx", sample={})[0] < 1
+
+
+def test_the_property_fails_when_the_difference_is_nan():
+    class NanOffSample:
+        def __init__(self, x0):
+            self.x0 = x0
+
+        def sigmoid_forward(self, x):
+            return np.where(x != self.x0, np.nan, ref.sigmoid_forward(x))
+
+        def sigmoid_backward(self, x, dy):
+            return np.zeros_like(x)
+
+    x = np.array([0.3, -1.2, 2.0])
+    with np.errstate(all="ignore"), pytest.raises(AssertionError, match="backward equals central differences"):
+        props.prop_gradient_fd64(NanOffSample(x), {"x": x, "seed": 1}, "sigmoid")
+
+
+def test_a_nan_exactly_on_the_kink_fails_the_conventions_check():
+    import gradspec
+
+    class NanAtKink:
+        def relu_forward(self, x):
+            return np.where(x == 0, np.nan, ref.relu_forward(x))
+
+        def relu_backward(self, x, dy):
+            return np.where(x == 0, np.nan, ref.relu_backward(x, dy))
+
+    r = gradspec.check(NanAtKink(), ops=["relu"], oracles=["fd64"])
+    conv = [c for c in r.ops["relu"].checks if c.check == "conventions"][0]
+    assert conv.status == "fail", conv.message

@@ -64,9 +64,17 @@ def compare(actual, expected, tol, *, op: OpSpec, what: str, sample: dict, max_f
     tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), expected.shape)
     if actual.size == 0:
         return 0.0, []
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # inf − inf, inf/inf: made infinite below
+        return _compare(actual, expected, tol, op, what, sample, max_findings)
+
+
+def _compare(actual, expected, tol, op, what, sample, max_findings):
     err = np.abs(actual - expected)
     # 0/0 (exact agreement where the tolerance is 0) is 0 units; any error over a zero tolerance is infinite
     units = np.divide(err, tol, out=np.where(err == 0, 0.0, np.inf), where=tol > 0)
+    # NaN or inf on either side or in the tolerance (e.g. a difference quotient that overflowed) never passes
+    # (NaN > 1 is False, so such a ratio must be made infinite)
+    units[np.isnan(units) | ~np.isfinite(actual) | ~np.isfinite(expected) | ~np.isfinite(tol)] = np.inf
     worst = float(np.max(units))
     findings = []
     if worst > 1.0:
@@ -267,7 +275,8 @@ def check_rule(tracker: Tracker, op: OpSpec, impl, rng, examples: int, expected_
             tracker.error(res.finding, repro)
             continue
         expected = expected_of(s, args)
-        if isinstance(expected, list) and isinstance(res.value, list) and any(a is b for a, b in zip(res.value, args[0])):
+        if (isinstance(expected, list) and isinstance(res.value, (list, tuple))
+                and any(a is b for a, b in zip(res.value, args[0]))):
             tracker.error(Finding("aliasing", f"{fn} must return a new list of new arrays, not its inputs"), repro)
             continue
         compare_structured(tracker, op, res.value, expected, "output", s, repro, tol_of)
