@@ -98,6 +98,14 @@ class CallOutcome:
     finding: Finding | None = None
 
 
+class CallFailed(Exception):
+    """Raised by :meth:`Implementation.evaluate`: the implementation's call failed; ``finding`` says how."""
+
+    def __init__(self, finding: Finding):
+        super().__init__(finding.message)
+        self.finding = finding
+
+
 class Implementation:
     """An implementation under test."""
 
@@ -137,6 +145,27 @@ class Implementation:
         """(present, missing) protocol function names."""
         present = [f for f in functions if self.function(f) is not None]
         return present, [f for f in functions if f not in present]
+
+    def evaluate(self, fn_name: str, *args, **kwargs):
+        """Call ``fn_name`` under the timeout, without the input check (hot loops: difference quotients).
+
+        Returns its value; raises :class:`CallFailed` carrying the finding when it raises anything (even
+        ``SystemExit``), does not return in time, or is missing. Never lets the implementation's exception out.
+        """
+        fn = self.function(fn_name)
+        if fn is None:
+            raise CallFailed(Finding("missing", f"{fn_name} is not provided by the implementation"))
+        if fn_name in self.hung:
+            raise CallFailed(Finding("timeout", f"{fn_name} was not called again: an earlier call did not return "
+                                                f"within {self.hung[fn_name]:g} s", {"function": fn_name, "repeated": True}))
+        done, value, exc = run_with_timeout(fn, args, kwargs, self.timeout)
+        if not done:
+            self.hung[fn_name] = float(self.timeout)
+            raise CallFailed(Finding("timeout", f"{fn_name} did not return within {self.timeout:g} s while differencing "
+                                                "(raise it with --timeout S)", {"function": fn_name, "timeout_s": float(self.timeout)}))
+        if exc is not None:
+            raise CallFailed(exception_finding(fn_name, exc))
+        return value
 
     def call(self, fn_name: str, *args, arg_names=None, **kwargs) -> CallOutcome:
         """Call ``fn_name`` and check its inputs were left alone; never raises.

@@ -55,7 +55,9 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
                 try:
                     n = examples.get(oname) if isinstance(examples, dict) else examples  # dict: per oracle (profiles)
                     checks.extend(mod.check_op(op, impl, rng, n))
-                except Exception as exc:  # noqa: BLE001 - the runner never crashes on a bad implementation
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - the runner never crashes on a bad implementation (not even SystemExit)
                     checks.append(CheckResult(oname, "-", "error", message=f"oracle {oname} crashed on {op.name}: {type(exc).__name__}: {exc}",
                                               findings=[Finding("oracle_error", f"{type(exc).__name__}: {exc}")]))
         if any(c.status in ("fail", "error") for c in checks):  # name the probable bug (never raises)

@@ -113,6 +113,41 @@ def test_hanging_call_times_out_and_the_run_goes_on(release):
     no_oracle_errors(result)
 
 
+def _forward_failing_after(n_ok, fail):
+    """A sigmoid forward that behaves for its first ``n_ok`` calls, then calls ``fail()``: the fd64 oracle's
+    difference quotients call the forward many more times than the checks before them."""
+    calls = []
+
+    def sigmoid_forward(x):
+        calls.append(1)
+        if len(calls) > n_ok:
+            fail()
+        return ref.sigmoid_forward(x)
+
+    return sigmoid_forward
+
+
+def test_system_exit_while_differencing_is_a_finding_not_a_crash():
+    def bye():
+        raise SystemExit("bye")
+
+    result = gradspec.check(impl_with(sigmoid_forward=_forward_failing_after(3, bye)), ops=["sigmoid", "tanh"],
+                            oracles=["fd64"])
+    assert result.ops["sigmoid"].status == "error" and result.ops["tanh"].status == "pass"
+    fs = findings(result, "sigmoid", "exception")
+    assert any("during differencing" in f.message and "SystemExit" in f.message for f in fs), [f.message for f in fs]
+    no_oracle_errors(result)
+
+
+def test_a_forward_that_hangs_while_differencing_times_out(release):
+    result = gradspec.check(impl_with(sigmoid_forward=_forward_failing_after(3, lambda: release.wait(60))),
+                            ops=["sigmoid", "tanh"], oracles=["fd64"], timeout=0.3)
+    assert result.ops["sigmoid"].status == "error" and result.ops["tanh"].status == "pass"
+    fs = findings(result, "sigmoid", "timeout")
+    assert any("while differencing" in f.message for f in fs), [f.message for f in fs]
+    no_oracle_errors(result)
+
+
 def test_later_calls_get_the_plain_timeout(release):
     n = []
 

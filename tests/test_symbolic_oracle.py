@@ -282,3 +282,15 @@ def test_rule_check_catches_a_clip_that_returns_its_inputs():
     res = check(impl, ops=["clip_grad_norm"], oracles=["symbolic"], seed=0, examples=8)
     rule = [c for c in res.ops["clip_grad_norm"].checks if c.check == "rule"][0]
     assert rule.status == "fail" and any(f.kind == "aliasing" for f in rule.findings), rule.message
+
+
+def test_exact_is_not_a_pass_for_an_implementation_that_rejects_symbols():
+    """A backward that cannot run on SymPy symbols gets no exact verdict: what was proved is the spec's formula.
+    Its numeric backward check carries the verdict (here a wrong one: 1.5× the gradient)."""
+    import types
+
+    impl = types.SimpleNamespace(sigmoid_forward=ref.sigmoid_forward,
+                                 sigmoid_backward=lambda x, dy: 1.5 * ref.sigmoid_backward(x, dy))
+    res = {c.check: c for c in check(impl, ops=["sigmoid"], oracles=["symbolic"], seed=0).ops["sigmoid"].checks}
+    assert res["exact"].status == "not_applicable" and "about the spec" in res["exact"].message
+    assert res["backward"].status == "fail"

@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from .. import reference as spec_impl
-from ..impl import Implementation
+from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
@@ -127,6 +127,21 @@ def _draw_dy(rng, shape, scalar: bool):
     if scalar:
         return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
     return rng.normal(size=shape)
+
+
+def _evaluator(impl: Implementation, fn_name: str):
+    """The implementation's function for difference quotients: under the timeout, any exception it raises
+    (even SystemExit) turned into :class:`~gradspec.impl.CallFailed`."""
+    return lambda *args: impl.evaluate(fn_name, *args)
+
+
+def _differencing_finding(fn_name: str, exc: Exception) -> Finding:
+    if isinstance(exc, CallFailed):
+        f = exc.finding
+        f.message = f"during differencing: {f.message}"
+        return f
+    # the implementation returned something that is not a number where a number is needed
+    return Finding("exception", f"{fn_name} during differencing: {type(exc).__name__}: {exc}")
 
 
 def _objective(fn, args, diff_index, dy, scalar):
@@ -302,13 +317,13 @@ def _check_differentiable(op, impl, rng, examples):
                 bwd.error(Finding("nondeterministic", f"{op.backward} returned different results for the same inputs"), repro_b)
                 continue
         S = rounding_scale(op, s, dy, expected)
-        fn = impl.function(op.forward)
+        fn = _evaluator(impl, op.forward)
         for i, g in zip(diff, grads):
             hs = step_sizes(op, s, op.args[i].name, args[i])
             try:
                 d1, d2, F = central_differences(_objective(fn, args, i, dy, scalar), args[i], hs)
             except Exception as exc:  # noqa: BLE001
-                bwd.error(Finding("exception", f"{op.forward} raised {type(exc).__name__} during differencing: {exc}"))
+                bwd.error(_differencing_finding(op.forward, exc), repro_b)
                 break
             tol = fd_tolerance(g, d1, d2, hs, S, F)
             worst, findings = compare(g, d1, tol, op=op, what=f"d{op.args[i].name}", sample=s)
@@ -353,7 +368,7 @@ def _check_network(op, impl, rng, examples):
         if not isinstance(grads, (list, tuple)) or len(grads) != len(params):
             bwd.error(Finding("type", f"{fn_name} must return one (dW, db) per layer ({len(params)}), got {type(grads).__name__}"), repro)
             continue
-        fn = impl.function(fn_name)
+        fn = _evaluator(impl, fn_name)
         for l, ((W, b), pair) in enumerate(zip(params, grads), start=1):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 bwd.error(Finding("type", f"grads[{l - 1}] must be a (dW, db) pair"), repro)
@@ -373,7 +388,7 @@ def _check_network(op, impl, rng, examples):
                 try:
                     d1, d2, F = central_differences(f, p, hs)
                 except Exception as exc:  # noqa: BLE001
-                    bwd.error(Finding("exception", f"{fn_name} raised {type(exc).__name__} during differencing: {exc}"))
+                    bwd.error(_differencing_finding(fn_name, exc), repro)
                     continue
                 tol = fd_tolerance(g, d1, d2, hs, abs(ref_loss) + 1.0, F)
                 worst, findings = compare(g, d1, tol, op=op, what=f"d{name}{l}", sample=s)
@@ -573,8 +588,8 @@ def check_directional(op: OpSpec, impl: Implementation, sample: dict, rng: np.ra
         if bad:
             bwd.error(bad)
             return [fwd.done("forward matches the spec"), bwd.done()]
-    f_scale = abs(float(np.sum(dy * expected))) + float(np.sum(np.abs(dy * np.asarray(expected))))
-    fn = impl.function(op.forward)
+    f_scale = rounding_scale(op, sample, dy, expected)
+    fn = _evaluator(impl, op.forward)
     for i, g in zip(diff, grads):
         f = _objective(fn, args, i, dy, scalar)
         x = np.asarray(args[i], dtype=np.float64)
@@ -584,7 +599,7 @@ def check_directional(op: OpSpec, impl: Implementation, sample: dict, rng: np.ra
             try:
                 d1, d2, h = directional_difference(f, x, v)
             except Exception as exc:  # noqa: BLE001
-                bwd.error(Finding("exception", f"{op.forward} raised {type(exc).__name__} during differencing: {exc}"))
+                bwd.error(_differencing_finding(op.forward, exc))
                 return [fwd.done("forward matches the spec"), bwd.done()]
             tol = (FD_RTOL * max(abs(analytic), abs(d1)) + abs(d1 - d2) + 32 * EPS * f_scale / h
                    + 4 * EPS * float(np.sum(np.abs(g * x))) / h)
