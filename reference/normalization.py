@@ -30,17 +30,21 @@ def _standardise(x, eps, axes):
     r"""(:math:`\hat x`, :math:`1/\sqrt{\sigma^2+\epsilon}`) per group, without overflow for any finite x.
 
     The statistics are computed on :math:`x/s` with :math:`s = 2^k \le \max|x| < 2s` per group (and
-    :math:`s = 1` when :math:`\max|x| < 2`): scaling by a power of two is exact, so the result is the same as
-    the plain formula wherever that one does not overflow, and stays finite up to :math:`|x| \approx 10^{308}`.
+    :math:`s = 1` when :math:`\max|x| < 2`): scaling by a power of two is exact, so the result agrees with
+    the plain formula to rounding wherever that one does not overflow, and stays finite up to
+    :math:`|x| \approx 10^{308}`, constant groups included.
     """
     big = np.max(np.abs(x), axis=axes, keepdims=True)
     k = np.frexp(np.maximum(big, 1.0))[1] - 1  # s = 2^k
     xs = np.ldexp(x, -k)
     xc = xs - xs.mean(axis=axes, keepdims=True)
-    with np.errstate(under="ignore"):  # eps/s² below the smallest float64 is 0: negligible beside the variance
+    # A constant group has x̂ = 0 and 1/sqrt(eps) exactly. Any other group with s > 1 has a spread of at
+    # least one ulp of max|x|, so its variance dwarfs eps/s² and the underflow of eps/s² is harmless.
+    const = np.all(xc == 0, axis=axes, keepdims=True)
+    with np.errstate(under="ignore"):
         eps_s = np.ldexp(eps, -2 * k)
-    r = np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps_s)
-    return xc / r, np.ldexp(1.0 / r, -k)
+    r = np.where(const, 1.0, np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps_s))
+    return xc / r, np.where(const, 1.0 / np.sqrt(eps), np.ldexp(1.0 / r, -k))
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):

@@ -134,3 +134,17 @@ def test_batchnorm_stays_finite_and_scale_invariant_at_huge_inputs(c):
     np.testing.assert_allclose(dx * c, dx1, rtol=1e-12, atol=1e-12 * np.abs(dx1).max())
     np.testing.assert_allclose(dg, dg1, rtol=1e-12, atol=1e-13)
     np.testing.assert_array_equal(db, db1)
+
+
+@pytest.mark.parametrize("c", [1.0, 1e13, 2.0 ** 529, 1e200])
+def test_a_constant_group_normalises_to_zero_at_any_magnitude(c):
+    """x̂ = 0 and dx = (dx̂ − mean dx̂)/sqrt(eps) for a constant feature, also where eps/s² underflows."""
+    x = np.array([[c, 1.0], [c, 2.0], [c, -0.5]])
+    g, b, dy = np.array([1.5, 1.0]), np.array([0.25, 0.0]), np.array([[1.0, 0.0], [-2.0, 1.0], [0.5, 3.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y = ref.batchnorm_forward(x, g, b, 1e-5)
+        dx, dg, db = ref.batchnorm_backward(x, g, b, 1e-5, dy)
+    np.testing.assert_array_equal(y[:, 0], [0.25, 0.25, 0.25])
+    want = 1.5 * (dy[:, 0] - dy[:, 0].mean()) / np.sqrt(1e-5)
+    np.testing.assert_allclose(dx[:, 0], want, rtol=1e-14)
+    assert dg[0] == 0.0 and db[0] == dy[:, 0].sum()
