@@ -55,9 +55,15 @@ class Property:
 
 
 def _oracle_applies(name: str, op: str) -> bool:
+    """Whether oracle ``name`` applies to ``op``; an oracle that cannot be imported applies to nothing here
+    (the runner and the report show it as not available, with the reason)."""
     from ..oracles import get as get_oracle
 
-    return bool(get_oracle(name).applies(REGISTRY[op]))
+    try:
+        mod = get_oracle(name)
+    except ImportError:
+        return False
+    return bool(mod.applies(REGISTRY[op]))
 
 
 

@@ -393,6 +393,8 @@ CLIP_MUTANTS = {
     "clip_norm_per_array": ("clip_grad_norm", _clip_per_array, "mismatch"),
     "clip_norm_returns_inputs": ("clip_grad_norm", lambda grads, max_norm: grads if ref.global_norm(grads) <= max_norm
                                  else ref.clip_grad_norm(grads, max_norm), "aliasing"),
+    "clip_norm_returns_input_tuple": ("clip_grad_norm", lambda grads, max_norm: tuple(grads) if ref.global_norm(grads) <= max_norm
+                                      else ref.clip_grad_norm(grads, max_norm), "aliasing"),
     "clip_value_half": ("clip_grad_value", lambda grads, clip: [np.clip(g, -clip / 2, clip / 2) for g in grads], "mismatch"),
     "clip_value_in_place": ("clip_grad_value", lambda grads, clip: [np.clip(g, -clip, clip, out=g) for g in grads], "mutation"),
 }
