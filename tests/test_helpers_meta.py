@@ -330,3 +330,14 @@ def test_tracker_needs_a_comparison_to_pass_and_tells_errors_from_failures():
     assert t.done().status == "fail"
     t.error(Finding("timeout", "sigmoid_backward took more than 10 s"))
     assert t.done().status == "error"
+
+
+def test_check_scalar_wants_a_float64_loss():
+    from gradspec.oracles.common import check_scalar
+
+    assert check_scalar(1.5, "loss") == (1.5, None)
+    assert check_scalar(np.float64(1.5), "loss")[0] == 1.5
+    assert check_scalar(np.array([1.5]), "loss")[0] == 1.5
+    assert check_scalar(np.float32(1.5), "loss")[1].kind == "dtype"  # precision lost before the check
+    assert check_scalar(2, "loss")[1].kind == "type" and check_scalar(True, "loss")[1].kind == "type"
+    assert check_scalar(float("nan"), "loss")[1].kind == "nonfinite"

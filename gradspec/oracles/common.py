@@ -34,7 +34,10 @@ def check_scalar(value, what: str) -> tuple[float | None, Finding | None]:
     """A loss must be a Python float (a 0-d or size-1 float64 array is accepted)."""
     if isinstance(value, np.ndarray) and value.size == 1 and value.dtype == np.float64:
         value = float(value.reshape(()))
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+    if isinstance(value, np.floating) and not isinstance(value, np.float64):  # float32 & co: precision already lost
+        return None, Finding("dtype", f"{what} must be a float64 value (a Python float), got {type(value).__name__}",
+                             {"what": what, "dtype": type(value).__name__})
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, numbers.Integral)):
         return None, Finding("type", f"{what} must be a float, got {type(value).__name__}", {"what": what})
     value = float(value)
     if not np.isfinite(value):
