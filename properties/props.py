@@ -106,13 +106,12 @@ def assert_close(actual, expected, tol, rule: str, what: str):
 
 
 def _scalar(value, what: str) -> float:
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(()).item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        _fail("losses return a float", f"{what} is a {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        _fail("outputs are finite", f"{what} is {value}")
+    """The oracles' rule for a loss (:func:`gradspec.oracles.common.check_scalar`), as an AssertionError."""
+    from ..oracles.common import check_scalar
+
+    value, bad = check_scalar(value, what)
+    if bad is not None:
+        _fail("outputs are finite" if bad.kind == "nonfinite" else "losses return a float64 value", bad.message)
     return value
 
 
