@@ -431,6 +431,13 @@ def _call(task):
     return out, round(time.perf_counter() - t0, 3)
 
 
+def _bp_task() -> list[dict]:
+    """BP1–BP4 proved in a worker process (the symbolic oracle's slowest piece, the same for every implementation)."""
+    from ..symbolic.backprop import bp_proofs
+
+    return bp_proofs()
+
+
 def _figures_task(task) -> dict:
     """Draw one figure of an experiment section (a picklable task for the worker processes)."""
     from .render import figure_pngs
@@ -447,8 +454,10 @@ class ExperimentRunner:
     statistics call the implementation under test, so they always run here.
     """
 
-    def __init__(self, seed: int, profile: str, workers: int = 2):
+    def __init__(self, seed: int, profile: str, workers: int = 2, prove_bp: bool = False):
         self.seed, self.p, self.workers = seed, PROFILES[profile], workers
+        self.prove_bp = prove_bp  # also prove BP1–BP4 in a worker (for the symbolic oracle); see adopt_bp()
+        self.bp_future = None
         self.done, self.total = 0, 0
         self.timings: dict[str, float] = {}
         self.results: dict = {}
@@ -514,9 +523,20 @@ class ExperimentRunner:
 
             self._env.__enter__()
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            if self.prove_bp:
+                self.bp_future = self._pool.submit(_bp_task)  # first in the queue: it is the longest task
             self._thread = threading.Thread(target=self._run_all, name="gradspec-experiments", daemon=True)
             self._thread.start()
         return self
+
+    def adopt_bp(self) -> None:
+        """Wait for the worker's BP1–BP4 table and hand it to this process's symbolic oracle (once)."""
+        if self.bp_future is None:
+            return
+        future, self.bp_future = self.bp_future, None
+        from ..symbolic.backprop import adopt
+
+        adopt(future.result())
 
     def finish(self, impl: Implementation | None, progress=None) -> dict:
         t0 = time.perf_counter()
@@ -622,10 +642,13 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
 
     def check_progress(name, i, n):
         current["op"] = name
+        if name == "mlp" and runner is not None:
+            runner.adopt_bp()  # the symbolic oracle's mlp check publishes the BP1–BP4 table
         if progress:
             progress(f"check: {name}", i, n)
 
-    runner = ExperimentRunner(seed, profile, workers).start() if experiments else None
+    runner = (ExperimentRunner(seed, profile, workers, prove_bp="symbolic" in run_oracles).start()
+              if experiments else None)
     try:
         t_check = time.perf_counter()
         props = "properties" in run_oracles
@@ -633,6 +656,8 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
                 (observe_hypothesis(observed, current) if props else contextlib.nullcontext()):
             result = check(impl=impl_obj, ops=ops, oracles=run_oracles, seed=seed, examples=examples, progress=check_progress)
         check_s = time.perf_counter() - t_check
+        if runner is not None:
+            runner.adopt_bp()  # without mlp in the matrix, the BP section still shows the proofs
         t_exp = time.perf_counter()
         exp = runner.finish(impl_obj, progress) if runner else None
         figures = runner.figures if runner else None

@@ -370,3 +370,22 @@ def test_hypothesis_coverage_is_what_the_properties_oracle_drew(tmp_path):
     page = (tmp_path / "index.html").read_text()
     _, bad = disagreements(report, page)
     assert not bad, bad[:5]
+
+
+def test_bp_proofs_proved_in_a_worker_are_adopted_by_the_symbolic_oracle(monkeypatch):
+    """The report proves BP1–BP4 in its worker pool while the checks run; the symbolic oracle of the main
+    process then reads that table instead of proving it again (here with a stand-in table and future)."""
+    from concurrent.futures import Future
+
+    from gradspec.symbolic import backprop
+
+    monkeypatch.setattr(backprop, "_ADOPTED", {})
+    rows = [{"statement": "BP1–BP4", "activation": "σ", "depth": 1, "holds": True, "identities_proved": 8,
+             "identities_failed": 0}]
+    runner = build.ExperimentRunner(0, "quick", workers=0, prove_bp=True)
+    runner.bp_future = Future()
+    runner.bp_future.set_result(rows)
+    runner.adopt_bp()
+    assert backprop.bp_proofs() == rows and runner.bp_future is None
+    runner.adopt_bp()  # once only: a second call is a no-op
+    assert backprop.bp_proofs(max_depth=1) != rows  # other arguments are still proved here
