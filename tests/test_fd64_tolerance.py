@@ -181,3 +181,32 @@ def test_a_nan_exactly_on_the_kink_fails_the_conventions_check():
     r = gradspec.check(NanAtKink(), ops=["relu"], oracles=["fd64"])
     conv = [c for c in r.ops["relu"].checks if c.check == "conventions"][0]
     assert conv.status == "fail", conv.message
+
+
+# --------------------------------------------------------------------------- steps and conditioning at the edges
+BN_HUGE = {"x": np.array([[1e200, 1.0], [2e200, 2.0], [3e200, 0.5]]), "gamma": np.array([1.5, -0.5]),
+           "beta": np.array([0.1, 0.2]), "eps": 1e-5}
+
+
+def test_batchnorm_at_1e200_no_false_alarm_and_a_1e_4_bug_is_caught():
+    """One feature at 1e200, one at 1: the steps and the cancellation bound are per feature (before, x.var()
+    overflowed, and the bound of the huge feature drowned the other one)."""
+    with np.errstate(over="raise", invalid="raise"):
+        for seed in range(10):
+            props.prop_gradient_fd64(ref, dict(BN_HUGE, seed=seed), "batchnorm")
+            props.prop_forward_matches_spec(ref, dict(BN_HUGE, seed=seed), "batchnorm")
+    with pytest.raises(AssertionError, match="backward equals central differences"):
+        props.prop_gradient_fd64(_scaled_backward("batchnorm", 1 + 1e-4), dict(BN_HUGE, seed=0), "batchnorm")
+
+
+def test_steps_stay_resolvable_and_inside_the_domain():
+    bn = registry.REGISTRY["batchnorm"]
+    x = np.array([[1e8, 1.0], [1e8 + 1e-7, 2.0], [1e8 - 1e-7, 0.5]])  # a large mean, a spread of a few ulps
+    h = fd64.step_sizes(bn, {"eps": 1e-5}, "x", x)
+    assert np.all(x + h != x) and np.all(x - h != x) and np.all(np.isfinite(fd64.step_sizes(bn, BN_HUGE, "x", BN_HUGE["x"])))
+    ce = registry.REGISTRY["cross_entropy"]
+    p = np.array([[0.2, 0.999999]])
+    hp = fd64.step_sizes(ce, {}, "p", p)
+    assert np.all(p - 2 * hp > 0) and np.all(p + 2 * hp < 1)
+    with pytest.raises(ValueError, match=r"cross_entropy: central differences in p need 0 < p < 1"):
+        fd64.step_sizes(ce, {}, "p", np.array([[0.0, 1.0]]))

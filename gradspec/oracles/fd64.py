@@ -201,11 +201,18 @@ def step_sizes(op: OpSpec, sample: dict, name: str, x: np.ndarray) -> np.ndarray
     """
     x = np.asarray(x, dtype=np.float64)
     if op.name == "cross_entropy" and name == "p":
-        return FD_REL_STEP * np.minimum(np.abs(x), 1.0 - x)
+        if not np.all((x > 0) & (x < 1)):
+            bad = x[~((x > 0) & (x < 1))]
+            raise ValueError(f"cross_entropy: central differences in p need 0 < p < 1 on both sides of every "
+                             f"element, got p = {bad[:3].tolist()}")
+        return FD_REL_STEP * np.minimum(x, 1.0 - x)
     if op.name == "batchnorm" and name == "x":
-        axes, bshape = bn_groups(x)
-        sd = np.sqrt(x.var(axis=axes) + sample["eps"]).reshape(bshape)
-        return FD_REL_STEP * np.broadcast_to(sd, x.shape).copy()
+        axes, _ = bn_groups(x)
+        from ..reference.normalization import _standardise  # the spec's overflow-free statistics
+
+        sd = 1.0 / _standardise(x, sample["eps"], axes)[1]  # sqrt(var + eps) per group, finite for any finite x
+        # never below what float64 can resolve at x (a large mean with a tiny spread)
+        return np.maximum(FD_REL_STEP * np.broadcast_to(sd, x.shape), 1024 * np.spacing(np.abs(x)))
     return FD_REL_STEP * np.maximum(1.0, np.abs(x))
 
 
@@ -219,14 +226,17 @@ def magnitude(op: OpSpec, sample: dict):
     return None
 
 
-def conditioning(op: OpSpec, sample: dict) -> float:
-    """Extra absolute rounding error a correct forward may carry (cancellation), per output element."""
+def conditioning(op: OpSpec, sample: dict):
+    """Extra absolute rounding error a correct forward may carry (cancellation), per output element: a float,
+    or for batchnorm an array per feature/channel (broadcastable to the output), since each group has its own."""
     if op.name == "batchnorm":
+        from ..reference.normalization import _standardise  # the spec's overflow-free statistics
+
         x = np.asarray(sample["x"])
-        axes, _ = bn_groups(x)
-        var = x.var(axis=axes)
-        g = np.abs(np.asarray(sample["gamma"]))
-        return float(np.max(64 * EPS * g * np.max(np.abs(x)) / np.sqrt(var + sample["eps"])))
+        axes, bshape = bn_groups(x)
+        inv_std = _standardise(x, sample["eps"], axes)[1]  # 1/sqrt(var + eps) per group
+        g = np.abs(np.asarray(sample["gamma"])).reshape(bshape)
+        return 64 * EPS * g * np.max(np.abs(x), axis=axes, keepdims=True) * inv_std
     if op.name in ("affine", "conv2d"):
         mag = magnitude(op, sample)
         return 64 * EPS * float(np.max(mag)) if mag is not None and mag.size else 0.0
@@ -254,7 +264,7 @@ def rounding_scale(op: OpSpec, sample: dict, dy, y) -> float:
     if mag is not None:
         S += float(np.sum(np.abs(dy) * mag))
     if op.name == "batchnorm":
-        S += conditioning(op, sample) / (64 * EPS) * float(np.sum(np.abs(dy)))
+        S += float(np.sum(np.abs(dy) * conditioning(op, sample))) / (64 * EPS)
     if op.name == "mse":
         S += conditioning(op, sample) / (64 * EPS) * abs(dy)
     if op.name == "softmax_cross_entropy":  # m + log Σ e^(z−m) − z_y cancels terms of size max|z|
