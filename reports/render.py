@@ -479,6 +479,21 @@ def _bp(r) -> str:
             f"<tbody>{rows}</tbody></table>{proved}</section>")
 
 
+def _symbolic_verdict(sym, row_) -> str:
+    """What the symbolic derivation says about one measured row: its own row's verdict, not the table's presence."""
+    if not sym["available"]:
+        return "not checked (no symbolic derivation)"
+    from ..symbolic.dimensions import row_problems
+
+    single = row_["m"] == 1
+    match = [s for s in sym["rows"] if s.get("layout") == row_["layout"] and s.get("quantity") == row_["quantity"]
+             and str(s.get("batch", "")).startswith("single") == single]
+    if not match:
+        return "not derived"
+    problems = [p for s in match for p in row_problems(s)]
+    return "derived: agrees" if not problems else '<b class="fail">MISMATCH</b>: ' + esc("; ".join(problems))
+
+
 def _dimensions(r) -> str:
     d = r["dimensions"]
     m = d["measured"]
@@ -489,7 +504,7 @@ def _dimensions(r) -> str:
         rows.append([k(p + "/layout", row_["layout"]), k(p + "/batch", row_["batch"]), f"<b>{k(p + '/quantity', row_['quantity'])}</b>",
                      k(p + "/rule", row_["rule"]), f"<code>{esc(tuple(row_['shape']))}</code>",
                      "—" if row_["same_as_param"] is None else k(p + "/same_as_param", row_["same_as_param"]),
-                     "checked" if sym["available"] else "not checked (no symbolic derivation)"])
+                     _symbolic_verdict(sym, row_)])
     net = m["network"]
     head = (f'<p class="note">Shapes produced by the reference for layer {k("dimensions/measured/network/layer", net["layer"])} '
             f"of a network of sizes <code>{esc(net['sizes'])}</code> (n<sub>l−1</sub> = 3, n<sub>l</sub> = 5, m = 7), "

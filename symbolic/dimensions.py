@@ -254,18 +254,23 @@ def dimension_table(seed: int = 0) -> list[dict]:
 VALUE_TOL = 1e-12
 
 
+def row_problems(r) -> list[str]:
+    """What is wrong with one row of the table (empty when its shape, formula and reference value all agree)."""
+    where = f"{r['layout']}/{r['batch']}/{r['quantity']}"
+    bad = []
+    if not r["match"]:
+        bad.append(f"{where}: rule {r['rule_shape']}, derived {r['derived_shape']}, reference {r['reference_shape']}")
+    if r["formula_proved"] is False:
+        bad.append(f"{where}: the formula {r['formula']} is not the sympy.diff gradient")
+    e = r["reference_value_error"]
+    if isinstance(e, float) and not e <= VALUE_TOL:
+        bad.append(f"{where}: reference value differs from the derivation by {e:.3g}")
+    if r["same_shape_as_param"] is False:
+        bad.append(f"{where}: gradient shape differs from its parameter's")
+    return bad
+
+
 def table_ok(rows) -> tuple[bool, list[str]]:
     """(all good, problems): every shape matches, every formula is proved, every reference value agrees."""
-    bad = []
-    for r in rows:
-        where = f"{r['layout']}/{r['batch']}/{r['quantity']}"
-        if not r["match"]:
-            bad.append(f"{where}: rule {r['rule_shape']}, derived {r['derived_shape']}, reference {r['reference_shape']}")
-        if r["formula_proved"] is False:
-            bad.append(f"{where}: the formula {r['formula']} is not the sympy.diff gradient")
-        e = r["reference_value_error"]
-        if isinstance(e, float) and not e <= VALUE_TOL:
-            bad.append(f"{where}: reference value differs from the derivation by {e:.3g}")
-        if r["same_shape_as_param"] is False:
-            bad.append(f"{where}: gradient shape differs from its parameter's")
+    bad = [p for r in rows for p in row_problems(r)]
     return not bad, bad

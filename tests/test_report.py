@@ -341,7 +341,9 @@ def test_what_the_symbolic_oracle_publishes_is_rendered(tmp_path, monkeypatch):
     fake.NAME, fake.TITLE = "symbolic", "stand-in symbolic oracle"
     fake.applies = lambda op: op.name == "relu"
     proofs = [{"equation": "BP2", "layout": "column", "depth": 3, "width": 2, "activation": "σ", "proved": True}]
-    rules = [{"layout": "row", "batch": "m", "quantity": "dW", "derived": "(n_{l−1}, n_l)", "matches_reference": True}]
+    rules = [{"layout": "row", "batch": "batch (m=3)", "quantity": "dW", "formula": "Aᵀ dZ", "rule": "(n_{l−1}, n_l)",
+              "rule_shape": [2, 3], "derived": "(n_{l−1}, n_l)", "derived_shape": [3, 2], "reference_shape": [2, 3],
+              "match": False, "formula_proved": True, "reference_value_error": 0.0, "same_shape_as_param": True}]
     fake.check_op = lambda op, impl, rng, examples: [
         CheckResult("symbolic", "backward", "pass", 1, 0.0, "exact"),
         CheckResult("symbolic", "bp1_bp4", "pass", 1, None, "proved", info={"bp_proofs": proofs}),
@@ -356,6 +358,9 @@ def test_what_the_symbolic_oracle_publishes_is_rendered(tmp_path, monkeypatch):
     page = (tmp_path / "index.html").read_text()
     assert 'data-k="bp/items/0/equation">BP2<' in page and 'data-k="dimensions/symbolic/rows/0/derived">(n_{l−1}, n_l)<' in page
     assert "not run" not in page.split('id="bp"')[1].split("</section>")[0]
+    # each measured row shows its own symbolic verdict: the mismatching row says so, rows not derived say that
+    dims = page.split('id="dimensions"')[1].split("</section>")[0]
+    assert dims.count("MISMATCH") == 1 and "derived [3, 2], reference [2, 3]" in dims and "not derived" in dims
     _, bad = disagreements(report, page)
     assert not bad, bad[:5]
 
