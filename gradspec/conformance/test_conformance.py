@@ -31,7 +31,7 @@ def pytest_generate_tests(metafunc):
                 continue  # the oracle has nothing to say about this op: no test rather than a skip
             for check in checks_of(mod, op):
                 params.append(pytest.param((op.name, name, check), id=f"{op.name}-{name}-{check}",
-                                           marks=pytest.mark.gradspec_conformance(op=op.name, oracle=name, check=check)))
+                                           marks=getattr(pytest.mark, MARKER)(op=op.name, oracle=name, check=check)))
     metafunc.parametrize("gradspec_case", params)
 
 
