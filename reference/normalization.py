@@ -40,11 +40,13 @@ def _standardise(x, eps, axes):
     xc = xs - xs.mean(axis=axes, keepdims=True)
     # A constant group has x̂ = 0 and 1/sqrt(eps) exactly. Any other group with s > 1 has a spread of at
     # least one ulp of max|x|, so its variance dwarfs eps/s² and the underflow of eps/s² is harmless.
-    const = np.all(xc == 0, axis=axes, keepdims=True)
+    # (compared on the raw values: the rounded mean of a constant group need not equal its value, e.g. N = 6)
+    first = x[(slice(0, 1),) + tuple(slice(0, 1) if a in axes else slice(None) for a in range(1, x.ndim))]
+    const = np.all(x == first, axis=axes, keepdims=True)
     with np.errstate(under="ignore"):
         eps_s = np.ldexp(eps, -2 * k)
     r = np.where(const, 1.0, np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps_s))
-    return xc / r, np.where(const, 1.0 / np.sqrt(eps), np.ldexp(1.0 / r, -k))
+    return np.where(const, 0.0, xc / r), np.where(const, 1.0 / np.sqrt(eps), np.ldexp(1.0 / r, -k))
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-5):

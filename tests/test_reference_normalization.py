@@ -148,3 +148,12 @@ def test_a_constant_group_normalises_to_zero_at_any_magnitude(c):
     want = 1.5 * (dy[:, 0] - dy[:, 0].mean()) / np.sqrt(1e-5)
     np.testing.assert_allclose(dx[:, 0], want, rtol=1e-14)
     assert dg[0] == 0.0 and db[0] == dy[:, 0].sum()
+
+
+@pytest.mark.parametrize("n", [6, 7, 11])
+@pytest.mark.parametrize("c", [1860701409547677.8, 7e299])
+def test_a_constant_group_is_detected_even_when_its_rounded_mean_is_not_its_value(n, c):
+    """For N = 6, 7, 11 the float mean of N equal values can differ from them by an ulp; x̂ must still be 0."""
+    x = np.concatenate([np.full((n, 1), c), np.linspace(-1.0, 1.0, n).reshape(n, 1)], axis=1)
+    y = ref.batchnorm_forward(x, np.array([1.0, 1.0]), np.array([0.25, 0.0]), 1e-5)
+    np.testing.assert_array_equal(y[:, 0], np.full(n, 0.25))
