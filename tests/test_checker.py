@@ -395,6 +395,8 @@ CLIP_MUTANTS = {
                                  else ref.clip_grad_norm(grads, max_norm), "aliasing"),
     "clip_norm_returns_input_tuple": ("clip_grad_norm", lambda grads, max_norm: tuple(grads) if ref.global_norm(grads) <= max_norm
                                       else ref.clip_grad_norm(grads, max_norm), "aliasing"),
+    "clip_norm_returns_views": ("clip_grad_norm", lambda grads, max_norm: [g[...] for g in grads] if ref.global_norm(grads) <= max_norm
+                                else ref.clip_grad_norm(grads, max_norm), "aliasing"),
     "clip_value_half": ("clip_grad_value", lambda grads, clip: [np.clip(g, -clip / 2, clip / 2) for g in grads], "mismatch"),
     "clip_value_in_place": ("clip_grad_value", lambda grads, clip: [np.clip(g, -clip, clip, out=g) for g in grads], "mutation"),
 }

@@ -210,3 +210,24 @@ def test_steps_stay_resolvable_and_inside_the_domain():
     assert np.all(p - 2 * hp > 0) and np.all(p + 2 * hp < 1)
     with pytest.raises(ValueError, match=r"cross_entropy: central differences in p need 0 < p < 1"):
         fd64.step_sizes(ce, {}, "p", np.array([[0.0, 1.0]]))
+
+
+def test_a_textbook_batchnorm_passes_the_forward_check_at_a_huge_constant_feature():
+    """The textbook formula (mean, then x − mean) gives x̂ ≈ 1 on a constant feature at 1.86e15 where the spec
+    gives 0: both are within that algorithm's rounding error (ε·|x|/sqrt(eps)), which the forward tolerance
+    now includes, as the properties' did; a real bug in the same forward is still caught."""
+    from gradspec.impl import Implementation
+    from gradspec.oracles.common import Tracker
+
+    def plain(x, gamma, beta, eps):
+        xc = x - x.mean(axis=0)
+        return gamma * xc / np.sqrt((xc * xc).mean(axis=0) + eps) + beta
+
+    op = registry.REGISTRY["batchnorm"]
+    s = {"x": np.concatenate([np.full((11, 1), 1860701409547677.8), np.linspace(-1, 1, 11).reshape(11, 1)], axis=1),
+         "gamma": np.array([1.0, 2.0]), "beta": np.array([0.25, 0.0]), "eps": 1e-5}
+    for fwd, want in ((plain, "pass"), (lambda x, g, b, eps: plain(x, g, b, eps) * 1.001, "fail")):
+        t = Tracker("fd64", "forward")
+        fd64._check_forward(t, op, Implementation("textbook", types.SimpleNamespace(batchnorm_forward=fwd)), s,
+                            op.forward_args(s))
+        assert t.done().status == want, t.result.message

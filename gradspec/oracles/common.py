@@ -279,7 +279,9 @@ def check_rule(tracker: Tracker, op: OpSpec, impl, rng, examples: int, expected_
             continue
         expected = expected_of(s, args)
         if (isinstance(expected, list) and isinstance(res.value, (list, tuple))
-                and any(a is b for a, b in zip(res.value, args[0]))):
-            tracker.error(Finding("aliasing", f"{fn} must return a new list of new arrays, not its inputs"), repro)
+                and any(isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.shares_memory(a, b)
+                        for a in res.value for b in args[0])):
+            tracker.error(Finding("aliasing", f"{fn} must return a new list of new arrays, not its inputs "
+                                              "or views of them"), repro)
             continue
         compare_structured(tracker, op, res.value, expected, "output", s, repro, tol_of)
