@@ -98,6 +98,18 @@ class CallOutcome:
     finding: Finding | None = None
 
 
+def safe_attr(obj, name: str, default=None):
+    """``getattr(obj, name, default)``, where a lookup that raises anything (a module ``__getattr__``, a
+    property) also gives ``default``: an attribute the implementation cannot produce is not provided, and
+    the run goes on."""
+    try:
+        return getattr(obj, name, default)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001
+        return default
+
+
 class CallFailed(Exception):
     """Raised by :meth:`Implementation.evaluate`: the implementation's call failed; ``finding`` says how."""
 
@@ -122,13 +134,14 @@ class Implementation:
             return impl
         if impl is None or isinstance(impl, str):
             return load(impl)
-        name = getattr(impl, "__name__", type(impl).__name__)
+        name = safe_attr(impl, "__name__")
+        name = name if isinstance(name, str) else type(impl).__name__
         return cls(name, impl)
 
     @property
     def version(self) -> str | None:
         for attr in ("__version__", "version", "VERSION"):
-            v = getattr(self.obj, attr, None)
+            v = safe_attr(self.obj, attr)
             if isinstance(v, str):
                 return v
         return None
@@ -138,7 +151,8 @@ class Implementation:
         return {"name": self.name, "version": self.version, "file": getattr(mod, "__file__", None)}
 
     def function(self, name: str):
-        fn = getattr(self.obj, name, None)
+        """The callable ``name`` of the implementation, or None (see :func:`safe_attr`)."""
+        fn = safe_attr(self.obj, name)
         return fn if callable(fn) else None
 
     def provides(self, functions) -> tuple[list[str], list[str]]:

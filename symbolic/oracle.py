@@ -45,7 +45,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..impl import Implementation, run_with_timeout
+from ..impl import FIRST_CALL_GRACE, Implementation, run_with_timeout
 from ..oracles.common import (Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
                               reproducer)
 from ..results import CheckResult, Finding
@@ -201,8 +201,16 @@ def _check_differentiable(op, impl, rng, examples):
             exact.example()
             sym_out, reason = _impl_on_symbols(op, impl, der, s)
             if sym_out is not None:
-                ident = dv.identity(der, sym_out, s, dy, "the implementation's backward evaluated on SymPy symbols")
-            else:
+                # SymPy's simplification of an expression the implementation built can take unbounded time
+                budget = impl.timeout * FIRST_CALL_GRACE if impl.timeout else None
+                done, ident, exc = run_with_timeout(
+                    dv.identity, (der, sym_out, s, dy, "the implementation's backward evaluated on SymPy symbols"), {},
+                    budget)
+                if not done or exc is not None:
+                    sym_out = None
+                    reason = (f"proving the identity on its symbolic output did not finish within {budget:g} s" if not done
+                              else f"proving the identity on its symbolic output raised {type(exc).__name__}: {exc}")
+            if sym_out is None:
                 ident = dv.identity(der, dv.spec_expressions(der),
                                     s, dy, "the spec's backward formula restated in SymPy from the reference docstring "
                                            f"(symbolic/definitions.py), not the implementation: {reason}")
