@@ -458,6 +458,7 @@ class ExperimentRunner:
         self.seed, self.p, self.workers = seed, PROFILES[profile], workers
         self.prove_bp = prove_bp  # also prove BP1–BP4 in a worker (for the symbolic oracle); see adopt_bp()
         self.bp_future = None
+        self.bp_error: str | None = None
         self.done, self.total = 0, 0
         self.timings: dict[str, float] = {}
         self.results: dict = {}
@@ -536,7 +537,12 @@ class ExperimentRunner:
         future, self.bp_future = self.bp_future, None
         from ..symbolic.backprop import adopt
 
-        adopt(future.result())
+        try:
+            rows = future.result()
+        except Exception as exc:  # noqa: BLE001 - a dead or failing worker: the symbolic oracle proves them itself
+            self.bp_error = f"{type(exc).__name__}: {exc}"  # the report is complete all the same, only slower
+            return
+        adopt(rows)
 
     def finish(self, impl: Implementation | None, progress=None) -> dict:
         t0 = time.perf_counter()

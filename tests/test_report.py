@@ -394,3 +394,16 @@ def test_bp_proofs_proved_in_a_worker_are_adopted_by_the_symbolic_oracle(monkeyp
     assert backprop.bp_proofs() == rows and runner.bp_future is None
     runner.adopt_bp()  # once only: a second call is a no-op
     assert backprop.bp_proofs(max_depth=1) != rows  # other arguments are still proved here
+
+
+def test_a_failed_bp_worker_leaves_the_proof_to_the_symbolic_oracle(monkeypatch):
+    from concurrent.futures import Future
+
+    from gradspec.symbolic import backprop
+
+    monkeypatch.setattr(backprop, "_ADOPTED", {})
+    runner = build.ExperimentRunner(0, "quick", workers=0, prove_bp=True)
+    runner.bp_future = Future()
+    runner.bp_future.set_exception(RuntimeError("worker died"))
+    runner.adopt_bp()  # does not raise: the report goes on and the oracle proves BP1–BP4 itself
+    assert backprop._ADOPTED == {} and runner.bp_error == "RuntimeError: worker died"
