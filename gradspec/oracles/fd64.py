@@ -330,8 +330,8 @@ def _check_differentiable(op, impl, rng, examples):
         S = rounding_scale(op, s, dy, expected)
         fn = _evaluator(impl, op.forward)
         for i, g in zip(diff, grads):
-            hs = step_sizes(op, s, op.args[i].name, args[i])
             try:
+                hs = step_sizes(op, s, op.args[i].name, args[i])
                 d1, d2, F = central_differences(_objective(fn, args, i, dy, scalar), args[i], hs)
             except Exception as exc:  # noqa: BLE001
                 bwd.error(_differencing_finding(op.forward, exc), repro_b)
