@@ -213,3 +213,16 @@ def test_properties_oracle_passes_the_reference_and_reports_a_shrunk_failure():
     assert sorted(fails) == ["agrees_with_fd64[away]", "convention[on_kink]"]
     conv = fails["convention[on_kink]"]
     assert "relu'(0) = 0" in conv.message and "Falsifying example" in conv.findings[0].details["falsifying_example"]
+
+
+def test_dropout_unbiased_holds_with_rare_drops():
+    """Hypothesis found it: at p = 1e-5, one drop in 2000 masks is 7 standard errors, so "5 standard errors"
+    raised a false alarm on the reference; the bound is Bernstein's now, and the non-inverted mutant still fails."""
+    from gradspec.properties.mutants import get
+
+    s = {"x": np.array([[2.98674804e-64, 0.0], [0.0, 0.0]]), "mask": np.array([[0.0, 1.0], [0.0, 0.0]]), "p": 1e-05,
+         "seed": 0}
+    props.prop_dropout_unbiased(ref, s)  # seed 0 drops element [0, 0] once
+    with pytest.raises(AssertionError, match="dropout is unbiased"):
+        props.prop_dropout_unbiased(get("dropout_not_inverted").impl, dict(s, p=0.05, x=np.array([[1.5, -2.0]]),
+                                                                            mask=np.array([[0.0, 1.0]])))
