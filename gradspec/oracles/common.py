@@ -264,8 +264,8 @@ def check_trajectory(tracker: Tracker, op: OpSpec, impl, sample: dict, expected_
 
 def check_rule(tracker: Tracker, op: OpSpec, impl, rng, examples: int, expected_of, tol_of) -> None:
     """Call the op's one function on ``examples`` registry samples and compare its output (arrays, floats or
-    lists of them) with ``expected_of(sample, args)``; a returned list that holds the input arrays themselves
-    is an ``aliasing`` finding (the protocol asks for a new list of new arrays)."""
+    lists of them) with ``expected_of(sample, args)``; a returned list or tuple that holds the input arrays or
+    views of them (shared memory) is an ``aliasing`` finding (the protocol asks for a new list of new arrays)."""
     fn = op.functions[0]
     names = [a.name for a in op.args]
     for _ in range(examples):
