@@ -160,25 +160,41 @@ class Implementation:
         present = [f for f in functions if self.function(f) is not None]
         return present, [f for f in functions if f not in present]
 
+    def _invoke(self, fn_name: str, args, kwargs, note: str = ""):
+        """(value, None), or (None, finding) when ``fn_name`` is missing, raises anything (even SystemExit), or
+        does not return within the timeout (3x for a function's first call). A function that timed out once is
+        not called again. ``note`` is added to a timeout's message (where the call was made)."""
+        fn = self.function(fn_name)
+        if fn is None:
+            return None, Finding("missing", f"{fn_name} is not provided by the implementation")
+        if fn_name in self.hung:
+            t = self.hung[fn_name]
+            return None, Finding("timeout", f"{fn_name} was not called again: an earlier call did not return within {t:g} s",
+                                 {"function": fn_name, "timeout_s": t, "repeated": True})
+        limit = self.timeout if (not self.timeout or fn_name in self.called) else self.timeout * FIRST_CALL_GRACE
+        self.called.add(fn_name)
+        done, value, exc = run_with_timeout(fn, args, kwargs, limit)
+        if not done:
+            self.hung[fn_name] = float(limit)
+            return None, Finding(
+                "timeout",
+                f"{fn_name} did not return within {limit:g} s{note} (timeout {self.timeout:g} s"
+                f"{f', x{FIRST_CALL_GRACE:g} for a first call' if limit != self.timeout else ''}; raise it with "
+                f"--timeout S or gradspec.check(..., timeout=S)); the call keeps running in a background thread",
+                {"function": fn_name, "timeout_s": float(limit), "repeated": False})
+        if exc is not None:
+            return None, exception_finding(fn_name, exc)
+        return value, None
+
     def evaluate(self, fn_name: str, *args, **kwargs):
         """Call ``fn_name`` under the timeout, without the input check (hot loops: difference quotients).
 
         Returns its value; raises :class:`CallFailed` carrying the finding when it raises anything (even
         ``SystemExit``), does not return in time, or is missing. Never lets the implementation's exception out.
         """
-        fn = self.function(fn_name)
-        if fn is None:
-            raise CallFailed(Finding("missing", f"{fn_name} is not provided by the implementation"))
-        if fn_name in self.hung:
-            raise CallFailed(Finding("timeout", f"{fn_name} was not called again: an earlier call did not return "
-                                                f"within {self.hung[fn_name]:g} s", {"function": fn_name, "repeated": True}))
-        done, value, exc = run_with_timeout(fn, args, kwargs, self.timeout)
-        if not done:
-            self.hung[fn_name] = float(self.timeout)
-            raise CallFailed(Finding("timeout", f"{fn_name} did not return within {self.timeout:g} s while differencing "
-                                                "(raise it with --timeout S)", {"function": fn_name, "timeout_s": float(self.timeout)}))
-        if exc is not None:
-            raise CallFailed(exception_finding(fn_name, exc))
+        value, finding = self._invoke(fn_name, args, kwargs, note=" while differencing")
+        if finding is not None:
+            raise CallFailed(finding)
         return value
 
     def call(self, fn_name: str, *args, arg_names=None, **kwargs) -> CallOutcome:
@@ -188,31 +204,13 @@ class Implementation:
         exceeds ``self.timeout`` seconds gets a ``timeout`` finding, and so does
         every later call of the same function (it is not called again).
         """
-        fn = self.function(fn_name)
-        if fn is None:
-            return CallOutcome(False, finding=Finding("missing", f"{fn_name} is not provided by the implementation"))
-        if fn_name in self.hung:
-            t = self.hung[fn_name]
-            return CallOutcome(False, finding=Finding(
-                "timeout", f"{fn_name} was not called again: an earlier call did not return within {t:g} s",
-                {"function": fn_name, "timeout_s": t, "repeated": True}))
         try:
             before = copy.deepcopy((args, kwargs))
         except Exception:  # noqa: BLE001 - an argument that cannot be copied (e.g. a state object of the impl)
             before = None
-        limit = self.timeout if (not self.timeout or fn_name in self.called) else self.timeout * FIRST_CALL_GRACE
-        self.called.add(fn_name)
-        done, value, exc = run_with_timeout(fn, args, kwargs, limit)
-        if not done:
-            self.hung[fn_name] = float(limit)
-            return CallOutcome(False, finding=Finding(
-                "timeout",
-                f"{fn_name} did not return within {limit:g} s (timeout {self.timeout:g} s"
-                f"{f', x{FIRST_CALL_GRACE:g} for a first call' if limit != self.timeout else ''}; raise it with "
-                f"--timeout S or gradspec.check(..., timeout=S)); the call keeps running in a background thread",
-                {"function": fn_name, "timeout_s": float(limit), "repeated": False}))
-        if exc is not None:
-            return CallOutcome(False, finding=exception_finding(fn_name, exc))
+        value, finding = self._invoke(fn_name, args, kwargs)
+        if finding is not None:
+            return CallOutcome(False, finding=finding)
         changed = _mutated(before, (args, kwargs)) if before is not None else None
         if changed and arg_names:
             changed = re.sub(r"^args\[0\]\[(\d+)\]", lambda m: _name(arg_names, int(m.group(1))), changed)
