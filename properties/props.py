@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from .. import reference as spec
+from ..oracles.common import check_scalar
 from ..oracles.fd64 import (FD_REL_STEP, INIT_KS_P, INIT_Z, bn_groups, central_differences, conditioning,
                              fd_tolerance, init_statistics, rounding_scale, step_sizes)
 from ..registry import REGISTRY
@@ -107,8 +108,6 @@ def assert_close(actual, expected, tol, rule: str, what: str):
 
 def _scalar(value, what: str) -> float:
     """The oracles' rule for a loss (:func:`gradspec.oracles.common.check_scalar`), as an AssertionError."""
-    from ..oracles.common import check_scalar
-
     value, bad = check_scalar(value, what)
     if bad is not None:
         _fail("outputs are finite" if bad.kind == "nonfinite" else "losses return a float64 value", bad.message)

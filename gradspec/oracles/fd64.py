@@ -37,6 +37,7 @@ import math
 import numpy as np
 
 from .. import reference as spec_impl
+from ..reference.normalization import _standardise  # the spec's overflow-free batch statistics
 from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
@@ -209,8 +210,6 @@ def step_sizes(op: OpSpec, sample: dict, name: str, x: np.ndarray) -> np.ndarray
         return FD_REL_STEP * np.minimum(x, 1.0 - x)
     if op.name == "batchnorm" and name == "x":
         axes, _ = bn_groups(x)
-        from ..reference.normalization import _standardise  # the spec's overflow-free statistics
-
         sd = 1.0 / _standardise(x, sample["eps"], axes)[1]  # sqrt(var + eps) per group, finite for any finite x
         # never below what float64 can resolve at x (a large mean with a tiny spread)
         return np.maximum(FD_REL_STEP * np.broadcast_to(sd, x.shape), 1024 * np.spacing(np.abs(x)))
@@ -231,8 +230,6 @@ def conditioning(op: OpSpec, sample: dict):
     """Extra absolute rounding error a correct forward may carry (cancellation), per output element: a float,
     or for batchnorm an array per feature/channel (broadcastable to the output), since each group has its own."""
     if op.name == "batchnorm":
-        from ..reference.normalization import _standardise  # the spec's overflow-free statistics
-
         x = np.asarray(sample["x"])
         axes, bshape = bn_groups(x)
         inv_std = _standardise(x, sample["eps"], axes)[1]  # 1/sqrt(var + eps) per group
