@@ -53,7 +53,7 @@ import numpy as np
 from mpmath import mp
 
 from ..impl import Implementation
-from ..oracles.common import as_grad_tuple, check_array, check_scalar, compare, describe_sample, literal, reproducer
+from ..oracles.common import as_grad_tuple, check_array, check_scalar, compare, describe_sample, literal, named_args, reproducer
 from ..registry import get as get_op
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
@@ -114,8 +114,7 @@ def draw_dy(op: OpSpec, sample: dict, rng: np.random.Generator):
 
 
 def _named(op, sample, dy):
-    args = [(a.name, sample[a.name]) for a in op.args]
-    return args + ([("dy", dy)] if dy is not None else [])
+    return named_args(op, sample, [("dy", dy)] if dy is not None else [])
 
 
 def truth_of(op_name: str, sample: dict, dy, argument: str, index=None, dps: int = DEFAULT_DPS):

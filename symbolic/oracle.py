@@ -47,7 +47,7 @@ import sympy as sp
 
 from ..impl import FIRST_CALL_GRACE, Implementation, run_with_timeout
 from ..oracles.common import (Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
-                              reproducer)
+                              named_args, reproducer)
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from . import definitions as defs
@@ -102,10 +102,6 @@ def _tol(expected, rtol, atol):
     return rtol * e + atol * max(1.0, float(e.max()) if e.size else 0.0)
 
 
-def _named(op, sample, extra=()):
-    return [(a.name, sample[a.name]) for a in op.args] + list(extra)
-
-
 def _conventions(op) -> list[str]:
     return [f"{k.where}: {k.convention}" for k in op.kinks] + list(op.conventions)
 
@@ -154,7 +150,7 @@ def _check_differentiable(op, impl, rng, examples):
         args = op.forward_args(s)
         # forward
         fwd.example()
-        repro_f = reproducer(impl.name, op.forward, _named(op, s))
+        repro_f = reproducer(impl.name, op.forward, named_args(op, s))
         out = impl.call(op.forward, *args, arg_names=names)
         truth_f = dv.forward_value(der, s)
         if not out.ok:
@@ -174,7 +170,7 @@ def _check_differentiable(op, impl, rng, examples):
         # backward
         bwd.example()
         dy = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0)) if scalar else rng.normal(size=np.shape(truth_f))
-        repro_b = reproducer(impl.name, op.backward, _named(op, s, [("dy", dy)]))
+        repro_b = reproducer(impl.name, op.backward, named_args(op, s, [("dy", dy)]))
         res = impl.call(op.backward, *args, dy, arg_names=names)
         truth = dv.vjp_value(der, s, dy)
         if not res.ok:
@@ -263,7 +259,7 @@ def _check_network(op, impl, rng, examples):
         args = op.forward_args(s)
         fwd.example()
         bwd.example()
-        repro = reproducer(impl.name, fn, _named(op, s))
+        repro = reproducer(impl.name, fn, named_args(op, s))
         res = impl.call(fn, *args, arg_names=names)
         if not res.ok:
             fwd.error(res.finding, repro)

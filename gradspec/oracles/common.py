@@ -137,6 +137,11 @@ def literal(value) -> str:
     return repr(value)
 
 
+def named_args(op: OpSpec, sample: dict, extra=()) -> list[tuple[str, object]]:
+    """The op's arguments as (name, value) pairs from a sample, plus ``extra`` pairs (for :func:`reproducer`)."""
+    return [(a.name, sample[a.name]) for a in op.args] + list(extra)
+
+
 def reproducer(impl_name: str, fn: str, args: list[tuple[str, object]], extra: str = "") -> str:
     """A copy-paste snippet that rebuilds the inputs and calls the function."""
     module, _, attr = impl_name.partition(":")
@@ -272,7 +277,7 @@ def check_rule(tracker: Tracker, op: OpSpec, impl, rng, examples: int, expected_
         s = op.sample(rng)
         args = op.forward_args(s)
         tracker.example()
-        repro = reproducer(impl.name, fn, [(a.name, s[a.name]) for a in op.args])
+        repro = reproducer(impl.name, fn, named_args(op, s))
         res = impl.call(fn, *args, arg_names=names)
         if not res.ok:
             tracker.error(res.finding, repro)

@@ -42,7 +42,7 @@ from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
-                     reproducer)
+                     named_args, reproducer)
 
 NAME = "fd64"
 TITLE = "float64 central difference"
@@ -118,10 +118,6 @@ def _check_forward(tracker: Tracker, op: OpSpec, impl: Implementation, sample: d
     tol = _fwd_tol(expected) + conditioning(op, sample)  # + the cancellation a correct forward may carry
     tracker.measured(*compare(y, expected, tol, op=op, what="forward", sample=sample), repro)
     return expected
-
-
-def _named(op: OpSpec, sample: dict, extra=()) -> list[tuple[str, object]]:
-    return [(a.name, sample[a.name]) for a in op.args] + list(extra)
 
 
 # --------------------------------------------------------------------------- differentiable ops and losses
@@ -291,14 +287,14 @@ def _check_differentiable(op, impl, rng, examples):
             continue
         args = op.forward_args(s)
         names = [a.name for a in op.args]
-        expected = _check_forward(fwd, op, impl, s, args, reproducer(impl.name, op.forward, _named(op, s)))
+        expected = _check_forward(fwd, op, impl, s, args, reproducer(impl.name, op.forward, named_args(op, s)))
         if expected is None:
             continue
 
         # backward with a random cotangent
         bwd.example()
         dy = _draw_dy(rng, np.shape(expected), scalar)
-        repro_b = reproducer(impl.name, op.backward, _named(op, s, [("dy", dy)]))
+        repro_b = reproducer(impl.name, op.backward, named_args(op, s, [("dy", dy)]))
         res = impl.call(op.backward, *args, dy, arg_names=names)
         if not res.ok:
             bwd.error(res.finding, repro_b)
@@ -354,7 +350,7 @@ def _check_network(op, impl, rng, examples):
         args = op.forward_args(s)
         fwd.example()
         bwd.example()
-        repro = reproducer(impl.name, fn_name, _named(op, s))
+        repro = reproducer(impl.name, fn_name, named_args(op, s))
         res = impl.call(fn_name, *args, arg_names=names)
         value = res.value if res.ok else None
         if not res.ok or not isinstance(value, (tuple, list)) or len(value) != 2:
