@@ -1,6 +1,6 @@
 """Time the reference conv2d forward + backward (a benchmark script, not a test).
 
-Problem (issue 2): x (N=32, C=16, H=32, W=32), W (F=32, C=16, 3, 3), b (32,),
+Problem: x (N=32, C=16, H=32, W=32), W (F=32, C=16, 3, 3), b (32,),
 stride 1, pad 1, float64, so y is (32, 32, 32, 32). One repeat is
 ``conv2d_forward`` followed by ``conv2d_backward`` with a random upstream
 gradient; the script prints the median (and min/max) over the repeats after

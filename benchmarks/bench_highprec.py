@@ -15,7 +15,7 @@ For each op with a gradient, at the mid-size shape listed in ``SHAPES``:
   tolerance model);
 * ``floor``: 2 evaluations per direction, Σ over the arguments of
   2 · directions · eval(argument), in seconds and in bare forwards;
-* ``check/floor``: the measured cost over the floor; the issue's limit is
+* ``check/floor``: the measured cost over the floor; the target is
   "within 2× of the floor plus the float64 side's cost": ``limit`` =
   2 + f64/floor.
 

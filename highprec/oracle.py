@@ -64,7 +64,7 @@ from .truth import DEFAULT_DPS, Problem, diff_names, direction, get_arg
 NAME = "mpmath"
 TITLE = "mpmath 50-digit truth"
 DEFAULT_EXAMPLES = 2
-DIRECTIONS = 2  #: random directions per differentiable argument (the issue asks for at least two)
+DIRECTIONS = 2  #: random directions per differentiable argument (at least two, so one direction orthogonal to a bug cannot hide it)
 FULL_LIMIT = 64  #: element-wise truth when the differentiable arguments hold at most this many elements
 
 CHECKS = {"differentiable": ("forward", "backward"), "loss": ("forward", "backward"),

@@ -1,4 +1,4 @@
-"""Hypothesis strategies and properties for every op of the registry (issue 5)."""
+"""Hypothesis strategies and properties for every op of the registry."""
 from .mutants import MUTANTS, Mutant
 from .props import NotProvided
 from .strategies import MODES, STRATEGIES, samples

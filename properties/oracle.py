@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import CheckResult, Finding
+from ..results import CheckResult, Finding, jsonable
 from ..spec import OpSpec
 from .props import NotProvided
 from .suite import PROPERTIES, check_property, examples_for
@@ -46,15 +46,17 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
         except AssertionError as exc:
             res.status, res.message = "fail", str(exc)
             res.findings.append(Finding("property", str(exc), {"property": prop.id, "hypothesis_seed": seed,
-                                                               "falsifying_example": _notes(exc)}))
+                                                               **_example(exc)}))
         except Exception as exc:  # noqa: BLE001 - the implementation raised on a valid sample
             res.status, res.message = "error", f"{type(exc).__name__}: {exc}"
             res.findings.append(Finding("exception", f"{prop.id}: {type(exc).__name__}: {exc}",
-                                        {"property": prop.id, "hypothesis_seed": seed, "falsifying_example": _notes(exc)}))
+                                        {"property": prop.id, "hypothesis_seed": seed, **_example(exc)}))
         res.examples = examples_for(prop, examples or DEFAULT_EXAMPLES)  # requested; Hypothesis stops early on a failure
         results.append(res)
     return results
 
 
-def _notes(exc: BaseException) -> str:
-    return "\n".join(str(n) for n in getattr(exc, "__notes__", []) or [])
+def _example(exc: BaseException) -> dict:
+    """The failing sample as data (``falsifying_example``), and Hypothesis' own notes as text to read."""
+    return {"falsifying_example": jsonable(getattr(exc, "gradspec_example", None)),
+            "hypothesis_notes": "\n".join(str(n) for n in getattr(exc, "__notes__", []) or [])}

@@ -183,7 +183,13 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
         raise P.NotProvided(f"{prop.id} needs {', '.join(missing)}")
 
     def run(sample):
-        prop.check(impl, sample)
+        try:
+            prop.check(impl, sample)
+        except BaseException as exc:
+            # The failing sample as data: Hypothesis replays the shrunk example last, so the exception that
+            # propagates carries the minimal one (each exception of a group carries its own).
+            exc.gradspec_example = sample
+            raise
 
     run.__name__ = run.__qualname__ = "property_" + prop.id.replace(":", "_").replace("[", "_").replace("]", "")
     run._hypothesis_internal_add_digest = prop.id.encode()  # a distinct example database key per property

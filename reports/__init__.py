@@ -1,4 +1,4 @@
-"""HTML verification reports (issue 7): ``gradspec report``.
+"""HTML verification reports: ``gradspec report``.
 
 * :mod:`gradspec.reports.build` — runs the checker over the registry with every
   available oracle, plus the experiments, and assembles ``report.json``

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__, oracles as oracle_registry, registry
 from ..impl import DEFAULT_IMPL, Implementation
-from ..results import _jsonable
+from ..results import jsonable
 from . import experiments as E
 
 SCHEMA_VERSION = 1
@@ -120,7 +120,7 @@ def _format_diagnosis(value) -> str:
                 text += f" (confidence {d['confidence']})"
             parts.append(text)
         else:
-            parts.append(json.dumps(_jsonable(d), default=str))
+            parts.append(json.dumps(jsonable(d), default=str))
     return "; ".join(parts)
 
 
@@ -159,7 +159,7 @@ def verification_matrix(run: dict, oracle_names: list[str]) -> list[dict]:
                 "worst_error": _num(chk.get("worst_error")), "message": str(chk.get("message", "")),
                 "findings": [_finding(f, chk) for f in chk.get("findings", [])[:MAX_FINDINGS]],
                 "more_findings": max(0, len(chk.get("findings", [])) - MAX_FINDINGS),
-                "info": json.loads(json.dumps(_jsonable(chk.get("info") or {}), default=str)),
+                "info": json.loads(json.dumps(jsonable(chk.get("info") or {}), default=str)),
             }
             if chk["oracle"] not in oracle_names:
                 protocol.append(entry)
@@ -184,7 +184,7 @@ def verification_matrix(run: dict, oracle_names: list[str]) -> list[dict]:
 
 
 def _num(v):
-    """A JSON number, or None (strings 'inf'/'nan' from results._jsonable become None plus nothing else)."""
+    """A JSON number, or None (strings 'inf'/'nan' from results.jsonable become None plus nothing else)."""
     if v is None:
         return None
     if isinstance(v, str):
@@ -238,7 +238,7 @@ def symbolic_extras(matrix, availability) -> dict:
             except Exception as exc:  # noqa: BLE001
                 out[key]["reason"] = f"{source} raised {type(exc).__name__}: {exc}"
                 continue
-        rows = json.loads(json.dumps(_jsonable(data), default=str))
+        rows = json.loads(json.dumps(jsonable(data), default=str))
         out[key].update(available=True, source=source, **({"items": rows} if key == "bp" else {"rows": rows}))
     return out
 
@@ -706,7 +706,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         claims = [c for key in ("vanishing", "clipping", "init", "histograms", "numdiff") for c in exp[key]["claims"]]
         report["summary"]["claims"] = {"agree": sum(c["agrees"] for c in claims),
                                        "disagree": sum(not c["agrees"] for c in claims)}
-    report = json.loads(json.dumps(_jsonable(report), allow_nan=False, default=str))
+    report = json.loads(json.dumps(jsonable(report), allow_nan=False, default=str))
     if write:
         from .render import render_html
         from .schema import validate

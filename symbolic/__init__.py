@@ -1,4 +1,4 @@
-"""The symbolic oracle: gradients derived with SymPy from each op's definition (issue 3).
+"""The symbolic oracle: gradients derived with SymPy from each op's definition.
 
 Modules: :mod:`.definitions` (each op's forward in SymPy, one place per op),
 :mod:`.derive` (VJPs by ``sympy.diff``, cached; 50-digit evaluation; exact

@@ -5,11 +5,12 @@ others in-process through ``pytester`` (a new pytest session each, 1-2 s cheaper
 """
 from __future__ import annotations
 
+import collections
 import os
-import re
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -51,31 +52,53 @@ def expected_tests(oracles=("fd64",)) -> int:
 
 
 def run_pytest(cwd, *args, env=None):
-    """A fresh interpreter: what a user's shell does."""
+    """A fresh interpreter: what a user's shell does. Returns the exit code, the output and the outcome of every
+    test, read from the JUnit XML report (a structured record, not the console's wording)."""
     full_env = {k: v for k, v in os.environ.items() if k != "GRADSPEC_IMPL"}
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+    xml = os.path.join(str(cwd), "outcomes.xml")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={xml}", *args],
                           cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
-    return proc.returncode, proc.stdout + proc.stderr
+    return proc.returncode, proc.stdout + proc.stderr, junit_outcomes(xml)
+
+
+def junit_outcomes(path) -> dict[str, str]:
+    """Test name -> passed | failed | skipped, from a JUnit XML report."""
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        kinds = {child.tag for child in case}
+        out[case.get("name")] = ("failed" if kinds & {"failure", "error"} else "skipped" if "skipped" in kinds
+                                 else "passed")
+    return out
+
+
+def tally(outcomes: dict[str, str]) -> dict[str, int]:
+    return dict(collections.Counter(outcomes.values()))
 
 
 @pytest.fixture
 def run_inprocess(pytester, monkeypatch):
-    """A new pytest session in this process, in pytester's temporary directory."""
+    """A new pytest session in this process, in pytester's temporary directory; returns the exit code, the output
+    and pytester's RunResult (its ``parseoutcomes()`` and hook recorder are pytest's structured record)."""
     monkeypatch.delenv("GRADSPEC_IMPL", raising=False)
 
     def run(*args, env=None):
         for k, v in (env or {}).items():
             monkeypatch.setenv(k, v)
         result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
-        return int(result.ret), "\n".join(result.outlines + result.errlines)
+        return int(result.ret), "\n".join(result.outlines + result.errlines), result
 
     return run
 
 
-def counts(output: str) -> dict[str, int]:
-    last = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed|skipped|xfailed|deselected)", line)][-1]
-    return {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|xfailed|xpassed|deselected|warnings?)", last)}
+def counts(result) -> dict[str, int]:
+    """Outcome counts of a pytester run (``parseoutcomes``), without the warnings count."""
+    return {k: v for k, v in result.parseoutcomes().items() if k not in ("warning", "warnings")}
+
+
+def failed_names(result) -> list[str]:
+    return sorted(rep.nodeid.rpartition("::")[2] for rep in result.reprec.getreports("pytest_runtest_logreport")
+                  if rep.failed)
 
 
 _counter = iter(range(10**6))
@@ -99,30 +122,31 @@ def test_plugin_import_is_cheap():
 
 
 def test_plugin_leaves_an_ordinary_run_alone(tmp_path):
-    (tmp_path / "test_plain.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
-    rc, out = run_pytest(tmp_path, "-v", env={"GRADSPEC_IMPL": "gs_mutant"})
+    # the plugin is loaded through its entry point (the test asks pytest's plugin manager) ...
+    (tmp_path / "test_plain.py").write_text("def test_one(pytestconfig):\n"
+                                            "    assert pytestconfig.pluginmanager.has_plugin('gradspec')\n")
+    rc, out, outcomes = run_pytest(tmp_path, "-v", env={"GRADSPEC_IMPL": "gs_mutant"})
     assert rc == 0, out
-    assert "gradspec-" in out  # the plugin is loaded (listed under plugins) ...
     assert "conformance" not in out  # ... but prints no header and adds no tests
-    assert counts(out) == {"passed": 1}
+    assert outcomes == {"test_one": "passed"}
 
 
 def test_reference_passes_every_conformance_test_and_the_header_names_it(tmp_path):
-    rc, out = run_pytest(tmp_path, "--pyargs", "gradspec.conformance", "--gradspec-seed", "5", "-v")
+    rc, out, outcomes = run_pytest(tmp_path, "--pyargs", "gradspec.conformance", "--gradspec-seed", "5")
     assert rc == 0, out
-    assert counts(out) == {"passed": expected_tests()}
+    assert tally(outcomes) == {"passed": expected_tests()}
     assert f"gradspec {gradspec.__version__} conformance: implementation gradspec.reference (version: none declared)" in out
     assert "seed 5" in out and "oracles fd64" in out
     for op in registry.OPS:
-        assert f"test_conformance[{op.name}-fd64-" in out
+        assert any(name.startswith(f"test_conformance[{op.name}-fd64-") for name in outcomes), op.name
 
 
 def test_a_mutant_fails_exactly_its_op_with_findings_and_a_reproducer(impls, run_inprocess):
     mutant = impls["mutant"]
-    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", mutant)
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", mutant)
     assert rc == 1, out
-    assert counts(out) == {"failed": 1, "passed": expected_tests() - 1}
-    assert "FAILED test_conformance.py::test_conformance[affine-fd64-backward]" in out
+    assert counts(res) == {"failed": 1, "passed": expected_tests() - 1}
+    assert failed_names(res) == ["test_conformance[affine-fd64-backward]"]
     assert "affine [fd64/backward] FAIL: affine: dW[" in out
     assert "reproducer:" in out and f"import {mutant} as impl" in out and "print(impl.affine_backward(x, W, b, dy))" in out
     assert f"implementation {mutant} (version: 1.2.3)" in out
@@ -136,13 +160,16 @@ def test_xfail_file_from_the_environment_variable_and_unmatched_lines_warn(impls
         nosuchop
         test_conformance[sigmoid-fd64-sideways]
     """))
-    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-xfails", "known.txt", "-rxX",
-                            env={"GRADSPEC_IMPL": impls["mutant"]})
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-xfails", "known.txt", "-rxX",
+                                 env={"GRADSPEC_IMPL": impls["mutant"]})
     assert rc == 0, out  # the only failure is a known one
-    c = counts(out)
+    c = counts(res)
     n_relu = len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
     assert c["xfailed"] == 1 and c["xpassed"] == n_relu and c["passed"] == expected_tests() - 1 - n_relu, out
-    assert "listed in known.txt:2 (affine-fd64-backward)" in out
+    xfailed = {rep.nodeid.rpartition("::")[2]: rep.wasxfail for rep in res.reprec.getreports("pytest_runtest_logreport")
+               if rep.skipped and hasattr(rep, "wasxfail")}
+    assert list(xfailed) == ["test_conformance[affine-fd64-backward]"]
+    assert "listed in known.txt:2 (affine-fd64-backward)" in xfailed["test_conformance[affine-fd64-backward]"]
     assert "known.txt:4: 'nosuchop' matches no collected conformance test" in out
     assert "known.txt:5: 'test_conformance[sigmoid-fd64-sideways]' matches no collected conformance test" in out
     assert "'relu' matches no" not in out and "known.txt:2: " not in out
@@ -151,10 +178,10 @@ def test_xfail_file_from_the_environment_variable_and_unmatched_lines_warn(impls
 
 def test_ops_the_implementation_lacks_are_skipped_and_a_partial_op_fails(impls, run_inprocess):
     partial = impls["partial"]
-    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", partial,
-                            "-k", "relu or affine or sigmoid", "-rs")
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", partial,
+                                 "-k", "relu or affine or sigmoid", "-rs")
     assert rc == 1, out
-    c = counts(out)
+    c = counts(res)
     n = {op: len(checks_of(oracle_registry.get("fd64"), registry.get(op))) for op in ("relu", "sigmoid", "affine")}
     assert c["passed"] == n["relu"] and c["skipped"] == n["sigmoid"] and c["failed"] == n["affine"], out
     assert f"not implemented: {partial} provides none of sigmoid_forward, sigmoid_backward" in out
@@ -166,25 +193,26 @@ def test_ops_the_implementation_lacks_are_skipped_and_a_partial_op_fails(impls, 
     (["--gradspec-oracle", "fd64,nosuch"], "unknown oracle(s) ['nosuch']"),
 ])
 def test_usage_errors(run_inprocess, args, message):
-    rc, out = run_inprocess("--pyargs", "gradspec.conformance", *args)
+    rc, out, _ = run_inprocess("--pyargs", "gradspec.conformance", *args)
     assert rc in (2, 4), out
     assert message in out
 
 
 def test_an_implementation_that_cannot_be_imported_fails_every_test_with_the_reason(run_inprocess):
-    rc, out = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", "no_such_module_gs", "-k", "relu")
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", "no_such_module_gs", "-k", "relu")
     assert rc == 1, out
     assert "implementation no_such_module_gs: cannot load" in out
-    assert counts(out)["failed"] == len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
+    assert counts(res)["failed"] == len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
     assert "cannot load the implementation" in out
 
 
 @pytest.mark.torch
 def test_the_torch_adapter_passes_the_conformance_suite(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional extra: pip install torch==2.13.0")
     # a fresh interpreter: pytester's in-process runs drop the modules they import afterwards,
     # and torch does not survive being imported twice in one process
-    rc, out = run_pytest(tmp_path, "--pyargs", "gradspec.conformance", "--gradspec-impl", "gradspec.adapters.torch_impl")
+    rc, out, outcomes = run_pytest(tmp_path, "--pyargs", "gradspec.conformance", "--gradspec-impl",
+                                   "gradspec.adapters.torch_impl")
     assert rc == 0, out
-    assert counts(out) == {"passed": expected_tests()}
+    assert tally(outcomes) == {"passed": expected_tests()}
     assert f"implementation gradspec.adapters.torch_impl (version: torch {torch.__version__})" in out

@@ -16,7 +16,7 @@ from gradspec.impl import Implementation
 
 from _diagnosis_mutants import DIAGNOSIS_MUTANTS
 
-mutants_lib = pytest.importorskip("gradspec.properties.mutants")
+from gradspec.properties import mutants as mutants_lib
 LIB = {m.name: m for m in mutants_lib.MUTANTS}
 
 #: library mutant name -> the diagnosis it must get

@@ -1,4 +1,4 @@
-"""The high-precision oracle (issue 4): truth, guard, tolerance model, kinks, diagnostics, the two promises.
+"""The high-precision oracle: truth, guard, tolerance model, kinks, diagnostics, the two promises.
 
 Hypothesis example counts scale with the loaded profile (``dev`` by default,
 ``--hypothesis-profile thorough`` for 15× more), never fixed.

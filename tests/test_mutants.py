@@ -1,4 +1,4 @@
-"""Proof that the property library can fail (issue 5).
+"""Proof that the property library can fail.
 
 * every mutant of :mod:`gradspec.properties.mutants` (the reference with one
   op's functions replaced by a plausible bug) is caught by its op's properties;

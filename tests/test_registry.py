@@ -12,7 +12,7 @@ from gradspec import registry
 from gradspec.spec import Hyper, OpSpec
 from _impls import strict
 
-#: The protocol table of issue 2, row by row: op names and the functions each row names.
+#: The protocol table (README), row by row: op names and the functions each row names.
 PROTOCOL = {
     "sigmoid": ["sigmoid_forward", "sigmoid_backward"],
     "tanh": ["tanh_forward", "tanh_backward"],

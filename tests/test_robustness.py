@@ -1,6 +1,6 @@
 """Robustness: a bad implementation gets a clear finding for that op and the run goes on.
 
-Every case of the issue is a test: an implementation that raises (type,
+Every way an implementation can misbehave is a test: an implementation that raises (type,
 message and its own frame kept), hangs (per-call timeout), returns the wrong
 shape, dtype or type, NaN or inf, modifies its inputs, or a nondeterministic
 backward; the runner never crashes (no ``oracle_error``) and the same seed

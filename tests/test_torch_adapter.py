@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch is an optional extra: pip install torch==2.13.0")
 F = torch.nn.functional
 
 import gradspec  # noqa: E402

@@ -15,7 +15,7 @@ import pytest
 
 from gradspec import registry, vectors, vectors_mp
 
-mutants_lib = pytest.importorskip("gradspec.properties.mutants")
+from gradspec.properties import mutants as mutants_lib
 LIB = {m.name: m for m in mutants_lib.MUTANTS}
 
 
@@ -102,7 +102,8 @@ def test_stored_digits_are_correct_to_36_digits(corpus, monkeypatch):
 
 
 def test_forwards_agree_with_the_independent_highprec_oracle(corpus):
-    forward = pytest.importorskip("gradspec.highprec.forward")
+    from gradspec.highprec import forward
+
     for name in ("sigmoid", "softmax", "affine", "conv2d", "avg_pool2d", "batchnorm", "mse", "binary_cross_entropy"):
         op = registry.get(name)
         for c, raw in zip(vectors.load(corpus, [name])[name]["cases"],

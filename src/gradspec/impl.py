@@ -29,6 +29,8 @@ from __future__ import annotations
 import contextvars
 import copy
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -70,9 +72,7 @@ def load(spec: str | None = None) -> "Implementation":
             sys.modules[name] = module
             loader_spec.loader.exec_module(module)
         else:
-            if os.getcwd() not in sys.path and "" not in sys.path:
-                sys.path.insert(0, os.getcwd())  # like `python -m`, modules in the working directory are found
-            module = importlib.import_module(module_name)
+            module = _import_user_module(module_name)
     except ImplementationError:
         raise
     except BaseException as exc:  # noqa: BLE001 - an import may raise anything, even SystemExit
@@ -89,6 +89,47 @@ def load(spec: str | None = None) -> "Implementation":
             except Exception as exc:  # noqa: BLE001
                 raise ImplementationError(f"cannot instantiate {spec}: {type(exc).__name__}: {exc}") from exc
     return Implementation(spec, obj)
+
+
+class WorkingDirectoryFinder(importlib.abc.MetaPathFinder):
+    """Finds top-level modules in one directory, after every other finder has had its turn.
+
+    It sits at the end of ``sys.meta_path``: an installed package (gradspec above all, installed normally
+    or in editable mode) always wins over a file of the same name in the directory. ``sys.path`` is left
+    alone, so the worker processes gradspec spawns (they inherit ``sys.path``, not ``sys.meta_path``)
+    import exactly the installed gradspec.
+    """
+
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def find_spec(self, fullname, path=None, target=None):
+        if path is not None or fullname == "gradspec":
+            return None  # submodules are found through their package; gradspec is never taken from here
+        return importlib.machinery.PathFinder.find_spec(fullname, [self.directory])
+
+
+def _import_user_module(module_name: str) -> ModuleType:
+    """Import ``module_name``, taking its top-level package from the working directory first, as ``python -m`` does.
+
+    The module's own imports of its sibling files are found through a :class:`WorkingDirectoryFinder`
+    for the working directory, which comes after every installed package.
+    """
+    cwd = os.getcwd()
+    if not any(isinstance(f, WorkingDirectoryFinder) and f.directory == cwd for f in sys.meta_path):
+        sys.meta_path.append(WorkingDirectoryFinder(cwd))
+    top = module_name.partition(".")[0]
+    if top not in sys.modules and top != "gradspec":
+        spec = importlib.machinery.PathFinder.find_spec(top, [cwd])
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[top] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(top, None)
+                raise
+    return importlib.import_module(module_name)
 
 
 @dataclass
@@ -261,9 +302,10 @@ class _Worker:
             with self.ready:
                 while not self.requests:
                     self.ready.wait()
-                fn, args, kwargs, ctx, box, done = self.requests.pop(0)
+                fn, args, kwargs, ctx, fp, box, done = self.requests.pop(0)
             try:
-                box["value"] = ctx.run(fn, *args, **kwargs)
+                with np.errstate(**fp):  # NumPy < 2 keeps errstate per thread, not in the context
+                    box["value"] = ctx.run(fn, *args, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - the implementation may raise anything
                 box["exc"] = exc
             done.set()
@@ -274,7 +316,7 @@ class _Worker:
         box: dict = {}
         done = threading.Event()
         with self.ready:
-            self.requests.append((fn, args, kwargs, contextvars.copy_context(), box, done))
+            self.requests.append((fn, args, kwargs, contextvars.copy_context(), np.geterr(), box, done))
             self.ready.notify()
         if not done.wait(timeout):
             self.dead = True
@@ -302,6 +344,8 @@ def _name(names, i):
 
 def _skip_frame(filename: str) -> bool:
     """Frames of gradspec's runner, the standard library's threading and NumPy's own code."""
+    if filename.startswith("<"):  # generated code, such as NumPy's "<__array_function__ internals>"
+        return True
     path = os.path.abspath(filename)
     gradspec_dir = os.path.dirname(os.path.abspath(__file__))
     if path.startswith(gradspec_dir + os.sep):

@@ -78,7 +78,7 @@ class RunResult:
         return [(name, c) for name, r in self.ops.items() for c in r.checks if c.status in ("fail", "error")]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(
+        return jsonable(
             {
                 "gradspec_version": self.version,
                 "implementation": self.implementation,
@@ -91,18 +91,18 @@ class RunResult:
         )
 
 
-def _jsonable(obj):
+def jsonable(obj):
     """Make numpy scalars/arrays and non-finite floats safe for strict JSON."""
     import numpy as np
 
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return repr(obj)  # "nan", "inf": strict JSON has no literal for them
     return obj

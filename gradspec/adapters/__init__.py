@@ -1,1 +1,0 @@
-"""Adapters: other frameworks' implementations exposed through the gradspec protocol (issue 6)."""

@@ -1,1 +1,0 @@
-"""Conformance tests run against any implementation: ``pytest --pyargs gradspec.conformance --gradspec-impl MODULE`` (issue 6)."""

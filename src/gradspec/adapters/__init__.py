@@ -1,0 +1,1 @@
+"""Adapters: other frameworks' implementations exposed through the gradspec protocol."""

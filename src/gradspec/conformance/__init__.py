@@ -1,0 +1,1 @@
+"""Conformance tests run against any implementation: ``pytest --pyargs gradspec.conformance --gradspec-impl MODULE``."""
