@@ -275,68 +275,137 @@ def fd_tolerance(analytic, d1, d2, h, S, F=0.0):
     return FD_RTOL * np.maximum(np.abs(analytic), np.abs(d1)) + np.abs(d1 - d2) + 32 * EPS * (S + F) / h
 
 
+#: Ops that take logits (or any real input) and must stay finite and correct at ±1000 (see :func:`targeted_samples`).
+LARGE_LOGITS = {"sigmoid": "x", "tanh": "x", "softmax": "x", "softmax_cross_entropy": "z", "binary_cross_entropy": "z"}
+LOGIT = 1000.0
+
+
+def targeted_samples(op: OpSpec, rng: np.random.Generator) -> list[tuple[str, dict]]:
+    """(label, sample) pairs checked after the registry's samples: inputs where common bugs hide and that the
+    registry draws rarely or never.
+
+    * affine: a square W (D = M >= 2), where a dW transposed by mistake keeps its shape (elsewhere the shape
+      check catches it);
+    * conv2d: W with F = C >= 2 and KH = KW >= 2, where dW with its filter and channel axes, or its kernel axes,
+      swapped keeps its shape;
+    * sigmoid, tanh, softmax and the losses from logits: inputs of ±1000 (+ U(-1, 1), both signs), where the spec
+      stays finite and correct and a forward without the max shift, or a log of a saturated sigmoid, overflows.
+
+    Drawn from ``rng`` after the registry's samples, so those are the same with or without these.
+    """
+    if op.name == "affine":
+        N, D = int(rng.integers(1, 4)), int(rng.integers(2, 5))
+        return [("square W (D = M)", {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, D)),
+                                      "b": rng.normal(size=D)})]
+    if op.name == "conv2d":
+        N, C, K = int(rng.integers(1, 3)), 2, int(rng.integers(2, 4))
+        pad, stride = int(rng.integers(0, 2)), int(rng.integers(1, 3))
+        H, W = (int(v) for v in rng.integers(K, 6, size=2))
+        return [("square W (F = C, KH = KW)", {"x": rng.normal(size=(N, C, H, W)), "W": rng.normal(size=(C, C, K, K)),
+                                               "b": rng.normal(size=C), "stride": stride, "pad": pad})]
+    if op.name in LARGE_LOGITS:
+        s = dict(op.sample(rng))
+        name = LARGE_LOGITS[op.name]
+        shape = np.shape(s[name])
+        z = rng.choice([-LOGIT, LOGIT], size=shape) + rng.uniform(-1.0, 1.0, size=shape)
+        z.flat[0] = LOGIT + rng.uniform(-1.0, 1.0)
+        if z.size > 1:
+            z.flat[-1] = -LOGIT + rng.uniform(-1.0, 1.0)
+        s[name] = z
+        return [(f"{name} of ±{LOGIT:g}", s)]
+    return []
+
+
+def targeted_labels(op: OpSpec) -> list[str]:
+    """The labels of ``op``'s :func:`targeted_samples` (what the fd64 checks add to the registry's samples)."""
+    return [label for label, _ in targeted_samples(op, np.random.default_rng(0))]
+
+
+def _samples(op: OpSpec, rng: np.random.Generator, examples: int):
+    """(label, sample): the registry's ``examples`` samples (label None), then :func:`targeted_samples`. Drawn
+    lazily, so the registry samples and the cotangents drawn between them are those of a run without the others."""
+    for _ in range(examples):
+        yield None, op.sample(rng)
+    yield from targeted_samples(op, rng)
+
+
+def _label(findings: list[Finding], label: str | None):
+    """Name the targeted sample findings were made on, in their messages and details."""
+    if label:
+        for f in findings:
+            if "sample_kind" not in f.details:
+                f.details["sample_kind"] = label
+                f.message = f"{f.message} [sample: {label}]"
+
+
 def _check_differentiable(op, impl, rng, examples):
     fwd, bwd = _Tracker("forward"), _Tracker("backward")
     scalar = op.kind == "loss"
     diff = [i for i, a in enumerate(op.args) if a.differentiable]
     kink_moves = 0
-    for _ in range(examples):
-        s = op.sample(rng)
-        if op.kink_distance(s) <= KINK_SAFETY:
-            kink_moves += 1  # the registry samples keep a margin; never differentiate across a kink
-            continue
-        args = op.forward_args(s)
-        names = [a.name for a in op.args]
-        expected = _check_forward(fwd, op, impl, s, args, reproducer(impl.name, op.forward, named_args(op, s)))
-        if expected is None:
-            continue
+    for label, s in _samples(op, rng, examples):
+        seen = len(fwd.result.findings), len(bwd.result.findings)
+        try:
+            if op.kink_distance(s) <= KINK_SAFETY:
+                kink_moves += 1  # the registry samples keep a margin; never differentiate across a kink
+                continue
+            args = op.forward_args(s)
+            names = [a.name for a in op.args]
+            expected = _check_forward(fwd, op, impl, s, args, reproducer(impl.name, op.forward, named_args(op, s)))
+            if expected is None:
+                continue
 
-        # backward with a random cotangent
-        bwd.example()
-        dy = _draw_dy(rng, np.shape(expected), scalar)
-        repro_b = reproducer(impl.name, op.backward, named_args(op, s, [("dy", dy)]))
-        res = impl.call(op.backward, *args, dy, arg_names=names)
-        if not res.ok:
-            bwd.error(res.finding, repro_b)
-            continue
-        grads, bad = as_grad_tuple(res.value, len(diff), op.backward)
-        if bad:
-            bwd.error(bad, repro_b)
-            continue
-        broken = False
-        for i, g in zip(diff, grads):
-            bad = check_array(g, np.shape(args[i]), f"d{op.args[i].name}")
+            # backward with a random cotangent
+            bwd.example()
+            dy = _draw_dy(rng, np.shape(expected), scalar)
+            repro_b = reproducer(impl.name, op.backward, named_args(op, s, [("dy", dy)]))
+            res = impl.call(op.backward, *args, dy, arg_names=names)
+            if not res.ok:
+                bwd.error(res.finding, repro_b)
+                continue
+            grads, bad = as_grad_tuple(res.value, len(diff), op.backward)
             if bad:
                 bwd.error(bad, repro_b)
-                broken = True
-        if broken:
-            continue
-        again = impl.call(op.backward, *args, dy)
-        if not again.ok and again.finding.kind in ("timeout", "exception"):  # a second call that hangs or raises
-            bwd.error(again.finding, repro_b)
-            continue
-        if again.ok:
-            g2, _ = as_grad_tuple(again.value, len(diff), op.backward)
-            if g2 is None or any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(grads, g2)):
-                bwd.error(Finding("nondeterministic", f"{op.backward} returned different results for the same inputs"), repro_b)
                 continue
-        S = rounding_scale(op, s, dy, expected)
-        fn = _evaluator(impl, op.forward)
-        for i, g in zip(diff, grads):
-            try:
-                hs = step_sizes(op, s, op.args[i].name, args[i])
-                d1, d2, F = central_differences(_objective(fn, args, i, dy, scalar), args[i], hs)
-            except Exception as exc:  # noqa: BLE001
-                bwd.error(_differencing_finding(op.forward, exc), repro_b)
-                break
-            tol = fd_tolerance(g, d1, d2, hs, S, F)
-            worst, findings = compare(g, d1, tol, op=op, what=f"d{op.args[i].name}", sample=s)
-            for fnd in findings:
-                fnd.details["argument"] = op.args[i].name
-                fnd.details["expected_is"] = "float64 central difference of the implementation's forward"
-            bwd.measured(worst, findings, repro_b)
+            broken = False
+            for i, g in zip(diff, grads):
+                bad = check_array(g, np.shape(args[i]), f"d{op.args[i].name}")
+                if bad:
+                    bwd.error(bad, repro_b)
+                    broken = True
+            if broken:
+                continue
+            again = impl.call(op.backward, *args, dy, arg_names=names)
+            if not again.ok and again.finding.kind in ("timeout", "exception"):  # a second call that hangs or raises
+                bwd.error(again.finding, repro_b)
+                continue
+            if again.ok:
+                g2, _ = as_grad_tuple(again.value, len(diff), op.backward)
+                if g2 is None or any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(grads, g2)):
+                    bwd.error(Finding("nondeterministic", f"{op.backward} returned different results for the same inputs"), repro_b)
+                    continue
+            S = rounding_scale(op, s, dy, expected)
+            fn = _evaluator(impl, op.forward)
+            for i, g in zip(diff, grads):
+                try:
+                    hs = step_sizes(op, s, op.args[i].name, args[i])
+                    d1, d2, F = central_differences(_objective(fn, args, i, dy, scalar), args[i], hs)
+                except Exception as exc:  # noqa: BLE001
+                    bwd.error(_differencing_finding(op.forward, exc), repro_b)
+                    break
+                tol = fd_tolerance(g, d1, d2, hs, S, F)
+                worst, findings = compare(g, d1, tol, op=op, what=f"d{op.args[i].name}", sample=s)
+                for fnd in findings:
+                    fnd.details["argument"] = op.args[i].name
+                    fnd.details["expected_is"] = "float64 central difference of the implementation's forward"
+                bwd.measured(worst, findings, repro_b)
+        finally:  # also after a `continue`
+            _label(fwd.result.findings[seen[0]:] + bwd.result.findings[seen[1]:], label)
     if kink_moves:
         bwd.result.info["samples_skipped_near_kink"] = kink_moves
+    labels = targeted_labels(op)
+    if labels:
+        fwd.result.info["targeted_samples"] = bwd.result.info["targeted_samples"] = labels
     return [fwd.done("forward matches the spec"), bwd.done("backward matches central differences")]
 
 
@@ -501,7 +570,7 @@ def _check_init(op, impl, rng, examples):
         if bad:
             t.error(bad, repro)
             continue
-        again = impl.call(fn, shape, np.random.default_rng(seed))
+        again = impl.call(fn, shape, np.random.default_rng(seed), arg_names=["shape", "rng"])
         if again.ok and not (isinstance(again.value, np.ndarray) and np.array_equal(again.value, W)):
             t.error(Finding("nondeterministic", f"{fn} gave different arrays for two Generators with the same seed"), repro)
         family, var = spec_impl.init.target(fn, shape)
