@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import gradspec
-from gradspec import cli, profiles, reference, registry
+from gradspec import cli, oracles, profiles, reference, registry
 from gradspec.impl import ImplementationError
 from gradspec.oracles import fd64
 
@@ -73,10 +73,11 @@ def test_the_api_result_is_the_cli_json(tmp_path):
 # --------------------------------------------------------------------------- profiles
 @pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
 def test_profiles_multiply_each_oracles_default(profile):
-    r = gradspec.check(None, ops=["relu"], profile=profile)
-    expected = profiles.PROFILES[profile] * fd64.DEFAULT_EXAMPLES
-    sampled = {c.check: c.examples for c in r.ops["relu"].checks if c.check in ("forward", "backward")}
-    assert sampled == {"forward": expected, "backward": expected}
+    r = gradspec.check(None, ops=["relu"], profile=profile)  # the default oracles, fd64 and mpmath
+    factor = profiles.PROFILES[profile]
+    sampled = {(c.oracle, c.check): c.examples for c in r.ops["relu"].checks if c.check in ("forward", "backward")}
+    assert sampled == {(name, check): factor * oracles.get(name).DEFAULT_EXAMPLES
+                       for name in profiles.DEFAULT_ORACLES for check in ("forward", "backward")}
 
 
 def test_thorough_is_at_least_ten_times_dev():
@@ -99,8 +100,8 @@ def test_explicit_examples_override_the_profile_and_unknown_profiles_are_named()
 
 def test_cli_profile_flag(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert cli.main(["check", "--ops", "sigmoid", "--profile", "ci", "--json", str(out), "-q"]) == 0
-    checks = json.loads(out.read_text())["ops"]["sigmoid"]["checks"]
+    assert cli.main(["check", "--ops", "relu", "--oracle", "fd64", "--profile", "ci", "--json", str(out), "-q"]) == 0
+    checks = json.loads(out.read_text())["ops"]["relu"]["checks"]  # relu: no targeted samples
     assert {c["examples"] for c in checks if c["check"] in ("forward", "backward")} == {profiles.PROFILES["ci"] * fd64.DEFAULT_EXAMPLES}
     assert cli.main(["check", "--profile", "nightly"]) == 2
     assert "invalid choice: 'nightly'" in capsys.readouterr().err

@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 
-def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None, *, profile=None, **options):
+def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=None, *, profile=None, **options):
     """Check an implementation against the spec, op by op, and return a structured result.
 
     Parameters
@@ -32,8 +32,10 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
         variable ``GRADSPEC_IMPL`` if set, else the reference :mod:`gradspec.reference`.
     ops : str or list of str, optional
         Op names of the registry (``gradspec ops``); default: every op.
-    oracles : str or sequence of str
-        Oracle names (:data:`gradspec.oracles.ORACLES`); default ``("fd64",)``.
+    oracles : str or sequence of str, optional
+        Oracle names (:data:`gradspec.oracles.ORACLES`); default
+        :data:`gradspec.profiles.DEFAULT_ORACLES` (``fd64`` and ``mpmath``), the
+        default of ``gradspec check`` and of the pytest plugin too.
     seed : int
         Seed of every random draw: the same seed gives the same verdicts.
     examples : int or dict, optional
@@ -68,17 +70,46 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
     >>> r.ok, r.ops["affine"].status
     (True, 'pass')
     """
-    from .profiles import examples_for
+    from .impl import Implementation
+    from .profiles import DEFAULT_ORACLES, examples_for
     from .runner import check as _check
 
     if isinstance(ops, str):
         ops = [ops]
+    if oracles is None:
+        oracles = DEFAULT_ORACLES
     if isinstance(oracles, str):
         oracles = [oracles]
     oracles = list(oracles)
     if examples is None:
         examples = examples_for(profile, oracles)
-    return _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress, **options)
+    impl = Implementation.wrap(impl)
+    result = _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress, **options)
+    from .registry import get as get_op
+
+    for name, op_result in result.ops.items():
+        warning = warnings_check(impl.take_warnings(get_op(name).functions))
+        if warning is not None:
+            op_result.checks.append(warning)
+    return result
+
+
+def warnings_check(raised: dict):
+    """The warnings an op's functions raised (``{function: {"Category: message": count}}``) as one passing
+    ``protocol/warnings`` check holding one finding, or None when there were none.
+
+    A warning is not a wrong result (NumPy warns on an overflow that a correct algorithm may meet), so it never
+    changes a verdict; it is reported so that it can be read, instead of being printed in the middle of a run.
+    """
+    from .results import CheckResult, Finding
+
+    if not raised:
+        return None
+    parts = [f"{fn}: " + ", ".join(f"{key} ({n}×)" for key, n in counts.items()) for fn, counts in raised.items()]
+    message = "warnings inside the implementation's calls: " + "; ".join(parts)
+    total = sum(n for counts in raised.values() for n in counts.values())
+    return CheckResult("protocol", "warnings", "pass", examples=0, message=message,
+                       findings=[Finding("warning", message, {"warnings": raised, "count": total})])
 
 
 __all__ = ["__version__", "check"]

@@ -12,6 +12,7 @@ import sys
 
 from . import __version__, oracles as oracle_registry, registry
 from .impl import ENV_VAR, ImplementationError
+from .profiles import DEFAULT_ORACLES
 
 SYMBOL = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "not_implemented": "-", "not_applicable": "n/a"}
 
@@ -30,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="check an implementation op by op")
     c.add_argument("--impl", help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference)")
     c.add_argument("--ops", nargs="+", metavar="NAME", help="ops to check (default: all); comma or space separated")
-    c.add_argument("--oracle", nargs="+", metavar="NAME", default=["fd64"],
-                   help=f"oracles to run (default: fd64); known: {', '.join(oracle_registry.ORACLES)}")
+    c.add_argument("--oracle", nargs="+", metavar="NAME", default=None,
+                   help=f"oracles to run (default: {' '.join(DEFAULT_ORACLES)}); known: {', '.join(oracle_registry.ORACLES)}")
     c.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     c.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="seconds one call of the implementation may take (default 10, 3x for the first call of a function; 0: none)")
@@ -90,10 +91,10 @@ def _cmd_ops(args) -> int:
 
 
 def _cmd_check(args, parser) -> int:
-    from .runner import check
+    from . import check
 
     ops = _split(args.ops) or None
-    oracles = _split(args.oracle)
+    oracles = _split(args.oracle) or list(DEFAULT_ORACLES)
     unknown_ops = [o for o in ops or [] if o not in registry.REGISTRY]
     unknown_oracles = [o for o in oracles if o not in oracle_registry.ORACLES]
     if unknown_ops or unknown_oracles:
@@ -118,17 +119,14 @@ def _cmd_check(args, parser) -> int:
             out.flush()
 
     try:
-        from .profiles import examples_for
-
-        examples = args.examples if args.examples is not None else examples_for(args.profile, oracles)
         if args.vectors:  # golden vectors: float64 only, no SymPy or mpmath
             from .vectors import check_from_vectors
 
             result = check_from_vectors(args.vectors, impl=args.impl, ops=ops, seed=args.seed, timeout=args.timeout,
                                         progress=progress)
         else:
-            result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=examples, progress=progress,
-                           timeout=args.timeout)
+            result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=args.examples,
+                           profile=args.profile, progress=progress, timeout=args.timeout)
     except ImplementationError as exc:
         print(f"gradspec check: {exc}", file=sys.stderr)
         return 2
@@ -154,13 +152,22 @@ def _print_human(result, out, quiet=False):
     impl = result.implementation
     print(f"gradspec {result.version} checking {impl['name']}" + (f" {impl['version']}" if impl.get("version") else "")
           + f" | oracles: {', '.join(result.oracles)} | seed {result.seed}", file=out)
+    warned = []
     for name, r in result.ops.items():
         bad = r.status in ("fail", "error")
+        warning = next((c for c in r.checks if c.oracle == "protocol" and c.check == "warnings"), None)
+        if warning is not None:
+            warned.append(name)
         if quiet and not bad:
             continue
-        worst = [c.worst_error for c in r.checks if c.worst_error is not None]
-        w = f"  worst {max(worst):.3g}× tol" if worst else ""
-        print(f"  {SYMBOL[r.status]:5s} {name:24s}{w}", file=out)
+        # the worst error in units of the tolerance, where it says something: not on an error (a check that could
+        # not be judged), nor on a failure that is not a value out of tolerance (a modified input, a wrong type)
+        worst = max((c.worst_error for c in r.checks if c.worst_error is not None), default=None)
+        show = worst is not None and (r.status == "pass" or (r.status == "fail" and worst > 1.0))
+        w = f"  worst {worst:.3g}× tol" if show else ""
+        print(f"  {SYMBOL[r.status]:5s} {name:24s}{w}".rstrip(), file=out)
+        if warning is not None:
+            print(f"        {warning.message}", file=out)
         if bad:
             for c in r.checks:
                 if c.status in ("fail", "error"):
@@ -170,6 +177,9 @@ def _print_human(result, out, quiet=False):
                     repro = next((f.details.get("reproducer") for f in c.findings if f.details.get("reproducer")), None)
                     if repro and len(repro) < 1500:
                         print("        reproducer:\n" + "\n".join("          " + line for line in repro.splitlines()), file=out)
+    if warned:
+        print(f"warnings inside the implementation's calls in {len(warned)} op(s): {', '.join(warned)}"
+              + (" (shown under each op without -q; in --json as a protocol/warnings check)" if quiet else ""), file=out)
     s = result.summary
     print(f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors, {s['not_implemented']} not implemented "
           f"({s['total']} ops, {result.duration_s:.1f} s)", file=out)

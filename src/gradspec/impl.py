@@ -23,6 +23,10 @@ releases the GIL (sleep, I/O, a lock) costs nothing more; a CPU-bound Python
 loop keeps taking its share of the GIL and slows the rest of the run. The
 caller's context (NumPy's ``errstate``, decimal contexts) is copied into the
 thread, so the call sees the same floating-point settings as a direct call.
+
+Warnings raised inside a call (NumPy's RuntimeWarnings on overflow, say) are
+recorded per function (:meth:`Implementation.take_warnings`), never printed and
+never raised: :func:`gradspec.check` reports them as one finding per op.
 """
 from __future__ import annotations
 
@@ -33,10 +37,10 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
-import re
 import sys
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -168,6 +172,7 @@ class Implementation:
         self.timeout = timeout
         self.hung: dict[str, float] = {}  # function name -> the timeout it exceeded
         self.called: set[str] = set()  # functions called at least once (the first call gets FIRST_CALL_GRACE)
+        self.warnings: dict[str, dict[str, int]] = {}  # function name -> {"Category: message": count}
 
     @classmethod
     def wrap(cls, impl) -> "Implementation":
@@ -214,7 +219,16 @@ class Implementation:
                                  {"function": fn_name, "timeout_s": t, "repeated": True})
         limit = self.timeout if (not self.timeout or fn_name in self.called) else self.timeout * FIRST_CALL_GRACE
         self.called.add(fn_name)
-        done, value, exc = run_with_timeout(fn, args, kwargs, limit)
+        # the implementation's warnings are recorded (see take_warnings), never printed and never raised: the
+        # caller's filters (pytest's error::RuntimeWarning, say) would turn them into exceptions of the
+        # implementation. The main thread waits while the call runs, so the recording sees the call's warnings.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            done, value, exc = run_with_timeout(fn, args, kwargs, limit)
+        for w in caught:
+            key = f"{w.category.__name__}: {w.message}"
+            counts = self.warnings.setdefault(fn_name, {})
+            counts[key] = counts.get(key, 0) + 1
         if not done:
             self.hung[fn_name] = float(limit)
             return None, Finding(
@@ -226,6 +240,11 @@ class Implementation:
         if exc is not None:
             return None, exception_finding(fn_name, exc)
         return value, None
+
+    def take_warnings(self, functions) -> dict[str, dict[str, int]]:
+        """The warnings raised inside calls of ``functions`` since the last take, per function
+        (``{"Category: message": count}``), and forget them."""
+        return {f: self.warnings.pop(f) for f in functions if f in self.warnings}
 
     def evaluate(self, fn_name: str, *args, **kwargs):
         """Call ``fn_name`` under the timeout, without the input check (hot loops: difference quotients).
@@ -241,7 +260,8 @@ class Implementation:
     def call(self, fn_name: str, *args, arg_names=None, **kwargs) -> CallOutcome:
         """Call ``fn_name`` and check its inputs were left alone; never raises.
 
-        ``arg_names`` names the positional arguments in findings. A call that
+        Arguments are named in findings by the protocol (``arg_names`` for a function
+        that is not in it). A call that
         exceeds ``self.timeout`` seconds gets a ``timeout`` finding, and so does
         every later call of the same function (it is not called again).
         """
@@ -253,8 +273,10 @@ class Implementation:
         if finding is not None:
             return CallOutcome(False, finding=finding)
         changed = _mutated(before, (args, kwargs)) if before is not None else None
-        if changed and arg_names:
-            changed = re.sub(r"^args\[0\]\[(\d+)\]", lambda m: _name(arg_names, int(m.group(1))), changed)
+        if changed:  # in the protocol's names (the reproducers' too), whoever made the call
+            from .oracles.common import argument_names, argument_path
+
+            changed = argument_path(changed, argument_names(fn_name) or arg_names)
         if changed:
             return CallOutcome(
                 False, value,
@@ -336,10 +358,6 @@ def _worker() -> _Worker:
         if w is None or w.dead:
             w = _WORKERS[key] = _Worker()
         return w
-
-
-def _name(names, i):
-    return names[i] if i < len(names) else "dy" if i == len(names) else f"args[{i}]"
 
 
 def _skip_frame(filename: str) -> bool:

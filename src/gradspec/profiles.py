@@ -14,11 +14,23 @@ profile       multiplier  use
 
 Used by ``gradspec check --profile``, ``gradspec.check(..., profile=)`` and the
 pytest plugin's ``--gradspec-profile``. An explicit example count overrides it.
+
+:data:`DEFAULT_ORACLES` is the oracle set of all three when none is named
+(``gradspec check`` without ``--oracle``, ``gradspec.check(oracles=None)``, the
+plugin without ``--gradspec-oracle``): ``fd64`` (forward against the spec,
+backward against central differences, the conventions on the kinks, and its
+targeted samples: a square W for affine and conv2d, logits of ±1000) and
+``mpmath`` (a 50-digit truth on two small samples per op, which sees a 1e-8
+relative error in one element, where float64 differences resolve about 1e-6).
+Both are cheap at the registry's small shapes; ``symbolic`` (SymPy) and
+``properties`` (Hypothesis) cost seconds to import and run, and are run by name.
 """
 from __future__ import annotations
 
 PROFILES: dict[str, int] = {"dev": 1, "ci": 3, "thorough": 10}
 DEFAULT_PROFILE = "dev"
+#: The oracles run when none is named (CLI, Python API and pytest plugin alike).
+DEFAULT_ORACLES: tuple[str, ...] = ("fd64", "mpmath")
 
 
 def examples_for(profile: str | None, oracles) -> dict[str, int] | None:

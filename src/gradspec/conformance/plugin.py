@@ -32,6 +32,8 @@ import warnings
 
 import pytest
 
+from ..profiles import DEFAULT_ORACLES
+
 CONFORMANCE_DIR = os.path.dirname(os.path.abspath(__file__))
 MARKER = "gradspec_conformance"
 _SESSION = pytest.StashKey()
@@ -48,7 +50,8 @@ def pytest_addoption(parser):
                          "(default: $GRADSPEC_IMPL, else gradspec.reference)")
     group.addoption("--gradspec-seed", metavar="N", type=int, default=0, help="seed of every random draw (default 0)")
     group.addoption("--gradspec-oracle", metavar="NAME", action="append", default=None,
-                    help="oracle to run (repeatable or comma-separated; default fd64)")
+                    help=f"oracle to run (repeatable or comma-separated; default: {', '.join(DEFAULT_ORACLES)}, "
+                         "as for gradspec check)")
     group.addoption("--gradspec-profile", choices=["dev", "ci", "thorough"], default="dev",
                     help="example counts: dev (default), ci (3x), thorough (10x)")
     group.addoption("--gradspec-xfails", metavar="FILE", default=None,
@@ -77,7 +80,7 @@ def session(config):
     if s is None:
         from .session import ConformanceSession, split_names
 
-        s = ConformanceSession(config.getoption("gradspec_impl"), split_names(config.getoption("gradspec_oracle"), ["fd64"]),
+        s = ConformanceSession(config.getoption("gradspec_impl"), split_names(config.getoption("gradspec_oracle"), DEFAULT_ORACLES),
                                config.getoption("gradspec_seed"), config.getoption("gradspec_profile"))
         config.stash[_SESSION] = s
     return s

@@ -119,7 +119,7 @@ class ConformanceSession:
 def format_check(op: str, c: CheckResult, max_findings: int = 8) -> str:
     """A failing check as text: message, worst error, findings, diagnosis (if any), reproducer."""
     lines = [f"{op} [{c.oracle}/{c.check}] {c.status.upper()}: {c.message}"]
-    if c.worst_error is not None:
+    if c.worst_error is not None and c.status != "error":  # an error was not judged: no ratio to show
         lines.append(f"  worst error {c.worst_error:.4g}× the tolerance over {c.examples} example(s)")
     shown = [f for f in c.findings if f.message != c.message][:max_findings]
     if shown:

@@ -14,12 +14,13 @@ from gradspec import oracles as oracle_registry, registry
 from gradspec.conformance.plugin import MARKER, session
 from gradspec.conformance.session import ALL_CHECKS, checks_of, format_check, split_names
 from gradspec.impl import ImplementationError
+from gradspec.profiles import DEFAULT_ORACLES
 
 
 def pytest_generate_tests(metafunc):
     if "gradspec_case" not in metafunc.fixturenames:
         return
-    names = split_names(metafunc.config.getoption("gradspec_oracle"), ["fd64"])
+    names = split_names(metafunc.config.getoption("gradspec_oracle"), DEFAULT_ORACLES)
     unknown = [n for n in names if n not in oracle_registry.ORACLES]
     if unknown:
         raise pytest.UsageError(f"--gradspec-oracle: unknown oracle(s) {unknown}; known: {', '.join(oracle_registry.ORACLES)}")

@@ -142,6 +142,40 @@ def named_args(op: OpSpec, sample: dict, extra=()) -> list[tuple[str, object]]:
     return [(a.name, sample[a.name]) for a in op.args] + list(extra)
 
 
+def argument_names(fn_name: str) -> list[str] | None:
+    """The protocol's names of the positional arguments of ``fn_name``, or None for a function not in it.
+
+    A forward (or an op's one function) takes the op's arguments (:attr:`OpSpec.args`), a backward the same
+    followed by ``dy``; ``<name>_init`` takes ``w``, ``<name>_update`` takes ``w, g, state`` (its
+    hyperparameters are keywords); an init scheme takes ``shape, rng``. Every message that names an argument
+    uses these names, as the reproducers do (:func:`named_args`).
+    """
+    from ..registry import OPS
+
+    for op in OPS:
+        if fn_name not in op.functions:
+            continue
+        if op.kind == "optimizer":
+            return ["w"] if fn_name == op.functions[0] else ["w", "g", "state"]
+        names = [a.name for a in op.args]
+        return names + ["dy"] if fn_name == op.backward else names
+    return None
+
+
+def argument_path(path: str, names) -> str:
+    """A path into a call's ``(args, kwargs)`` in the protocol's names: ``args[0][i]...`` (positional argument
+    ``i``) becomes ``names[i]...`` and ``args[1]['k']...`` (keyword ``k``) becomes ``k...``; for example
+    ``args[0][0][2]`` of ``clip_grad_norm`` is ``grads[2]``. An index past ``names`` stays ``args[i]``."""
+    import re
+
+    def positional(m):
+        i = int(m.group(1))
+        return names[i] if names is not None and i < len(names) else f"args[{i}]"
+
+    path = re.sub(r"^args\[0\]\[(\d+)\]", positional, path)
+    return re.sub(r"^args\[1\]\['([^']*)'\]", lambda m: m.group(1), path)
+
+
 def reproducer(impl_name: str, fn: str, args: list[tuple[str, object]], extra: str = "") -> str:
     """A copy-paste snippet that rebuilds the inputs and calls the function."""
     module, _, attr = impl_name.partition(":")
