@@ -17,12 +17,14 @@ import pytest
 import gradspec
 import gradspec.conformance.session  # noqa: F401
 import gradspec.conformance.test_conformance as _conformance_module  # noqa: F401
+import gradspec.highprec.oracle  # noqa: F401
 import gradspec.oracles.fd64  # noqa: F401
 import gradspec.profiles  # noqa: F401
 import gradspec.reference  # noqa: F401
 import gradspec.runner  # noqa: F401
 from gradspec import oracles as oracle_registry, registry
 from gradspec.conformance.session import checks_of
+from gradspec.profiles import DEFAULT_ORACLES
 
 # The imports above pin the modules an in-process conformance run uses: pytester restores
 # sys.modules after each in-process run, which would otherwise drop (and later re-import as
@@ -46,9 +48,15 @@ from gradspec.reference import relu_forward, relu_backward, affine_forward  # af
 '''
 
 
-def expected_tests(oracles=("fd64",)) -> int:
+def expected_tests(oracles=DEFAULT_ORACLES) -> int:
     mods = [oracle_registry.get(o) for o in oracles]
     return sum(len(checks_of(m, op)) for op in registry.OPS for m in mods if m.applies(op))
+
+
+def n_checks(op: str, oracles=DEFAULT_ORACLES) -> int:
+    """Conformance tests of one op: one per check of every oracle that applies to it."""
+    mods = [oracle_registry.get(o) for o in oracles]
+    return sum(len(checks_of(m, registry.get(op))) for m in mods if m.applies(registry.get(op)))
 
 
 def run_pytest(cwd, *args, env=None):
@@ -136,7 +144,7 @@ def test_reference_passes_every_conformance_test_and_the_header_names_it(tmp_pat
     assert rc == 0, out
     assert tally(outcomes) == {"passed": expected_tests()}
     assert f"gradspec {gradspec.__version__} conformance: implementation gradspec.reference (version: none declared)" in out
-    assert "seed 5" in out and "oracles fd64" in out
+    assert "seed 5" in out and f"oracles {', '.join(DEFAULT_ORACLES)}" in out
     for op in registry.OPS:
         assert any(name.startswith(f"test_conformance[{op.name}-fd64-") for name in outcomes), op.name
 
@@ -145,8 +153,8 @@ def test_a_mutant_fails_exactly_its_op_with_findings_and_a_reproducer(impls, run
     mutant = impls["mutant"]
     rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", mutant)
     assert rc == 1, out
-    assert counts(res) == {"failed": 1, "passed": expected_tests() - 1}
-    assert failed_names(res) == ["test_conformance[affine-fd64-backward]"]
+    assert counts(res) == {"failed": 2, "passed": expected_tests() - 2}  # the doubled dW: both default oracles
+    assert failed_names(res) == ["test_conformance[affine-fd64-backward]", "test_conformance[affine-mpmath-backward]"]
     assert "affine [fd64/backward] FAIL: affine: dW[" in out
     assert "reproducer:" in out and f"import {mutant} as impl" in out and "print(impl.affine_backward(x, W, b, dy))" in out
     assert f"implementation {mutant} (version: 1.2.3)" in out
@@ -161,11 +169,11 @@ def test_xfail_file_from_the_environment_variable_and_unmatched_lines_warn(impls
         test_conformance[sigmoid-fd64-sideways]
     """))
     rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-xfails", "known.txt", "-rxX",
-                                 env={"GRADSPEC_IMPL": impls["mutant"]})
+                                 "--gradspec-oracle", "fd64", env={"GRADSPEC_IMPL": impls["mutant"]})
     assert rc == 0, out  # the only failure is a known one
     c = counts(res)
-    n_relu = len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
-    assert c["xfailed"] == 1 and c["xpassed"] == n_relu and c["passed"] == expected_tests() - 1 - n_relu, out
+    n_relu = n_checks("relu", ["fd64"])
+    assert c["xfailed"] == 1 and c["xpassed"] == n_relu and c["passed"] == expected_tests(["fd64"]) - 1 - n_relu, out
     xfailed = {rep.nodeid.rpartition("::")[2]: rep.wasxfail for rep in res.reprec.getreports("pytest_runtest_logreport")
                if rep.skipped and hasattr(rep, "wasxfail")}
     assert list(xfailed) == ["test_conformance[affine-fd64-backward]"]
@@ -182,7 +190,7 @@ def test_ops_the_implementation_lacks_are_skipped_and_a_partial_op_fails(impls, 
                                  "-k", "relu or affine or sigmoid", "-rs")
     assert rc == 1, out
     c = counts(res)
-    n = {op: len(checks_of(oracle_registry.get("fd64"), registry.get(op))) for op in ("relu", "sigmoid", "affine")}
+    n = {op: n_checks(op) for op in ("relu", "sigmoid", "affine")}
     assert c["passed"] == n["relu"] and c["skipped"] == n["sigmoid"] and c["failed"] == n["affine"], out
     assert f"not implemented: {partial} provides none of sigmoid_forward, sigmoid_backward" in out
     assert "missing affine_backward" in out
@@ -202,7 +210,7 @@ def test_an_implementation_that_cannot_be_imported_fails_every_test_with_the_rea
     rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", "no_such_module_gs", "-k", "relu")
     assert rc == 1, out
     assert "implementation no_such_module_gs: cannot load" in out
-    assert counts(res)["failed"] == len(checks_of(oracle_registry.get("fd64"), registry.get("relu")))
+    assert counts(res)["failed"] == n_checks("relu")
     assert "cannot load the implementation" in out
 
 
