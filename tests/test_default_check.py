@@ -89,7 +89,7 @@ def _bad_findings(op_result):
 
 
 # --------------------------------------------------------------------------- one default, three faces
-def test_the_cli_the_api_and_the_plugin_share_one_default(pytestconfig):
+def test_the_cli_the_api_and_the_plugin_share_one_default():
     assert profiles.DEFAULT_ORACLES == ("fd64", "mpmath")
     assert gradspec.check(None, ops="relu").oracles == list(profiles.DEFAULT_ORACLES)
     args = cli.build_parser().parse_args(["check"])
