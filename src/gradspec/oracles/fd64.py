@@ -20,6 +20,11 @@ registry (valid shapes, inputs a margin away from every kink):
   (:func:`rounding_scale`: large sums, near-constant batch-norm groups, the
   terms the stable losses cancel). Steps follow the op's scale (:func:`step_sizes`). This is as tight as float64
   differences allow (about 1e-6 relative); the mpmath oracle goes to 1e-8.
+* **targeted samples** (:func:`targeted_samples`), after the registry's: a
+  square W for affine and conv2d (a transposed dW keeps its shape there) and
+  inputs of ±1000 for sigmoid, tanh, softmax and the losses from logits (an
+  unshifted softmax overflows there); the forward and backward checks above run
+  on them too, and a finding made on one names it.
 * **rule** (optimizers, clipping, step, perceptron): value for value against
   the spec; optimizers over a 5-step trajectory with a fresh gradient each step.
 * **distribution** (init): shape and dtype, mean and variance within 5 standard
