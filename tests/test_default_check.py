@@ -316,3 +316,41 @@ def test_a_conformance_failure_text_shows_the_ratio_only_where_it_was_measured()
     fail = CheckResult("fd64", "backward", "fail", examples=1, worst_error=3.5, message="dW[0, 1] off")
     assert "worst error" not in format_check("affine", error)
     assert "worst error 3.5× the tolerance" in format_check("affine", fail)
+
+
+@pytest.mark.cli
+def test_the_conformance_suite_lists_the_warnings_in_its_summary(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "gs_warns.py").write_text("from gradspec.reference import *  # noqa\nimport numpy as np\n"
+                                          "def sigmoid_forward(x):\n    return 1.0 / (1.0 + np.exp(-np.asarray(x)))\n")
+    env = {k: v for k, v in os.environ.items() if k != "GRADSPEC_IMPL"}
+    env["PYTHONPATH"] = str(tmp_path)
+
+    def run(impl):  # a fresh interpreter, as a user runs it; only two ops' tests
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "--pyargs",
+                               "gradspec.conformance", "--gradspec-impl", impl, "-k", "sigmoid or tanh"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    warns = run("gs_warns")
+    assert warns.returncode == 0, warns.stdout + warns.stderr  # a warning is not a failure
+    lines = warns.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if "gradspec: warnings inside the implementation's calls" in line)
+    assert lines[header + 1].startswith("sigmoid: warnings inside the implementation's calls: sigmoid_forward: ")
+    assert not any(line.startswith("tanh:") for line in lines)
+
+
+def test_a_conformance_session_has_warnings_only_for_the_ops_that_raised_them(tmp_path):
+    from gradspec.conformance.session import ConformanceSession
+
+    path = tmp_path / "gs_warns_session.py"
+    path.write_text("from gradspec.reference import *  # noqa\nimport numpy as np\n"
+                    "def sigmoid_forward(x):\n    return 1.0 / (1.0 + np.exp(-np.asarray(x)))\n")
+    warns = ConformanceSession(str(path), profiles.DEFAULT_ORACLES, 0, "dev")
+    reference = ConformanceSession("gradspec.reference", profiles.DEFAULT_ORACLES, 0, "dev")
+    for s in (warns, reference):
+        assert s.result("sigmoid").status == "pass" and s.result("tanh").status == "pass"
+    assert list(warns.warnings()) == ["sigmoid"] and "sigmoid_forward: RuntimeWarning" in warns.warnings()["sigmoid"]
+    assert reference.warnings() == {}

@@ -12,7 +12,9 @@ a failure shows the findings and a copy-paste reproducer. Ops the
 implementation does not provide are *skipped* with the reason
 "not implemented" (an op that is provided in part fails). The header names the
 implementation, its version (``__version__``/``version``/``VERSION``, if any),
-gradspec's version, the oracles, the profile and the seed.
+gradspec's version, the oracles, the profile and the seed. Warnings the
+implementation raises inside its calls are listed, one line per op, in a
+section of the terminal summary.
 
 ``--gradspec-xfails FILE``: known failures, one per line, each an op name
 (``conv2d``: all its tests), a parameter id (``conv2d-fd64-backward``), a test
@@ -90,6 +92,19 @@ def pytest_report_header(config):
     if not requested(config):
         return None
     return session(config).header()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The warnings the implementation raised inside its calls: one line per op, never a verdict (a warning is not
+    a wrong result). Printed by the process that ran the tests (with pytest-xdist, each worker's are not shown)."""
+    s = config.stash.get(_SESSION, None)
+    if s is None or not requested(config):
+        return
+    warned = s.warnings()
+    if warned:
+        terminalreporter.section("gradspec: warnings inside the implementation's calls")
+        for op, message in warned.items():
+            terminalreporter.write_line(f"{op}: {message}")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -116,6 +116,12 @@ class ConformanceSession:
         return self._results[op]
 
 
+    def warnings(self) -> dict[str, str]:
+        """Op -> the message of its ``protocol/warnings`` check, for the ops run so far that raised warnings."""
+        return {op: c.message for op, r in self._results.items() for c in r.checks
+                if c.oracle == "protocol" and c.check == "warnings"}
+
+
 def format_check(op: str, c: CheckResult, max_findings: int = 8) -> str:
     """A failing check as text: message, worst error, findings, diagnosis (if any), reproducer."""
     lines = [f"{op} [{c.oracle}/{c.check}] {c.status.upper()}: {c.message}"]
