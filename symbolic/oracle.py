@@ -12,14 +12,23 @@ the registry's, away from kinks):
   point. Tolerance :math:`10^{-9}|t| + 10^{-11}\max(1,\max|t|)`: float64
   rounding of a small op is ~1e-15 relative, every backward bug of the
   mutation tests (a missing transpose, a dropped term, a wrong factor) is O(1).
-* **exact** (per structure): an identity SymPy proves. First the
-  implementation's backward is called on SymPy symbols; when it accepts them,
-  *its* symbolic output is proved equal to the derived VJP. When it rejects
-  them (the reference validates float arrays and raises TypeError), the spec's
-  backward formula, restated in SymPy from the reference's docstrings, is
-  proved equal to the derived VJP instead, and the result says so
-  (``info["exact"][i]["compared"]``); the implementation itself is then
-  covered by the numeric backward check only.
+* **exact** (per structure): the implementation's backward is called on SymPy
+  symbols (``info["exact"][i]["mode"]`` and ``info["modes"]`` say what followed):
+
+  - ``exact``: it accepts them and its output holds no float constant, so SymPy
+    computed exactly (integers, rationals, symbols): *its* symbolic output is
+    proved equal to the derived VJP.
+  - ``numeric``: its output holds float constants (a float mask, ``1.0 - p``,
+    a ``0.5``): a float computation written on symbols, which an identity
+    cannot judge (``1.0*dy/(1.0 - p)`` is not syntactically ``dy/(1 - p)``).
+    The output is evaluated at the sample point at 50 digits and compared with
+    the derived VJP within the float64 error model of
+    :func:`gradspec.highprec.tolerance.model` plus one rounding.
+  - ``spec``: it rejects symbols (the reference validates float arrays and
+    raises TypeError), or proving/evaluating did not finish: the spec's
+    backward formula, restated in SymPy from the reference's docstrings, is
+    proved equal to the derived VJP instead; the check is then not applicable
+    (the implementation is covered by the numeric backward check only).
 
 Piecewise ops carry their kink conventions in the definition (relu'(0) = 0;
 max-pool ties to the first maximum, padding never wins); samples keep the
