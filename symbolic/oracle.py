@@ -12,14 +12,23 @@ the registry's, away from kinks):
   point. Tolerance :math:`10^{-9}|t| + 10^{-11}\max(1,\max|t|)`: float64
   rounding of a small op is ~1e-15 relative, every backward bug of the
   mutation tests (a missing transpose, a dropped term, a wrong factor) is O(1).
-* **exact** (per structure): an identity SymPy proves. First the
-  implementation's backward is called on SymPy symbols; when it accepts them,
-  *its* symbolic output is proved equal to the derived VJP. When it rejects
-  them (the reference validates float arrays and raises TypeError), the spec's
-  backward formula, restated in SymPy from the reference's docstrings, is
-  proved equal to the derived VJP instead, and the result says so
-  (``info["exact"][i]["compared"]``); the implementation itself is then
-  covered by the numeric backward check only.
+* **exact** (per structure): the implementation's backward is called on SymPy
+  symbols (``info["exact"][i]["mode"]`` and ``info["modes"]`` say what followed):
+
+  - ``exact``: it accepts them and its output holds no float constant, so SymPy
+    computed exactly (integers, rationals, symbols): *its* symbolic output is
+    proved equal to the derived VJP.
+  - ``numeric``: its output holds float constants (a float mask, ``1.0 - p``,
+    a ``0.5``): a float computation written on symbols, which an identity
+    cannot judge (``1.0*dy/(1.0 - p)`` is not syntactically ``dy/(1 - p)``).
+    The output is evaluated at the sample point at 50 digits and compared with
+    the derived VJP within the float64 error model of
+    :func:`gradspec.highprec.tolerance.model` plus one rounding.
+  - ``spec``: it rejects symbols (the reference validates float arrays and
+    raises TypeError), or proving/evaluating did not finish: the spec's
+    backward formula, restated in SymPy from the reference's docstrings, is
+    proved equal to the derived VJP instead; the check is then not applicable
+    (the implementation is covered by the numeric backward check only).
 
 Piecewise ops carry their kink conventions in the definition (relu'(0) = 0;
 max-pool ties to the first maximum, padding never wins); samples keep the
@@ -40,6 +49,7 @@ definitions at 50 digits. Init schemes: not applicable.
 from __future__ import annotations
 
 import functools
+import time
 
 import mpmath
 import numpy as np
@@ -132,10 +142,115 @@ def _impl_on_symbols(op, impl, der, sample):
     return tuple(out), ""
 
 
+def float_constants(exprs) -> list:
+    """The float constants (Python floats, ``sympy.Float``) in an implementation's symbolic output, sorted.
+
+    None means SymPy computed on integers, rationals and symbols only, so the output is exact; any float
+    constant (a float mask, ``1.0 - p``, a ``0.5``) means the expression is a float computation written
+    on symbols, which an exact identity cannot judge fairly.
+    """
+    out = set()
+    for g in exprs:
+        for e in np.ravel(np.asarray(g, dtype=object)):
+            if isinstance(e, float):
+                out.add(sp.Float(e))
+            elif isinstance(e, sp.Basic):
+                out |= e.atoms(sp.Float)
+    return sorted(out, key=float)
+
+
+def _flatten(arrays) -> list:
+    return [e for g in arrays for e in np.ravel(np.asarray(g, dtype=object))]
+
+
+def _numeric_on_symbols(op, der, sym_out, sample, dy, truth):
+    """The implementation's symbolic output evaluated at the sample at 50 digits, against the derived VJP
+    (``truth``, 50 digits rounded to float64), within the float64 error model of the op
+    (:func:`gradspec.highprec.tolerance.model`) plus one rounding of each side.
+
+    Returns (ident dict, worst error in units of the tolerance, findings).
+    """
+    from ..highprec import tolerance as hp
+
+    t0 = time.perf_counter()
+    fn = sp.lambdify(der.order, _flatten(sym_out), modules="mpmath")
+    with mpmath.workdps(dv.DPS):
+        vals = fn(*dv.point(der, sample, dy))
+    try:
+        model = hp.model(op.name, sample, dy).grads
+        tol_is = "the float64 error model of highprec/tolerance.py plus one rounding"
+    except KeyError:
+        model, tol_is = None, f"rtol {BWD_RTOL:g}, atol {BWD_ATOL:g}·max(1, max|t|)"
+    worst, findings, failed, n, i = 0.0, [], [], 0, 0
+    for name, g, t in zip(der.definition.diff_args, sym_out, truth):
+        size = int(np.size(g))
+        try:
+            got = np.array([float(v) for v in vals[i:i + size]], dtype=np.float64).reshape(np.shape(t))
+        except (TypeError, ValueError):  # a complex or non-numeric value at the sample point
+            got = np.full(np.shape(t), np.nan)
+        i += size
+        n += size
+        t = np.asarray(t, dtype=np.float64)
+        tol = (model[name].tolerance(np.abs(t)) if model is not None and name in model
+               else _tol(t, BWD_RTOL, BWD_ATOL)) + hp.U * np.abs(t)
+        w, fs = compare(got, t, tol, op=op, what=f"d{name}", sample=sample)
+        worst = max(worst, w)
+        findings += fs
+        failed += [f"d{name}{f.details['index']}" for f in fs]
+    consts = float_constants(sym_out)
+    ident = {"compared": "the implementation's backward evaluated on SymPy symbols, then at the sample point at 50 digits",
+             "holds": worst <= 1.0, "mode": "numeric", "method": "numeric",
+             "scope": f"numeric at the sample point: 50 digits against the sympy.diff VJP, tolerance {tol_is} "
+                      "(not proved exactly: the output holds float constants)",
+             "float_constants": [str(c) for c in consts[:5]] + (["..."] if len(consts) > 5 else []),
+             "worst_units": round(float(worst), 6), "elements": n, "failed": failed[:5],
+             "seconds": round(time.perf_counter() - t0, 4)}
+    return ident, worst, findings
+
+
+def _exact_check(op, impl, der, sample, dy):
+    """The ``exact`` check of one structure: (ident dict with its ``mode``, worst error in units, findings).
+
+    * ``exact``: the implementation's backward runs on SymPy symbols and its output holds no float constant:
+      the identity with the derived VJP is proved exactly (a failure is a finding).
+    * ``numeric``: it runs on symbols but its output holds float constants: the computation is not exact,
+      so the output is evaluated at 50 digits and compared with the derived VJP within the float64 error model.
+    * ``spec``: it rejects symbols (or proving/evaluating did not finish): the spec's restated formula is proved
+      instead, which says nothing about the implementation.
+    """
+    sym_out, reason = _impl_on_symbols(op, impl, der, sample)
+    # SymPy's simplification of an expression the implementation built can take unbounded time
+    budget = impl.timeout * FIRST_CALL_GRACE if impl.timeout else None
+    if sym_out is not None:
+        truth = dv.vjp_value(der, sample, dy)
+        numeric = bool(float_constants(sym_out))
+        if numeric:
+            done, res, exc = run_with_timeout(_numeric_on_symbols, (op, der, sym_out, sample, dy, truth), {}, budget)
+        else:
+            done, res, exc = run_with_timeout(
+                dv.identity, (der, sym_out, sample, dy, "the implementation's backward evaluated on SymPy symbols"), {},
+                budget)
+        if done and exc is None:
+            if numeric:
+                return res
+            res["mode"] = "exact"
+            return res, 0.0, []
+        what = "evaluating its symbolic output" if numeric else "proving the identity on its symbolic output"
+        reason = (f"{what} did not finish within {budget:g} s" if not done
+                  else f"{what} raised {type(exc).__name__}: {exc}")
+    ident = dv.identity(der, dv.spec_expressions(der), sample, dy,
+                        "the spec's backward formula restated in SymPy from the reference docstring "
+                        f"(symbolic/definitions.py), not the implementation: {reason}")
+    ident["mode"] = "spec"
+    return ident, 0.0, []
+
+
 def _check_differentiable(op, impl, rng, examples):
     fwd = _Tracker("forward", "numeric: float64 implementation vs the SymPy forward at 50 digits")
     bwd = _Tracker("backward", "numeric: float64 implementation vs the sympy.diff VJP at 50 digits")
-    exact = _Tracker("exact", "exact: SymPy identity against the sympy.diff VJP (see info['exact'] for what was compared)")
+    exact = _Tracker("exact", "exact: SymPy identity against the sympy.diff VJP where the implementation's symbolic output "
+                              "is exact, else numeric at 50 digits within the float64 error model "
+                              "(info['modes'] counts each; info['exact'] says per structure)")
     scalar = op.kind == "loss"
     diff_idx = [i for i, a in enumerate(op.args) if a.differentiable]
     names = [a.name for a in op.args]
@@ -195,25 +310,16 @@ def _check_differentiable(op, impl, rng, examples):
         if der.key not in seen:
             seen[der.key] = der.seconds
             exact.example()
-            sym_out, reason = _impl_on_symbols(op, impl, der, s)
-            if sym_out is not None:
-                # SymPy's simplification of an expression the implementation built can take unbounded time
-                budget = impl.timeout * FIRST_CALL_GRACE if impl.timeout else None
-                done, ident, exc = run_with_timeout(
-                    dv.identity, (der, sym_out, s, dy, "the implementation's backward evaluated on SymPy symbols"), {},
-                    budget)
-                if not done or exc is not None:
-                    sym_out = None
-                    reason = (f"proving the identity on its symbolic output did not finish within {budget:g} s" if not done
-                              else f"proving the identity on its symbolic output raised {type(exc).__name__}: {exc}")
-            if sym_out is None:
-                ident = dv.identity(der, dv.spec_expressions(der),
-                                    s, dy, "the spec's backward formula restated in SymPy from the reference docstring "
-                                           f"(symbolic/definitions.py), not the implementation: {reason}")
+            ident, worst, findings = _exact_check(op, impl, der, s, dy)
             ident["shapes"] = der.shapes
             proved.append(ident)
-            if ident["holds"]:
-                if sym_out is not None:
+            if ident["mode"] == "numeric":
+                for f in findings:
+                    f.details.update(expected_is="sympy.diff of <dy, forward> (symbolic/derive.py) at 50 digits",
+                                     actual_is="the implementation's symbolic output evaluated at 50 digits")
+                exact.measured(worst, findings, repro_b)
+            elif ident["holds"]:
+                if ident["compared"].startswith("the implementation"):
                     exact.measured(0.0, [])  # the implementation's backward proved equal: a comparison with no error
             else:
                 exact.error(Finding("identity", f"{op.name}: {ident['compared'].split(' (')[0]} differs from the sympy.diff VJP "
@@ -224,9 +330,8 @@ def _check_differentiable(op, impl, rng, examples):
         if op.kinks or op.conventions:
             t.result.info["conventions"] = _conventions(op)
     exact.result.info["exact"] = proved
-    kinds = sorted({p["scope"] for p in proved})
-    what = sorted({"implementation on symbols" if p["compared"].startswith("the implementation") else "spec formula"
-                   for p in proved})
+    modes = {m: sum(p["mode"] == m for p in proved) for m in ("exact", "numeric", "spec")}
+    exact.result.info["modes"] = modes
     if exact.result.status == "pass" and exact.measurements == 0:
         # the implementation does not evaluate on symbols: what was proved is the spec's formula, which says
         # nothing about this implementation (its verdict is the numeric backward check beside this one)
@@ -236,8 +341,19 @@ def _check_differentiable(op, impl, rng, examples):
                      f"proved instead (about the spec): its backward formula = sympy.diff VJP ({len(proved)} structures)")
         exact_result = r
     else:
-        exact_result = exact.done(f"exact, {' and '.join(what)} = sympy.diff VJP ({len(proved)} structures): "
-                                  + "; ".join(kinds))
+        parts = []
+        if modes["exact"]:
+            kinds = sorted({p["scope"] for p in proved if p["mode"] == "exact"})
+            parts.append(f"proved exactly: the implementation on symbols = sympy.diff VJP ({modes['exact']} structures; "
+                         + "; ".join(kinds) + ")")
+        if modes["numeric"]:
+            parts.append(f"compared numerically: the implementation's symbolic output holds float constants, so it is "
+                         f"evaluated at 50 digits against the sympy.diff VJP within the float64 error model "
+                         f"({modes['numeric']} structures)")
+        if modes["spec"]:
+            parts.append(f"the spec's formula proved instead for {modes['spec']} structures (the implementation "
+                         "rejected symbols there)")
+        exact_result = exact.done("; ".join(parts))
     return [fwd.done("forward matches the SymPy definition (50 digits)"),
             bwd.done("backward matches the sympy.diff VJP (50 digits)"), exact_result]
 

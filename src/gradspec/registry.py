@@ -252,6 +252,9 @@ def _s_perceptron(rng):
     w, x = rng.normal(size=D), rng.normal(size=D)
     b = float(rng.normal())
     if rng.random() < 0.2:  # exactly on the boundary: step(0) = 0, so y = 0
+        # quarter-integers: every product and partial sum of w·x is exact, so w·x + b == 0 in any summation
+        # order (b = −fl(w·x) of other floats leaves a rounding error whose sign depends on the order)
+        w, x = rng.integers(-8, 9, size=D) / 4.0, rng.integers(-8, 9, size=D) / 4.0
         b = -float(w @ x)
     return {"w": w, "b": b, "x": x, "t": float(rng.integers(0, 2)), "lr": float(rng.uniform(0.1, 1.0))}
 

@@ -3,6 +3,9 @@ per-element tolerances, mismatch findings and reproducers.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import math
 import numbers
 
 import numpy as np
@@ -194,6 +197,163 @@ def reproducer(impl_name: str, fn: str, args: list[tuple[str, object]], extra: s
     if extra:
         lines.append(extra)
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- structural comparison of opaque values
+class Frozen:
+    """A structural copy of an object that :func:`copy.deepcopy` could not copy: its type and its fields."""
+
+    __slots__ = ("type", "fields")
+
+    def __init__(self, typ: type, fields: dict):
+        self.type, self.fields = typ, fields
+
+
+def _fields(obj) -> dict | None:
+    """An object's state as a dict (dataclass fields, ``__dict__`` and ``__slots__``), or None when it has none."""
+    if isinstance(obj, Frozen):
+        return obj.fields
+    out = {}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out.update({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if hasattr(obj, f.name)})
+    d = getattr(obj, "__dict__", None)
+    if isinstance(d, dict):
+        out.update(d)
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()) if isinstance(getattr(cls, "__slots__", ()), (tuple, list)) else ():
+            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                out.setdefault(name, getattr(obj, name))
+    if isinstance(obj, np.random.Generator):
+        out["bit_generator_state"] = obj.bit_generator.state
+    elif isinstance(obj, np.random.BitGenerator):
+        out["state"] = obj.state
+    return out if out or d is not None else None
+
+
+def _type_of(obj) -> type:
+    return obj.type if isinstance(obj, Frozen) else type(obj)
+
+
+_PLAIN = (str, bytes, type(None), bool, numbers.Number, np.generic)
+
+
+def snapshot(value):
+    """A copy of ``value`` taken before a call, for :func:`first_difference` after it.
+
+    :func:`copy.deepcopy` where it works; otherwise a structural copy (arrays copied, containers and objects'
+    fields copied recursively into :class:`Frozen`), so any Python object can be compared by value later.
+    """
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001 - an object that refuses to be deep-copied is copied field by field
+        return _structural_copy(value, set())
+
+
+def _structural_copy(value, seen: set):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, _PLAIN):
+        return value
+    if id(value) in seen:
+        return None
+    seen = seen | {id(value)}
+    if isinstance(value, dict):
+        return {k: _structural_copy(v, seen) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_structural_copy(v, seen) for v in value) if not hasattr(value, "_fields") else \
+            tuple(_structural_copy(v, seen) for v in value)
+    f = _fields(value)
+    return Frozen(type(value), {k: _structural_copy(v, seen) for k, v in (f or {}).items()})
+
+
+def first_difference(before, after, path: str = "value") -> str | None:
+    """Where ``after`` differs from ``before`` by value (e.g. ``state.v[2, 0]: 0.5 before, 0.25 after``), or None.
+
+    Structural: arrays element by element (NaN equals NaN), numbers by value, dicts by keys and values, lists and
+    tuples item by item, dataclasses and other objects by type and fields (``__dict__``, ``__slots__``; a NumPy
+    Generator by its bit generator's state). Never ``==`` on arbitrary objects, never identity: an object and
+    its deep copy with equal fields are the same. An object with no fields at all is compared by type only.
+    """
+    return _diff(before, after, path, 0)
+
+
+def _num_eq(a, b) -> bool:
+    try:
+        if a == b:
+            return True
+        return isinstance(a, (float, np.floating)) and isinstance(b, (float, np.floating)) and math.isnan(a) and math.isnan(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _diff(a, b, path, depth) -> str | None:
+    if depth > 50:
+        return None
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+            return f"{path}: {type(a).__name__} before, {type(b).__name__} after"
+        if a.shape != b.shape:
+            return f"{path}: shape {a.shape} before, {b.shape} after"
+        if a.dtype == object or b.dtype == object:
+            for idx in np.ndindex(a.shape):
+                r = _diff(a[idx], b[idx], f"{path}{list(idx)}", depth + 1)
+                if r:
+                    return r
+            return None
+        try:
+            same = np.array_equal(a, b, equal_nan=a.dtype.kind in "fc" and b.dtype.kind in "fc")
+        except TypeError:
+            same = np.array_equal(a, b)
+        if same:
+            return None
+        neq = np.argwhere(~((a == b) | ((a != a) & (b != b)))) if a.dtype.kind in "fc" else np.argwhere(a != b)
+        if neq.size:
+            idx = tuple(int(i) for i in neq[0])
+            return f"{path}{list(idx)}: {a[idx].item()!r} before, {b[idx].item()!r} after"
+        return f"{path}: values differ"
+    if isinstance(a, _PLAIN) or isinstance(b, _PLAIN):
+        if isinstance(a, _PLAIN) and isinstance(b, _PLAIN) and _num_eq(a, b):
+            return None
+        return f"{path}: {_plain(a)!r} before, {_plain(b)!r} after"
+    if isinstance(a, dict):
+        if not isinstance(b, dict):
+            return f"{path}: dict before, {type(b).__name__} after"
+        if set(a) != set(b):
+            return f"{path}: keys {sorted(map(repr, a))} before, {sorted(map(repr, b))} after"
+        for k in a:
+            r = _diff(a[k], b[k], f"{path}[{k!r}]", depth + 1)
+            if r:
+                return r
+        return None
+    if isinstance(a, (list, tuple)):
+        if not isinstance(b, (list, tuple)) or len(a) != len(b):
+            return f"{path}: {type(a).__name__} of {len(a)} before, " + (
+                f"{type(b).__name__} of {len(b)} after" if isinstance(b, (list, tuple)) else f"{type(b).__name__} after")
+        for i, (x, y) in enumerate(zip(a, b)):
+            r = _diff(x, y, f"{path}[{i}]", depth + 1)
+            if r:
+                return r
+        return None
+    if isinstance(a, (set, frozenset)):
+        return None if isinstance(b, (set, frozenset)) and a == b else f"{path}: {a!r} before, {b!r} after"
+    ta, tb = _type_of(a), _type_of(b)
+    if ta is not tb:
+        return f"{path}: {ta.__name__} before, {tb.__name__} after"
+    fa, fb = _fields(a), _fields(b)
+    if fa is None and fb is None:
+        return None  # no state to compare
+    fa, fb = fa or {}, fb or {}
+    if set(fa) != set(fb):
+        return f"{path}: fields {sorted(fa)} before, {sorted(fb)} after"
+    for k in fa:
+        r = _diff(fa[k], fb[k], f"{path}.{k}", depth + 1)
+        if r:
+            return r
+    return None
 
 
 # --------------------------------------------------------------------------- accumulating one check's verdict
