@@ -1001,8 +1001,8 @@ def _rel_residual(a, v) -> float:
     return d / na if na > 0 else (0.0 if d == 0 else float("inf"))
 
 
-def _record_residuals(residuals, ev: _Ev, si: int, out_v: dict, label: str):
-    for k in ev.bad:
+def _record_residuals(residuals, ev: _Ev, si: int, out_v: dict, label: str, shows: set):
+    for k in set(ev.bad) & shows:  # a candidate that leaves an output as the spec's is no candidate for it
         r = _rel_residual(ev.impl.get(k), out_v.get(k))
         if math.isfinite(r):
             residuals.setdefault((si, k), []).append((r, label))
@@ -1015,9 +1015,9 @@ def _score(op, variant, call_v, evs, bad_idx, residuals, record=True):
     for si in bad_idx:
         ev = evs[si]
         out_v = evaluate(op, call_v, ev.sample, ev.dy)
-        if record:
-            _record_residuals(residuals, ev, si, out_v, _label(variant))
         shows = set(differing(out_v, ev.ref))
+        if record:
+            _record_residuals(residuals, ev, si, out_v, _label(variant), shows)
         both = shows & set(ev.bad)
         if not both:
             complete = False
@@ -1494,7 +1494,9 @@ def _nearest(an: Analysis, si: int, key: str) -> dict:
         if label not in best or r < best[label]:
             best[label] = r
     ranked = sorted(best.items(), key=lambda kv: kv[1])[:2]
-    out = {"output": key, "nearest": [{"name": n, "residual": float(f"{r:.3g}")} for n, r in ranked]}
+    ev = an.evs[si]
+    out = {"output": key, "nearest": [{"name": n, "residual": float(f"{r:.3g}")} for n, r in ranked],
+           "spec_residual": float(f"{_rel_residual(ev.impl.get(key), ev.ref.get(key)):.3g}")}
     fit = an.fits.get((si, key))
     if fit:
         out["scale"] = {"c": float(f"{fit[0]:.12g}"), "residual": float(f"{fit[1]:.3g}")}
@@ -1506,7 +1508,8 @@ def _describe_nearest(nk: dict) -> str:
     text = "no known cause"
     if "scale" in nk:
         text += f": {nk['output']} is the spec's × {nk['scale']['c']:.6g}, a factor no known cause gives"
-    return text + (f"; nearest: {', '.join(parts)}" if parts else "")
+    text += f"; nearest: {', '.join(parts)}" if parts else "; no candidate changes this output"
+    return text + f" (the spec's own residual: {nk['spec_residual']:.2g})"
 
 
 def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
@@ -1529,13 +1532,14 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
             continue
         per_check: dict = {}
         unknown = None
+        agrees = []
         for f in c.findings:
             found: list[Named] = []
             key = finding_key(op, f)
             s = getattr(f, "sample", None)
             si = index.get(id(s)) if isinstance(s, dict) else None
             shape_d = _shape_diagnosis(op, f)
-            if f.kind == "exception":
+            if f.kind == "exception" and f.details.get("function") in op.functions:
                 fn, typ = f.details.get("function"), f.details.get("type")
                 found = [n for n in an.named if n.exception == (fn, typ)]
                 found += [n for n in an.named if n.variant is not None and key in {k for ks in n.keys.values() for k in ks}]
@@ -1546,6 +1550,7 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
                 if nk not in bad and key in ev.impl:
                     f.details["agrees_with_spec"] = (f"the implementation's {key} equals the spec's on this sample: the "
                                                      "difference is on the other side of the comparison")
+                    agrees.append((key, f))
                     continue
                 found = [n for n in an.named if nk in {norm_key(op, k) for k in n.keys.get(si, set())}]
                 if not found and shape_d is None and nk in bad:
@@ -1582,6 +1587,13 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
             c.info["no_known_cause"] = unknown
             if "no known cause" not in c.message:
                 c.message = f"{c.message} — {_describe_nearest(unknown)}"
+        elif agrees and len(agrees) == len(c.findings):
+            keys = sorted({k for k, _ in agrees})
+            own_forward = any("forward" in str(f.details.get("expected_is", "")) for _, f in agrees)
+            c.info["agrees_with_spec"] = keys
+            c.message = (f"{c.message} — the implementation's {', '.join(keys)} equal(s) the spec's on these samples: "
+                         + ("the differences of its own forward are what is off (see the forward check)" if own_forward
+                            else "the difference is on the other side of the comparison"))
 
 
 def annotate(op: OpSpec, impl, checks, rng: np.random.Generator) -> None:
