@@ -370,3 +370,22 @@ def test_diagnosis_never_changes_a_verdict(monkeypatch):
     assert [(c.check, c.status, c.worst_error) for r in with_d.ops.values() for c in r.checks] == \
            [(c.check, c.status, c.worst_error) for r in without.ops.values() for c in r.checks]
     assert any(c.info.get("diagnosis") for r in with_d.ops.values() for c in r.checks)
+
+
+def test_property_findings_get_only_the_cause_of_their_own_failure():
+    """A property's finding carries its falsifying example as data: an exception finding gets the input class
+    of that exception; a property that fails on the (wrong) forward never gets the backward's exception."""
+    impl = Implementation.wrap(make("two_unrelated", softmax_forward=_sm_forward_over_batch,
+                                    softmax_backward=_sm_backward_3d_only))
+    op = registry.get("softmax")
+    from gradspec.results import CheckResult, Finding
+    exc = Finding("exception", "softmax:shapes[away]: AxisError: axis 2 is out of bounds for array of dimension 2",
+                  {"property": "softmax:shapes[away]", "falsifying_example": {"x": [[0.5, 1.0], [2.0, 3.0]], "seed": 0}})
+    prop = Finding("property", "softmax rows sum to 1: row sum[0] = 2.0, expected 1.0",
+                   {"property": "softmax:rows_sum_to_one[away]", "falsifying_example": {"x": [[0.5, 1.0], [2.0, 3.0]], "seed": 0}})
+    checks = [CheckResult("properties", "shapes[away]", "error", findings=[exc]),
+              CheckResult("properties", "rows_sum_to_one[away]", "fail", findings=[prop])]
+    diagnosis.annotate(op, impl, checks, np.random.default_rng(0))
+    assert [d["name"] for d in checks[0].info["diagnosis"]] == ["raises_for_input_class"]
+    assert exc.details["diagnosis"][0]["facts"]["exception"] == "AxisError"
+    assert "diagnosis" not in checks[1].info and "diagnosis" not in prop.details

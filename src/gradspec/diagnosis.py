@@ -1048,7 +1048,8 @@ def _variant_diagnosis(op, v: Variant, keys: dict, complete: bool, bads: set, pa
     return Diagnosis(v.name, f"{op.name}: {v.explanation}", conf, ev, tuple(v.facts))
 
 
-def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None, *, fresh: int = FRESH_SAMPLES) -> Analysis:
+def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None, *, fresh: int = FRESH_SAMPLES,
+            exceptions: bool = False) -> Analysis:
     """Every named cause of ``impl``'s departures from the spec on ``op``, with the outputs each explains.
 
     ``samples``: the failing checks' own samples (tried first), then the
@@ -1064,7 +1065,8 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     output, pairs of variants are tried (:data:`MAX_PAIRS`). A scaling candidate
     is refuted when, on some sample, the output is an exact multiple of the
     spec's by another factor. An exception is related to a class of inputs
-    (:func:`input_class`) on extra samples.
+    (:func:`input_class`) on extra samples, when one of the samples raised or
+    ``exceptions`` says a check saw one.
     """
     t0 = time.perf_counter()
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -1076,7 +1078,7 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     named: list[Named] = []
     bad_idx = [i for i, ev in enumerate(evs) if ev.bad]
     if not bad_idx:
-        return Analysis(op, evs, named, residuals, fits)
+        return Analysis(op, evs, input_class(op, evs, call_ref, call_impl, rng, force=exceptions), residuals, fits)
     all_bad = set().union(*(set(evs[i].bad) for i in bad_idx))
 
     # --- scalings and transposes, output by output
@@ -1129,12 +1131,12 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     for v, keys, complete in (complete_ones or scored):
         named.append(Named(_variant_diagnosis(op, v, keys, complete, all_bad), keys, variant=v))
 
-    # --- two variants at once, when no single one explains everything
-    explained = set()
+    # --- two variants at once, when no single cause explains every differing output
+    covered = {si: set() for si in bad_idx}
     for n in named:
-        if n.variant is not None and n in named and all(n.keys.get(si, set()) >= set(evs[si].bad) for si in bad_idx):
-            explained = all_bad
-    if explained != all_bad and not complete_ones:
+        for si, ks in n.keys.items():
+            covered.setdefault(si, set()).update(ks)
+    if not complete_ones and any(not covered[si] >= set(evs[si].bad) for si in bad_idx):
         primaries = [v for v in singles if v.primary]
         first = max(bad_idx, key=lambda i: len(evs[i].bad))
         tried = 0
@@ -1161,7 +1163,7 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
 
     # --- exceptions related to a class of inputs
     if time.perf_counter() - t0 <= TIME_BUDGET_S:
-        named += input_class(op, evs, call_ref, call_impl, rng)
+        named += input_class(op, evs, call_ref, call_impl, rng, force=exceptions)
 
     # a scaling is redundant beside a variant that explains the same outputs
     variant_keys = set().union(*[{norm_key(op, k) for k in n.all_keys()} for n in named if n.variant is not None] or [set()])
@@ -1273,19 +1275,18 @@ def separate(rows: list[tuple[dict, bool]]) -> list[tuple[str, str, float]]:
     return out
 
 
-def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng) -> list[Named]:
+def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng, force: bool = False) -> list[Named]:
     """When the implementation raises on some samples and not on others, the condition on the samples'
     hyperparameters and dimensions that separates them (``raises whenever pad > 0``), found on the
     analysis' samples plus :data:`EXCEPTION_SAMPLES` fresh ones. Nothing when it always raises, or when no
     single condition separates the samples that raise from those that do not."""
-    seen = {}
-    for ev in evs:
-        for fn, typ in _raised(op, ev.impl).items():
-            if fn not in _raised(op, ev.ref):
-                seen.setdefault((fn, typ), 0)
-    if not seen:
+    def raising(evs):
+        return {(fn, typ) for ev in evs for fn, typ in _raised(op, ev.impl).items() if fn not in _raised(op, ev.ref)}
+
+    if not raising(evs) and not force:
         return []
     rows_evs = list(evs) + [_evaluate_sample(op, call_ref, call_impl, op.sample(rng), rng) for _ in range(EXCEPTION_SAMPLES)]
+    seen = sorted(raising(rows_evs))
     out = []
     for (fn, typ) in seen:
         rows, where = [], []
@@ -1463,25 +1464,30 @@ def _sample_from_data(op: OpSpec, data) -> dict | None:
     return s
 
 
-def _explains_on(an: Analysis, n: Named, ev: _Ev) -> bool:
-    """Does the named cause reproduce every output where the implementation departs from the spec on ``ev``?"""
+def _explains_on(an: Analysis, n: Named, ev: _Ev, exc_type: str | None) -> bool:
+    """Does the named cause explain a finding on ``ev``? For an exception of type ``exc_type``: the input class
+    of that exception (or a variant raising alike); otherwise: a cause that reproduces every output that
+    departs from the spec there (exceptions aside)."""
     op = an.op
-    if not ev.bad:
+    if exc_type is not None:
+        if n.exception is not None:
+            return n.exception[1] == exc_type and _raised(op, ev.impl).get(n.exception[0]) == exc_type
+        keys = [k for k in ev.bad if isinstance(ev.impl.get(k), Raised) and ev.impl[k].type == exc_type]
+    else:
+        if n.exception is not None:
+            return False
+        keys = [k for k in ev.bad if not isinstance(ev.impl.get(k), Raised)]
+    if not keys:
         return False
-    if n.exception is not None:
-        return _raised(op, ev.impl).get(n.exception[0]) == n.exception[1]
     if n.variant is not None:
         out_v = evaluate(op, _direct_caller(n.variant.namespace()), ev.sample, ev.dy)
-        return not differing({k: ev.impl[k] for k in ev.bad if k in ev.impl}, {k: out_v[k] for k in ev.bad if k in out_v})
-    if n.scale is not None:
-        hits = [k for k in ev.bad if norm_key(op, k) == n.scale[0]]
-        if not hits or len(hits) != len(ev.bad):
-            return False
-        for k in hits:
+        return not differing({k: ev.impl[k] for k in keys if k in ev.impl}, {k: out_v[k] for k in keys if k in out_v})
+    if n.scale is not None and exc_type is None:
+        for k in keys:
             a, e = ev.impl.get(k), ev.ref.get(k)
             arg = k if k != "forward" else "output"
             cands = {name: v for v, name, _ in ratio_candidates(op, ev.sample, arg, ev.ref)}
-            if n.scale[1] not in cands or not _close(a, cands[n.scale[1]] * e):
+            if norm_key(op, k) != n.scale[0] or n.scale[1] not in cands or not _close(a, cands[n.scale[1]] * e):
                 return False
         return True
     return False
@@ -1565,7 +1571,11 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
                 if s2 is not None:
                     call_impl = call_impl or _impl_caller(an.impl)
                     ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s2, rng)
-                    found = [n for n in an.named if _explains_on(an, n, ev)]
+                    exc_type = None
+                    if f.kind == "exception":  # the property's message names the exception type
+                        types = {v.type for v in ev.impl.values() if isinstance(v, Raised) and v.type not in _STRUCT}
+                        exc_type = next((t for t in sorted(types) if f"{t}:" in f.message), "")
+                    found = [n for n in an.named if _explains_on(an, n, ev, exc_type)]
             ds = [n.diagnosis for n in found]
             if shape_d is not None and shape_d.name not in {d.name for d in ds}:
                 ds.append(shape_d)
@@ -1624,13 +1634,18 @@ def annotate(op: OpSpec, impl, checks, rng: np.random.Generator) -> None:
                         if "probable bug:" not in c.message:
                             c.message = f"{c.message} — probable bug: {diags[0].name} ({diags[0].explanation})"
             return
-        samples = []
+        samples, examples = [], []
         for c in bad:
             for f in c.findings:
                 s = getattr(f, "sample", None)
                 if isinstance(s, dict) and not any(s is t for t in samples):
                     samples.append(s)
-        an = analyse(op, impl, samples[:3], rng)
+                elif "falsifying_example" in f.details and len(examples) < 2:  # a property's (shrunk) sample
+                    s = _sample_from_data(op, f.details["falsifying_example"])
+                    if s is not None:
+                        examples.append(s)
+        raised = any(f.kind == "exception" for c in bad for f in c.findings)
+        an = analyse(op, impl, samples[:3] + examples, rng, exceptions=raised)
         an.impl = impl
         attribute(an, bad, rng)
     except Exception:  # noqa: BLE001 - a diagnosis must never break a run
