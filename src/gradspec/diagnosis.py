@@ -1,9 +1,10 @@
 r"""Diagnosis: name the probable bug behind a failing check.
 
 A failing check says *that* an implementation is wrong; this module says
-*what* the bug probably is. Two complementary methods, both run on concrete
-samples (the failing check's own sample when the oracle attached it, then a
-few samples made to expose specific bugs, then fresh registry samples):
+*what* the bug probably is, and only on the checks whose data it explains.
+Everything runs on concrete samples (the failing checks' own samples and the
+falsifying examples of failing properties first, then samples made to expose
+specific bugs, then fresh registry samples):
 
 1. **Ratio patterns.** For each output that differs from the spec (the forward,
    each gradient, an optimizer's first update), fit
@@ -18,23 +19,41 @@ few samples made to expose specific bugs, then fresh registry samples):
 2. **Variants.** Each op has a list of known variants: the reference with one
    function replaced by a named, plausible alternative (relu'(0) = 1, the
    max-pool tie to the last maximum, avg-pool excluding the padding, batchnorm
-   with the unbiased variance, Adam without bias correction...). A variant is
-   run on the same sample (and the same cotangent) as the implementation; when
-   it differs from the spec on some outputs and reproduces the
-   implementation's outputs there to float64 precision
-   (:math:`|a - v| \le 10^{-9}|v| + 10^{-12}\max(1, \max|v|)`), that is precise
-   evidence for the bug, and explains itself. A variant that raises is matched
-   by the exception type and message (e.g. ``dy @ W`` with a non-square W).
+   with the unbiased variance or with per-activation statistics on 4-D input,
+   Adam without bias correction or with eps on the uncorrected √v, a loss
+   computed as log(p + 1e-7)...), and every op has the generic ones: each
+   hyperparameter ignored in favour of a common fixed value
+   (:data:`FIXED_VALUES`: eps 1e-5, 1e-8, 0..., momentum 0.9, lr 0.01...) and a
+   backward that ignores ``dy``. A variant is run on the same sample (and the
+   same cotangent) as the implementation; when it differs from the spec on some
+   outputs and reproduces the implementation's outputs there to float64
+   precision (:math:`|a - v| \le 10^{-9}|v| + 10^{-12}\max(1, \max|v|)`), that
+   is precise evidence for the bug, and explains itself. A variant that raises
+   is matched by the exception type and message. When no single cause explains
+   every differing output, **pairs** of variants are run (two co-occurring bugs,
+   named together as ``a+b``), at most :data:`MAX_PAIRS` per op.
+3. **Classes of inputs.** When the implementation raises on some valid samples
+   and not on others, the condition on the samples' hyperparameters and
+   dimensions that separates them is named (``raises whenever pad > 0``,
+   ``whenever K = 1``), on :data:`EXCEPTION_SAMPLES` extra samples, with at
+   least two samples on each side.
 
 Weight initialisers are diagnosed statistically: the sample variance is
 compared with the variance of each scheme (LeCun, Glorot, He, He with fan_out,
 a conv fan without the kernel) on two shapes, and the family (normal or
 uniform) with Kolmogorov–Smirnov tests.
 
-Hooked into :func:`gradspec.runner.check`: each failing check's findings get
-``details["diagnosis"]``, a list of ``{"name", "explanation", "confidence",
-"evidence"}`` (best first), and the check's message ends with
-``probable bug: <name>``. Diagnosis never raises and never changes a verdict.
+Hooked into :func:`gradspec.runner.check` by :func:`annotate`: one
+:func:`analyse` per failing op, then :func:`attribute` per finding. A finding
+gets ``details["diagnosis"]`` (a list of ``{"name", "explanation",
+"confidence", "evidence", "facts"}``, best first) only for causes that
+reproduce *its* output on *its* sample (an exception: the input class of that
+function and exception type); its check gets the union in
+``info["diagnosis"]`` and a message ending ``probable bug: <name>``. A finding
+on an output that departs from the spec where nothing matches to float64
+precision gets ``details["no_known_cause"]``: the nearest two candidates with
+their relative residuals :math:`\lVert a - v\rVert/\lVert a\rVert`. Diagnosis
+never raises and never changes a verdict.
 """
 from __future__ import annotations
 
