@@ -348,14 +348,14 @@ def test_generic_variants_depart_from_the_spec():
     rng = np.random.default_rng(3)
     for op_name in ("batchnorm", "dropout", "momentum", "sigmoid"):
         op = registry.get(op_name)
-        call_ref = diagnosis._direct_caller(gradspec.reference)
+        call_ref = diagnosis.direct_caller(gradspec.reference)
         pool = diagnosis.probes(op, rng) + [op.sample(rng) for _ in range(4)]
         for v in diagnosis.generic_variants(op):
-            call_v = diagnosis._direct_caller(v.namespace())
+            call_v = diagnosis.direct_caller(v.namespace())
             shows = 0
             for s in pool:
                 out_ref = diagnosis.evaluate(op, call_ref, s)
-                dy = diagnosis._dy_for(op, out_ref, rng)
+                dy = diagnosis.draw_dy(op, out_ref, rng)
                 shows += bool(diagnosis.differing(diagnosis.evaluate(op, call_v, s, dy), diagnosis.evaluate(op, call_ref, s, dy)))
             assert shows, (op_name, v.explanation)
 

@@ -57,6 +57,7 @@ never raises and never changes a verdict.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -124,6 +125,12 @@ def _direct_caller(ns):
             return Raised(type(exc).__name__, str(exc))
 
     return call
+
+
+def direct_caller(namespace):
+    """``call(name, *args, **kw)`` for :func:`evaluate` on a namespace of protocol functions (a module, a
+    :meth:`Variant.namespace`): an exception comes back as a :class:`Raised` value."""
+    return _direct_caller(namespace)
 
 
 def _impl_caller(impl):
@@ -354,14 +361,10 @@ def diagnose_arrays(actual, expected, *, op: OpSpec, argument: str, sample: dict
 
 
 # =========================================================================== variants
-_REF_NS = None
-
-
+@functools.lru_cache(maxsize=1)
 def _ref_functions() -> dict:
-    global _REF_NS  # a cache of the reference's public names (read-only after the first call)
-    if _REF_NS is None:
-        _REF_NS = {k: getattr(ref, k) for k in dir(ref) if not k.startswith("_")}
-    return _REF_NS
+    """The reference's public names (the caller copies the dict before changing it)."""
+    return {k: getattr(ref, k) for k in dir(ref) if not k.startswith("_")}
 
 
 @dataclass(frozen=True)
@@ -931,6 +934,11 @@ def _dy_for(op: OpSpec, out_ref: dict, rng):
     return None
 
 
+def draw_dy(op: OpSpec, out_ref: dict, rng: np.random.Generator):
+    """A cotangent for :func:`evaluate`: a float for a loss, an array of the forward's shape for a differentiable op."""
+    return _dy_for(op, out_ref, rng)
+
+
 def _ratio_key(op: OpSpec, key: str) -> bool:
     """Outputs on which a scaling is meaningful (not an optimizer's or the perceptron's new weights)."""
     if op.kind == "optimizer":
@@ -1241,8 +1249,6 @@ def features(op: OpSpec, sample: dict) -> dict:
         v = sample.get(a.name)
         if a.role == "hyper" and isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
             out[a.name] = float(v)
-        elif a.name == "hyper" or (op.kind == "optimizer" and isinstance(sample.get("hyper"), dict)):
-            pass
         if isinstance(v, np.ndarray) and a.role in ("input", "param", "target", "mask"):
             alts = [tuple(n.strip() for n in m.split(",") if n.strip()) for m in _DIMS.findall(a.doc)]
             names = next((t for t in alts if len(t) == v.ndim and "..." not in t), None)
