@@ -963,6 +963,8 @@ MAX_PAIRS = 300
 EXCEPTION_SAMPLES = 16
 #: Seconds after which the search for further causes stops (a guard; the default budgets stay well under it).
 TIME_BUDGET_S = 20.0
+#: Samples of findings outside the analysis that :func:`attribute` evaluates (a finding on a further sample gets no cause).
+MAX_EXTRA_SAMPLES = 6
 #: Raised types that are structure, not an exception of the implementation.
 _STRUCT = ("len", "type", "missing", "timeout", "mutation")
 
@@ -1518,6 +1520,31 @@ def _explains_on(an: Analysis, n: Named, ev: _Ev, exc_type: str | None) -> bool:
     return False
 
 
+def _keys_on(an: Analysis, n: Named, ev: _Ev) -> set:
+    """The outputs the named cause reproduces on a sample that was not part of the analysis."""
+    op = an.op
+    if n.variant is not None:
+        out_v = evaluate(op, _direct_caller(n.variant.namespace()), ev.sample, ev.dy)
+        shows = set(differing(out_v, ev.ref))
+        if differing({k: ev.impl[k] for k in shows if k in ev.impl}, {k: out_v[k] for k in shows if k in out_v}):
+            return set()
+        return shows & set(ev.bad)
+    keys = set()
+    for k in ev.bad:
+        a, e = ev.impl.get(k), ev.ref.get(k)
+        if not (isinstance(a, np.ndarray) and isinstance(e, np.ndarray)):
+            continue
+        if n.scale is not None and norm_key(op, k) == n.scale[0]:
+            arg = k if k != "forward" else "output"
+            cands = {name: v for v, name, _ in ratio_candidates(op, ev.sample, arg, ev.ref)}
+            if n.scale[1] in cands and _close(a, cands[n.scale[1]] * e):
+                keys.add(k)
+        elif n.exception is None and n.scale is None and n.diagnosis.name in ("transposed", "transposed_weight"):
+            if a.ndim == 2 and a.shape == e.shape[::-1] and a.shape != e.shape and _close(a.T, e):
+                keys.add(k)
+    return keys
+
+
 def _nearest(an: Analysis, si: int, key: str) -> dict:
     """The best two candidates by relative residual ‖a − v‖/‖a‖ on output ``key`` of sample ``si``, and the fitted scale."""
     best: dict = {}
@@ -1546,8 +1573,9 @@ def _describe_nearest(nk: dict) -> str:
 def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
     """Attach to each finding of a failing check the named causes that explain *its* data (in place).
 
-    A finding about output ``k`` of a sample of the analysis gets the causes that reproduce ``k`` on
-    that sample; one whose sample is not in the analysis, the causes that reproduce ``k`` somewhere; an
+    A finding about output ``k`` of a sample gets the causes that reproduce ``k`` on that sample (a sample
+    outside the analysis is evaluated here, up to :data:`MAX_EXTRA_SAMPLES`); one with no sample, the causes that
+    reproduce ``k`` on every sample of the analysis where ``k`` departs from the spec; an
     exception, the input class of that function and exception type (or a variant that raises alike); a
     property's finding, the causes that reproduce every differing output on its falsifying example.
     A finding about an output that departs from the spec where no cause matches gets
@@ -1557,7 +1585,23 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
     """
     op = an.op
     index = {id(ev.sample): i for i, ev in enumerate(an.evs)}
-    call_impl = None
+    extra: set = set()
+    call_impl = _impl_caller(an.impl) if an.impl is not None else None
+
+    def sample_index(s) -> int | None:
+        if not isinstance(s, dict):
+            return None
+        if id(s) not in index and call_impl is not None and len(extra) < MAX_EXTRA_SAMPLES:
+            ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s, rng)
+            an.evs.append(ev)
+            si = index[id(s)] = len(an.evs) - 1
+            extra.add(si)
+            for n in an.named:
+                keys = _keys_on(an, n, ev)
+                if keys:
+                    n.keys[si] = keys
+        return index.get(id(s))
+
     for c in checks:
         if c.status not in ("fail", "error"):
             continue
@@ -1568,12 +1612,14 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
             found: list[Named] = []
             key = finding_key(op, f)
             s = getattr(f, "sample", None)
-            si = index.get(id(s)) if isinstance(s, dict) else None
             shape_d = _shape_diagnosis(op, f)
+            si = sample_index(s) if f.kind != "exception" else None
             if f.kind == "exception" and f.details.get("function") in op.functions:
                 fn, typ = f.details.get("function"), f.details.get("type")
                 found = [n for n in an.named if n.exception == (fn, typ)]
-                found += [n for n in an.named if n.variant is not None and key in {k for ks in n.keys.values() for k in ks}]
+                found += [n for n in an.named if n.variant is not None and any(  # a variant that raises alike
+                    key in ks and isinstance(an.evs[i].impl.get(key), Raised) and an.evs[i].impl[key].type == typ
+                    for i, ks in n.keys.items())]
             elif key is not None and si is not None:
                 ev = an.evs[si]
                 nk = norm_key(op, key)
@@ -1584,17 +1630,18 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
                     agrees.append((key, f))
                     continue
                 found = [n for n in an.named if nk in {norm_key(op, k) for k in n.keys.get(si, set())}]
-                if not found and shape_d is None and nk in bad:
+                if not found and shape_d is None and nk in bad and si not in extra:
                     k_res = next((k for k in ev.bad if norm_key(op, k) == nk and (si, k) in an.residuals), key)
                     f.details["no_known_cause"] = _nearest(an, si, k_res)
                     unknown = unknown or f.details["no_known_cause"]
-            elif key is not None:
+            elif key is not None and s is None:  # no sample: a cause that reproduces this output on every sample
                 nk = norm_key(op, key)
-                found = [n for n in an.named if nk in {norm_key(op, k) for k in n.all_keys()}]
+                where = [i for i, ev in enumerate(an.evs) if nk in {norm_key(op, k) for k in ev.bad}]
+                found = [n for n in an.named if n.exception is None and where and all(
+                    nk in {norm_key(op, k) for k in n.keys.get(i, set())} for i in where)]
             elif f.kind in ("property", "exception") or "falsifying_example" in f.details:
                 s2 = _sample_from_data(op, f.details.get("falsifying_example"))
-                if s2 is not None:
-                    call_impl = call_impl or _impl_caller(an.impl)
+                if s2 is not None and call_impl is not None:
                     ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s2, rng)
                     exc_type = None
                     if f.kind == "exception":  # the property's message names the exception type
