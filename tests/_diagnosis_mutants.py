@@ -153,6 +153,14 @@ def _mse_raises_for_one_column(y, t, dy):
     return float(dy) * (y - t) / y.shape[0] * ((K - 1) // (K - 1))  # ZeroDivisionError when K = 1
 
 
+def _sce_squeezed(z, labels):
+    z = np.asarray(z, dtype=np.float64)
+    zs = z - z.max(axis=1, keepdims=True)
+    logp = (zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))).squeeze()  # meant to drop a stray axis
+    n = np.arange(len(labels))
+    return -float(np.mean(logp[n, np.asarray(labels)]))  # IndexError whenever N = 1 or K = 1
+
+
 def _adam_eps_on_raw_sqrt_v(w, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     # Kingma & Ba's "efficient" ordering: both corrections folded into the step, eps on the raw sqrt(v)
     t = int(state["t"]) + 1
@@ -270,6 +278,9 @@ INPUT_CLASS_MUTANTS = {
                                                   conv2d_backward=_conv_raises_with_padding_bwd), "pad", ">", 0),
     "mse_raises_for_one_column": ("mse", make("mse_k1", mse_backward=_mse_raises_for_one_column), "K", "=", 1),
 }
+
+#: raises whenever N = 1 or K = 1 (two conditions)
+SCE_SQUEEZED = make("sce_squeeze", softmax_cross_entropy_forward=_sce_squeezed)
 
 #: several broken ops in one module, for timing ``gradspec check`` (see benchmarks/bench_diagnosis.py)
 SEVERAL_BROKEN = make(

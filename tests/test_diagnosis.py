@@ -15,7 +15,7 @@ from gradspec import conventions, diagnosis, registry
 from gradspec.impl import Implementation
 
 from _diagnosis_mutants import (BATCHNORM_TWO_BUGS, CORRECT_REWRITES, DIAGNOSIS_MUTANTS, INPUT_CLASS_MUTANTS,
-                                SEVERAL_BROKEN, make)
+                                SCE_SQUEEZED, SEVERAL_BROKEN, make)
 
 from gradspec.properties import mutants as mutants_lib
 LIB = {m.name: m for m in mutants_lib.MUTANTS}
@@ -305,6 +305,31 @@ def test_an_exception_is_related_to_its_class_of_inputs(name):
         assert facts["condition"] == (feature, rel, float(value)), facts
         assert facts["raised"] >= 2 and facts["not_raised"] >= 2
         assert facts["also_consistent"] == ()
+
+
+def test_an_exception_of_two_classes_is_named_with_both_conditions():
+    """squeeze() then 2-D indexing: raises whenever N = 1 or K = 1; no single condition separates the samples."""
+    op = registry.get("softmax_cross_entropy")
+    rng = np.random.default_rng(0)
+    one = {"z": rng.normal(size=(1, 3)), "labels": np.array([2])}
+    an = diagnosis.analyse(op, Implementation.wrap(SCE_SQUEEZED), [one], np.random.default_rng(1))
+    [n] = [n for n in an.named if n.diagnosis.name == "raises_for_input_class"]
+    facts = dict(n.diagnosis.facts)
+    how, a, b = facts["condition"]
+    assert how == "or" and {a, b} == {("N", "=", 1.0), ("K", "=", 1.0)}, facts
+    assert n.diagnosis.confidence <= 0.7  # two conditions: a weaker claim than one
+
+
+def test_separate_two_finds_or_and_and():
+    rows = [({"N": 1.0, "K": 3.0}, True), ({"N": 4.0, "K": 1.0}, True), ({"N": 1.0, "K": 2.0}, True),
+            ({"N": 2.0, "K": 1.0}, True), ({"N": 2.0, "K": 2.0}, False), ({"N": 3.0, "K": 4.0}, False)]
+    assert diagnosis.separate(rows) == []
+    assert ("or", ("N", "=", 1.0), ("K", "=", 1.0)) in diagnosis.separate_two(rows)
+    rows_and = [({"pad": 1.0, "stride": 2.0}, True), ({"pad": 2.0, "stride": 3.0}, True),
+                ({"pad": 0.0, "stride": 2.0}, False), ({"pad": 0.0, "stride": 3.0}, False),
+                ({"pad": 1.0, "stride": 1.0}, False), ({"pad": 2.0, "stride": 1.0}, False)]
+    assert diagnosis.separate(rows_and) == []
+    assert ("and", ("pad", ">", 0.0), ("stride", ">", 1.0)) in diagnosis.separate_two(rows_and)
 
 
 def _raises_on_values(x, dy):

@@ -35,7 +35,8 @@ specific bugs, then fresh registry samples):
 3. **Classes of inputs.** When the implementation raises on some valid samples
    and not on others, the condition on the samples' hyperparameters and
    dimensions that separates them is named (``raises whenever pad > 0``,
-   ``whenever K = 1``), on :data:`EXCEPTION_SAMPLES` extra samples, with at
+   ``whenever K = 1``; else two conditions, ``whenever N = 1 or K = 1``, with a
+   lower confidence), on :data:`EXCEPTION_SAMPLES` extra samples, with at
    least two samples on each side.
 
 Weight initialisers are diagnosed statistically: the sample variance is
@@ -1302,6 +1303,46 @@ def separate(rows: list[tuple[dict, bool]]) -> list[tuple[str, str, float]]:
     return out
 
 
+_RELS = {"=": lambda x, v: x == v, ">": lambda x, v: x > v, "<": lambda x, v: x < v, "≠": lambda x, v: x != v}
+
+
+def separate_two(rows: list[tuple[dict, bool]]) -> list[tuple[str, tuple, tuple]]:
+    """When no single condition separates the rows (:func:`separate`), pairs ``("or", a, b)`` and
+    ``("and", a, b)`` of conditions ``(feature, op, value)`` that do: for "or", each condition holds on no row
+    that did not raise and on at least two that did; for "and", each holds on every row that raised and fails
+    on at least two that did not. Same minimum of rows as :func:`separate`."""
+    yes = [f for f, r in rows if r]
+    no = [f for f, r in rows if not r]
+    if len(yes) < 2 or len(no) < 2:
+        return []
+    names = [k for k in yes[0] if all(k in f for f in yes + no)]
+    atoms = []
+    for k in names:
+        for v in sorted({f[k] for f in yes + no}):
+            atoms += [(k, "=", v), (k, ">", v), (k, "<", v)]
+
+    def holds(atom, f):
+        return _RELS[atom[1]](f[atom[0]], atom[2])
+
+    # each condition of a pair must carry weight of its own: hold on (or exclude) at least two samples
+    pure = [a for a in atoms if not any(holds(a, f) for f in no) and sum(holds(a, f) for f in yes) >= 2]
+    full = [a for a in atoms if all(holds(a, f) for f in yes) and sum(not holds(a, f) for f in no) >= 2]
+    out = []
+    for i, a in enumerate(pure):
+        for b in pure[i + 1:]:
+            if a[0] != b[0] and all(holds(a, f) or holds(b, f) for f in yes):
+                out.append(("or", a, b))
+    for i, a in enumerate(full):
+        for b in full[i + 1:]:
+            if a[0] != b[0] and not any(holds(a, f) and holds(b, f) for f in no):
+                out.append(("and", a, b))
+    return out
+
+
+def _atom_text(a) -> str:
+    return f"{a[0]} {a[1]} {_fmt(a[2])}"
+
+
 def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng, force: bool = False) -> list[Named]:
     """When the implementation raises on some samples and not on others, the condition on the samples'
     hyperparameters and dimensions that separates them (``raises whenever pad > 0``), found on the
@@ -1323,19 +1364,27 @@ def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng, force: bool = F
             raised = _raised(op, ev.impl).get(fn) == typ
             rows.append((features(op, ev.sample), raised))
             where.append(ev)
-        conds = separate(rows)
-        if not conds:
-            continue
         n_yes = sum(r for _, r in rows)
         n_no = len(rows) - n_yes
-        feat, rel, val = conds[0]
-        cond = f"{feat} {rel} {_fmt(val)}"
-        others = [f"{f} {r} {_fmt(v)}" for f, r, v in conds[1:]]
-        conf = 0.5 if others else (0.9 if min(n_yes, n_no) >= 3 else 0.7)
+        conds = separate(rows)
+        if conds:
+            cond_fact = conds[0][0], conds[0][1], float(conds[0][2])
+            cond = _atom_text(conds[0])
+            others = [_atom_text(c) for c in conds[1:]]
+            conf = 0.5 if others else (0.9 if min(n_yes, n_no) >= 3 else 0.7)
+        else:  # two conditions together, a weaker claim (more ways to fit the samples by chance)
+            pairs = separate_two(rows)
+            if not pairs:
+                continue
+            texts = [f"{_atom_text(a)} {how} {_atom_text(b)}" for how, a, b in pairs]
+            how, a, b = pairs[0]
+            cond_fact = (how, (a[0], a[1], float(a[2])), (b[0], b[1], float(b[2])))
+            cond, others = texts[0], texts[1:]
+            conf = 0.4 if others else (0.7 if min(n_yes, n_no) >= 4 else 0.5)
         msg = next((v.message for ev in where for v in ev.impl.values() if isinstance(v, Raised) and v.type == typ), "")
         keys = {i: {k for k, v in ev.impl.items() if isinstance(v, Raised) and v.type == typ and _key_function(op, k) == fn}
                 for i, ev in enumerate(evs) if _raised(op, ev.impl).get(fn) == typ}
-        facts = (("function", fn), ("exception", typ), ("condition", (feat, rel, float(val))),
+        facts = (("function", fn), ("exception", typ), ("condition", cond_fact),
                  ("raised", n_yes), ("not_raised", n_no), ("also_consistent", tuple(others)))
         d = Diagnosis("raises_for_input_class",
                       f"{op.name}: {fn} raises {typ} whenever {cond}, and only then ({n_yes} sample(s) with {cond} raised, "
