@@ -414,3 +414,12 @@ def test_property_findings_get_only_the_cause_of_their_own_failure():
     assert [d["name"] for d in checks[0].info["diagnosis"]] == ["raises_for_input_class"]
     assert exc.details["diagnosis"][0]["facts"]["exception"] == "AxisError"
     assert "diagnosis" not in checks[1].info and "diagnosis" not in prop.details
+
+
+def test_time_guard_stops_the_search_but_not_the_run(monkeypatch):
+    """With no time left, no pair is searched and no extra sample drawn: fewer causes, same verdicts, no error."""
+    monkeypatch.setattr(diagnosis, "TIME_BUDGET_S", 0.0)
+    an = diagnosis.analyse(registry.get("batchnorm"), Implementation.wrap(BATCHNORM_TWO_BUGS), rng=np.random.default_rng(0))
+    assert not [n for n in an.named if "+" in n.diagnosis.name]
+    result = gradspec.check(BATCHNORM_TWO_BUGS, ops=["batchnorm"], seed=0)
+    assert result.ops["batchnorm"].status == "fail"

@@ -962,7 +962,8 @@ def norm_key(op: OpSpec, key: str) -> str:
 MAX_PAIRS = 300
 #: Extra registry samples drawn to relate an exception to a class of inputs.
 EXCEPTION_SAMPLES = 16
-#: Seconds after which the search for further causes stops (a guard; the default budgets stay well under it).
+#: Seconds after which the search for further causes and the evaluation of further samples stop (a guard for
+#: slow implementations; the counts above keep a normal diagnosis well under it).
 TIME_BUDGET_S = 20.0
 #: Samples of findings outside the analysis that :func:`attribute` evaluates (a finding on a further sample gets no cause).
 MAX_EXTRA_SAMPLES = 6
@@ -1005,6 +1006,7 @@ class Analysis:
     residuals: dict  # (sample index, key) -> [(residual, label)]
     fits: dict  # (sample index, key) -> (c, residual) of the least-squares scaling
     impl: Any = None
+    deadline: float = float("inf")  # time.perf_counter() after which no further sample is evaluated
 
     def diagnoses(self) -> list[Diagnosis]:
         found: dict = {}
@@ -1108,7 +1110,8 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     named: list[Named] = []
     bad_idx = [i for i, ev in enumerate(evs) if ev.bad]
     if not bad_idx:
-        return Analysis(op, evs, input_class(op, evs, call_ref, call_impl, rng, force=exceptions), residuals, fits)
+        named = input_class(op, evs, call_ref, call_impl, rng, force=exceptions, deadline=t0 + TIME_BUDGET_S)
+        return Analysis(op, evs, named, residuals, fits, deadline=t0 + TIME_BUDGET_S)
     all_bad = set().union(*(set(evs[i].bad) for i in bad_idx))
 
     # --- scalings and transposes, output by output
@@ -1193,12 +1196,12 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
 
     # --- exceptions related to a class of inputs
     if time.perf_counter() - t0 <= TIME_BUDGET_S:
-        named += input_class(op, evs, call_ref, call_impl, rng, force=exceptions)
+        named += input_class(op, evs, call_ref, call_impl, rng, force=exceptions, deadline=t0 + TIME_BUDGET_S)
 
     # a scaling is redundant beside a variant that explains the same outputs
     variant_keys = set().union(*[{norm_key(op, k) for k in n.all_keys()} for n in named if n.variant is not None] or [set()])
     named = [n for n in named if n.scale is None or n.scale[0] not in variant_keys]
-    return Analysis(op, evs, named, residuals, fits)
+    return Analysis(op, evs, named, residuals, fits, deadline=t0 + TIME_BUDGET_S)
 
 
 def diagnose(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None, *, fresh: int = FRESH_SAMPLES) -> list[Diagnosis]:
@@ -1343,7 +1346,8 @@ def _atom_text(a) -> str:
     return f"{a[0]} {a[1]} {_fmt(a[2])}"
 
 
-def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng, force: bool = False) -> list[Named]:
+def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng, force: bool = False,
+                deadline: float = float("inf")) -> list[Named]:
     """When the implementation raises on some samples and not on others, the condition on the samples'
     hyperparameters and dimensions that separates them (``raises whenever pad > 0``), found on the
     analysis' samples plus :data:`EXCEPTION_SAMPLES` fresh ones. Nothing when it always raises, or when no
@@ -1353,7 +1357,11 @@ def input_class(op: OpSpec, evs: list, call_ref, call_impl, rng, force: bool = F
 
     if not raising(evs) and not force:
         return []
-    rows_evs = list(evs) + [_evaluate_sample(op, call_ref, call_impl, op.sample(rng), rng) for _ in range(EXCEPTION_SAMPLES)]
+    rows_evs = list(evs)
+    for _ in range(EXCEPTION_SAMPLES):
+        if time.perf_counter() > deadline:
+            break
+        rows_evs.append(_evaluate_sample(op, call_ref, call_impl, op.sample(rng), rng))
     seen = sorted(raising(rows_evs))
     out = []
     for (fn, typ) in seen:
@@ -1640,7 +1648,8 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
     def sample_index(s) -> int | None:
         if not isinstance(s, dict):
             return None
-        if id(s) not in index and call_impl is not None and len(extra) < MAX_EXTRA_SAMPLES:
+        if (id(s) not in index and call_impl is not None and len(extra) < MAX_EXTRA_SAMPLES
+                and time.perf_counter() < an.deadline):
             ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s, rng)
             an.evs.append(ev)
             si = index[id(s)] = len(an.evs) - 1
@@ -1690,7 +1699,7 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
                     nk in {norm_key(op, k) for k in n.keys.get(i, set())} for i in where)]
             elif f.kind in ("property", "exception") or "falsifying_example" in f.details:
                 s2 = _sample_from_data(op, f.details.get("falsifying_example"))
-                if s2 is not None and call_impl is not None:
+                if s2 is not None and call_impl is not None and time.perf_counter() < an.deadline:
                     ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s2, rng)
                     exc_type = None
                     if f.kind == "exception":  # the property's message names the exception type
