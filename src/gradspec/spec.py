@@ -145,6 +145,9 @@ class Sampler:
     strategy: Callable[[str], Any] | None = None
     modes: tuple[str, ...] = ("away",)
     cases: tuple = ()
+    #: draws whose float64 evaluation is exact (dyadic values) where a decision (the perceptron's sign) must be
+    #: the same in float64 and at 50 digits; the golden vectors use it instead of ``sampler(rng)`` when set
+    exact: Callable[[np.random.Generator], dict] | None = None
 
     def __call__(self, rng: np.random.Generator) -> dict:
         return self.values(self.structure(rng), rng)

@@ -10,7 +10,7 @@ from ..spec import Ref
 SYMPY_DEFINITIONS = "gradspec.symbolic.definitions"
 MP_FORWARDS = "gradspec.highprec.forward"
 MP_ERROR_MODELS = "gradspec.highprec.tolerance"
-MP_VECTORS = "gradspec.vectors_mp"
+MP_VECTORS = "gradspec.highprec.vectors_mp"
 STRATEGIES = "gradspec.properties.strategies"
 KINK_CASES = "gradspec.conventions"
 

@@ -1,7 +1,9 @@
 r"""The spec in mpmath for the golden vectors: every op's values at 50 significant digits.
 
 Only :func:`gradspec.vectors.write` imports this module (checking an
-implementation from a corpus needs neither mpmath nor SymPy). The functions
+implementation from a corpus needs neither mpmath nor SymPy); it lives with
+the mpmath oracle, and each op's record refers to its ``values_<op>``
+function here (``op.vector_values``). The functions
 work on NumPy object arrays of :class:`mpmath.mpf` (float64 inputs converted
 exactly by :func:`M`) and evaluate the closed forms of the reference's
 docstrings: the forward's definition (softmax, the binary cross-entropy as
@@ -15,7 +17,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from .spec import OpSpec
+from ..reference.init import fans as init_fans
+from ..spec import OpSpec
 
 #: Working precision (decimal digits) of every evaluation.
 WORKING_DPS = 50
@@ -383,11 +386,17 @@ def values_perceptron(s, A, d):
     return {"outputs": {"output": [w + lr * (t - y) * x, b + lr * (t - y)]}, "gradients": {}}
 
 
+def values_init(s, A, d, *, numerator: int, fan: str):
+    """An initialiser's exact target variance: numerator / fan_in, or numerator / (fan_in + fan_out) for ``fan="sum"``."""
+    fan_in, fan_out = init_fans(s["shape"])
+    return {"variance": _mpf(numerator) / (fan_in + fan_out if fan == "sum" else fan_in)}
+
+
 def spec_values(op: OpSpec, s: dict, dy=None) -> dict:
     """The spec's exact values on sample ``s`` (mpf object arrays), at ``WORKING_DPS`` digits.
 
-    Returns ``{"outputs": {...}, "gradients": {...}}`` in the corpus' sections, from the op
-    record's ``vector_values``.
+    Returns ``{"outputs": {...}, "gradients": {...}}`` in the corpus' sections (an initialiser:
+    ``{"variance": ...}``), from the op record's ``vector_values``.
 
     Shapes
     ------
