@@ -14,6 +14,9 @@ profile       multiplier  use
 
 Used by ``gradspec check --profile``, ``gradspec.check(..., profile=)`` and the
 pytest plugin's ``--gradspec-profile``. An explicit example count overrides it.
+"Profile" in gradspec means this; Hypothesis' settings profiles of the property
+tests are :mod:`gradspec.properties.hypothesis_profiles` (same three names, a
+different count), and the report's ``--quick`` is the report's own size.
 """
 from __future__ import annotations
 
