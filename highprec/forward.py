@@ -1,6 +1,6 @@
 r"""Every op's forward in mpmath arithmetic: the specification evaluated at arbitrary precision.
 
-Each function of :data:`FORWARDS` takes a *sample dict* (the registry's format,
+Each op's forward here (its record's ``mp_forward``, see :mod:`gradspec.ops`) takes a *sample dict* (the registry's format,
 see :mod:`gradspec.registry`) whose float arrays have been converted to
 object arrays of :class:`mpmath.mpf` by :func:`sample_to_mp`, and returns the
 op's output as an object array of ``mpf`` (a single ``mpf`` for losses and the
@@ -53,6 +53,8 @@ import numpy as np
 from mpmath import mp
 from mpmath.libmp import from_man_exp
 from numpy.lib.stride_tricks import sliding_window_view
+
+from ..registry import OPS, get
 
 #: The mpmath real type every intermediate must have.
 MPF = type(mpmath.mpf(1))
@@ -398,14 +400,9 @@ def mlp(s, pattern=None):
     return guard(loss, "mlp"), masks
 
 
-#: op name -> mp forward ``f(sample_mp, pattern=None) -> (output, pattern)``.
-FORWARDS: dict[str, Callable] = {
-    "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "softmax": softmax, "affine": affine,
-    "mse": mse, "cross_entropy": cross_entropy, "softmax_cross_entropy": softmax_cross_entropy,
-    "binary_cross_entropy": binary_cross_entropy, "conv2d": conv2d, "max_pool2d": max_pool2d,
-    "avg_pool2d": avg_pool2d, "batchnorm": batchnorm, "dropout": dropout, "l2_penalty": l2_penalty,
-    "mlp": mlp,
-}
+#: op name -> mp forward ``f(sample_mp, pattern=None) -> (output, pattern)``: a read-only view of the
+#: records' ``mp_forward`` (each record names its function above).
+FORWARDS: dict[str, Callable] = {op.name: op.mp_forward for op in OPS if op.mp_forward is not None}
 
 
 # --------------------------------------------------------------------------- samples
@@ -428,8 +425,9 @@ def sample_to_mp(sample: dict) -> dict:
 
 
 def evaluate(op_name: str, sample_mp: dict, pattern=None):
-    """``FORWARDS[op_name](sample_mp, pattern)`` with the result guarded. Returns (output, pattern)."""
-    if op_name not in FORWARDS:
+    """The record's ``mp_forward(sample_mp, pattern)`` with the result guarded. Returns (output, pattern)."""
+    op = get(op_name)
+    if op.mp_forward is None:
         raise KeyError(f"no high-precision forward for {op_name!r}; known: {', '.join(FORWARDS)}")
-    y, pat = FORWARDS[op_name](sample_mp, pattern)
+    y, pat = op.mp_forward(sample_mp, pattern)
     return guard(y, f"{op_name} forward"), pat

@@ -84,6 +84,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..reference import conv as _conv, pooling as _pool
+from ..registry import OPS, get
 
 U = 2.0 ** -53  #: unit roundoff of float64
 ETA = 2.0 ** -1074  #: bound on the absolute error of an underflowing operation
@@ -274,41 +275,41 @@ class Model:
     grads: dict
 
 
-def _m_sigmoid(s, dy):
+def model_sigmoid(s, dy):
     x = Bounded(s["x"])
     y = bsigmoid(x)
     return Model(y, {"x": (dy * y) * (1.0 - y)})
 
 
-def _m_tanh(s, dy):
+def model_tanh(s, dy):
     t = btanh(Bounded(s["x"]))
     return Model(t, {"x": dy * (1.0 - t * t)})
 
 
-def _m_relu(s, dy):
+def model_relu(s, dy):
     x = Bounded(s["x"])
     return Model(bmax0(x), {"x": bwhere(x.v > 0, Bounded(dy), 0.0)})
 
 
-def _m_softmax(s, dy):
+def model_softmax(s, dy):
     y = bsoftmax(Bounded(s["x"]))
     return Model(y, {"x": y * (dy - bsum(dy * y, axis=-1, keepdims=True))})
 
 
-def _m_affine(s, dy):
+def model_affine(s, dy):
     x, W, b = Bounded(s["x"]), Bounded(s["W"]), Bounded(s["b"])
     dyb = Bounded(dy)
     return Model(bmatmul(x, W) + b, {"x": bmatmul(dyb, W.T), "W": bmatmul(x.T, dyb), "b": bsum(dyb, axis=0)})
 
 
-def _m_mse(s, dy):
+def model_mse(s, dy):
     y, t = Bounded(s["y"]), Bounded(s["t"])
     N = y.shape[0]
     r = y - t
     return Model(0.5 * bsum(r * r) / N, {"y": dy * (y - t) / N})
 
 
-def _m_cross_entropy(s, dy):
+def model_cross_entropy(s, dy):
     p, t = Bounded(s["p"]), Bounded(s["t"])
     N = p.shape[0]
     return Model(-bsum(t * blog(p)) / N, {"p": (-dy) * t / (p * N)})
@@ -318,7 +319,7 @@ def _onehot(labels, K):
     return np.eye(K)[np.asarray(labels, dtype=np.int64)]
 
 
-def _m_sce(s, dy):
+def model_softmax_cross_entropy(s, dy):
     z = Bounded(s["z"])
     N, K = z.shape
     labels = np.asarray(s["labels"], dtype=np.int64)
@@ -330,7 +331,7 @@ def _m_sce(s, dy):
     return Model(loss, {"z": dy * g / N})
 
 
-def _m_bce(s, dy):
+def model_binary_cross_entropy(s, dy):
     z, t = Bounded(s["z"]), Bounded(s["t"])
     N = z.shape[0]
     with np.errstate(under="ignore"):
@@ -343,7 +344,7 @@ def _overlap(k, stride):
     return -(-k // stride)
 
 
-def _m_conv2d(s, dy):
+def model_conv2d(s, dy):
     x, Wt, b = s["x"], s["W"], s["b"]
     stride, pad = int(s["stride"]), int(s["pad"])
     N, C, H, W = x.shape
@@ -368,7 +369,7 @@ def _pool_geom(s):
     return x, k, st, p, _conv.output_size(x.shape[2], k, st, p), _conv.output_size(x.shape[3], k, st, p)
 
 
-def _m_max_pool(s, dy):
+def model_max_pool2d(s, dy):
     x, k, st, p, OH, OW = _pool_geom(s)
     win = _pool._windows(x, k, st, p, OH, OW, -np.inf)
     y = Bounded(win.max(axis=-1))
@@ -379,7 +380,7 @@ def _m_max_pool(s, dy):
     return Model(y, {"x": Bounded(scatter(g), gamma(T - 1) * scatter(np.abs(g)))})
 
 
-def _m_avg_pool(s, dy):
+def model_avg_pool2d(s, dy):
     x, k, st, p, OH, OW = _pool_geom(s)
     y = bsum(Bounded(_pool._windows(x, k, st, p, OH, OW, 0.0)), axis=-1) / (k * k)
     g = Bounded(dy) / (k * k)
@@ -389,7 +390,7 @@ def _m_avg_pool(s, dy):
     return Model(y, {"x": Bounded(scatter(g.v), scatter(g.e) + gamma(T - 1) * scatter(np.abs(g.v)))})
 
 
-def _m_batchnorm(s, dy):
+def model_batchnorm(s, dy):
     x = Bounded(s["x"])
     axes = (0,) if x.v.ndim == 2 else (0, 2, 3)
     shape = (1, -1) if x.v.ndim == 2 else (1, -1, 1, 1)
@@ -409,13 +410,13 @@ def _m_batchnorm(s, dy):
     return Model(y, {"x": dx, "gamma": bsum(dyb * xhat, axis=axes), "beta": bsum(dyb, axis=axes)})
 
 
-def _m_dropout(s, dy):
+def model_dropout(s, dy):
     keep = 1.0 - Bounded(float(s["p"]))
     mask = np.asarray(s["mask"], dtype=np.float64)
     return Model(Bounded(s["x"]) * mask / keep, {"x": Bounded(dy) * mask / keep})
 
 
-def _m_l2(s, dy):
+def model_l2_penalty(s, dy):
     W = Bounded(s["W"])
     lam = float(s["lam"])
     return Model(0.5 * lam * bsum(W * W), {"W": Bounded(dy) * lam * W})
@@ -431,7 +432,7 @@ def _hidden(name, z):
     return bmax0(z), Bounded((z.v > 0).astype(np.float64))
 
 
-def _m_mlp(s, dy):
+def model_mlp(s, dy):
     params = [(Bounded(W), Bounded(b)) for W, b in s["params"]]
     X, T, hidden, output = Bounded(s["X"]), s["T"], s["hidden"], s["output"]
     L = len(params)
@@ -465,12 +466,8 @@ def _m_mlp(s, dy):
     return Model(loss, {k: grads[k] for k in sorted(grads, key=lambda n: (int(n[1:]), n[0] == "b"))})
 
 
-MODELS = {
-    "sigmoid": _m_sigmoid, "tanh": _m_tanh, "relu": _m_relu, "softmax": _m_softmax, "affine": _m_affine,
-    "mse": _m_mse, "cross_entropy": _m_cross_entropy, "softmax_cross_entropy": _m_sce,
-    "binary_cross_entropy": _m_bce, "conv2d": _m_conv2d, "max_pool2d": _m_max_pool, "avg_pool2d": _m_avg_pool,
-    "batchnorm": _m_batchnorm, "dropout": _m_dropout, "l2_penalty": _m_l2, "mlp": _m_mlp,
-}
+#: op name -> error model ``model(sample, dy) -> Model``: a read-only view of the records' ``error_model``.
+MODELS = {op.name: op.error_model for op in OPS if op.error_model is not None}
 
 
 def model(op_name: str, sample: dict, dy) -> Model:
@@ -479,8 +476,12 @@ def model(op_name: str, sample: dict, dy) -> Model:
     ``dy``: the cotangent (output's shape; a float for losses; ignored for the MLP).
     Raises ``KeyError`` for an op without a model.
     """
-    if op_name not in MODELS:
+    op = get(op_name)
+    if op.error_model is None:
         raise KeyError(f"no tolerance model for {op_name!r}; known: {', '.join(MODELS)}")
-    dy = 1.0 if op_name == "mlp" else (float(dy) if np.ndim(dy) == 0 else np.asarray(dy, dtype=np.float64))
+    if op.kind == "network":
+        dy = 1.0
+    else:
+        dy = float(dy) if np.ndim(dy) == 0 else np.asarray(dy, dtype=np.float64)
     with np.errstate(under="ignore"):
-        return MODELS[op_name](sample, dy)
+        return op.error_model(sample, dy)

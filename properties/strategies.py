@@ -7,6 +7,8 @@ so that every draw is legal: shapes and hyperparameters are drawn together
 batch-norm group, masks holding both values, strictly positive
 probabilities...). Every sample also carries an int ``"seed"`` for the
 properties' own randomness (cotangents, extra masks); oracles ignore it.
+Each op's record (:mod:`gradspec.ops`) names its strategy here
+(``op.sample.strategy``) and its modes (``op.sample.modes``).
 
 Modes
 -----
@@ -39,7 +41,7 @@ import numpy as np
 from hypothesis import event, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..registry import KINK_MARGIN, OPT_HYPERS, REGISTRY
+from ..registry import KINK_MARGIN, OPS, REGISTRY
 
 MODES = ("away", "on_kink", "hard")
 
@@ -49,39 +51,9 @@ SCALES = (1e-3, 1e-1, 1.0, 10.0, 100.0)
 #: Relative margin from a kink in the ``away`` mode (a fraction of the scale).
 REL_MARGIN = KINK_MARGIN
 
-#: Which modes each op supports (``away`` always; others where they mean something).
-OP_MODES: dict[str, tuple[str, ...]] = {
-    "sigmoid": ("away", "hard"),
-    "tanh": ("away", "hard"),
-    "relu": ("away", "on_kink", "hard"),
-    "step": ("away", "on_kink"),
-    "softmax": ("away", "hard"),
-    "affine": ("away", "hard"),
-    "mse": ("away", "hard"),
-    "cross_entropy": ("away", "hard"),
-    "softmax_cross_entropy": ("away", "hard"),
-    "binary_cross_entropy": ("away", "hard"),
-    "conv2d": ("away", "hard"),
-    "max_pool2d": ("away", "on_kink"),
-    "avg_pool2d": ("away", "on_kink"),
-    "batchnorm": ("away", "hard"),
-    "dropout": ("away",),
-    "l2_penalty": ("away", "hard"),
-    "clip_grad_norm": ("away", "on_kink"),
-    "clip_grad_value": ("away", "on_kink"),
-    "sgd": ("away", "hard"),
-    "momentum": ("away", "hard"),
-    "adagrad": ("away", "hard"),
-    "rmsprop": ("away", "hard"),
-    "adam": ("away", "hard"),
-    "init_xavier_normal": ("away",),
-    "init_xavier_uniform": ("away",),
-    "init_he_normal": ("away",),
-    "init_he_uniform": ("away",),
-    "init_lecun_normal": ("away",),
-    "mlp": ("away", "on_kink"),
-    "perceptron": ("away", "on_kink"),
-}
+#: Which modes each op supports (``away`` always; others where they mean something): a read-only view of
+#: the records' ``sample.modes``.
+OP_MODES: dict[str, tuple[str, ...]] = {op.name: op.sample.modes for op in OPS}
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -193,7 +165,8 @@ def _seed():
 
 # --------------------------------------------------------------------------- per-op strategies
 @st.composite
-def _elementwise(draw, mode, op):
+def elementwise(draw, mode, away_from_zero: bool = False):
+    """An element-wise op on any shape; ``away_from_zero``: the op has a kink at 0 (relu, step)."""
     shape = draw(any_shape())
     if mode == "hard":
         mag = draw(arrays(shape, 30.0, 1000.0))
@@ -204,7 +177,7 @@ def _elementwise(draw, mode, op):
     elif mode == "on_kink":
         x = draw(with_zeros(shape, draw(scales())))
         event("on kink: exact zeros")
-    elif op in ("relu", "step"):
+    elif away_from_zero:
         s = draw(scales())
         x = draw(signed_away(shape, s))
         if float(np.min(np.abs(x))) < 2 * REL_MARGIN * s:
@@ -216,7 +189,7 @@ def _elementwise(draw, mode, op):
 
 
 @st.composite
-def _softmax(draw, mode):
+def softmax(draw, mode):
     if draw(st.booleans()):
         shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
     else:
@@ -238,7 +211,7 @@ def _softmax(draw, mode):
 
 
 @st.composite
-def _affine(draw, mode):
+def affine(draw, mode):
     N, D, M = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 4))
     event(f"affine: N={'1' if N == 1 else '>1'}, {'D == M' if D == M else 'D != M'}")
     s = 1e3 if mode == "hard" else draw(scales())
@@ -256,14 +229,14 @@ def _nk(draw):
 
 
 @st.composite
-def _mse(draw, mode):
+def mse(draw, mode):
     N, K = draw(_nk())
     s = 1e3 if mode == "hard" else draw(scales())
     return {"y": draw(arrays((N, K), -s, s)), "t": draw(arrays((N, K), -s, s)), "seed": draw(_seed())}
 
 
 @st.composite
-def _cross_entropy(draw, mode):
+def cross_entropy(draw, mode):
     N, K = draw(_nk())
     low = 1e-12 if mode == "hard" else 1e-3
     p = draw(arrays((N, K), low, 0.999))  # p + 2h stays inside the domain (0, 1] for the difference steps
@@ -291,21 +264,21 @@ def _logits(draw, mode, shape):
 
 
 @st.composite
-def _sce(draw, mode):
+def softmax_cross_entropy(draw, mode):
     N, K = draw(_nk())
     labels = draw(hnp.arrays(np.int64, (N,), elements=st.integers(0, K - 1), fill=st.nothing()))
     return {"z": draw(_logits(mode, (N, K))), "labels": labels, "seed": draw(_seed())}
 
 
 @st.composite
-def _bce(draw, mode):
+def binary_cross_entropy(draw, mode):
     N, K = draw(_nk())
     t = draw(arrays((N, K), 0.0, 1.0))
     return {"z": draw(_logits(mode, (N, K))), "t": t, "seed": draw(_seed())}
 
 
 @st.composite
-def _conv2d(draw, mode):
+def conv2d(draw, mode):
     H, W, KH, KW, stride, pad = draw(window_geometry())
     N, C, F = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
     s = 1e3 if mode == "hard" else draw(scales())
@@ -314,13 +287,13 @@ def _conv2d(draw, mode):
 
 
 @st.composite
-def _pool(draw, mode, op):
+def _pool(draw, mode, is_max: bool):
     on_kink = mode == "on_kink"
-    H, W, K, _, stride, pad = draw(window_geometry(pool=True, require_pad=on_kink and op == "avg_pool2d"))
+    H, W, K, _, stride, pad = draw(window_geometry(pool=True, require_pad=on_kink and not is_max))
     N, C = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     shape = (N, C, H, W)
     s = draw(scales())
-    if op == "max_pool2d" and on_kink:
+    if is_max and on_kink:
         kind = draw(st.sampled_from(["ties", "all_negative"]))
         event(f"on kink: max-pool {kind}")
         if kind == "ties":  # few distinct values: windows tie for their maximum
@@ -329,7 +302,7 @@ def _pool(draw, mode, op):
             x = draw(arrays(shape, -s, -REL_MARGIN * s))
             if draw(st.booleans()):
                 x = np.full(shape, -s)  # every window a full tie
-    elif op == "max_pool2d":
+    elif is_max:
         x = draw(distinct(shape, s))
         if pad > 0 and np.all(x < 0):
             event("max-pool: negative values beside the padding")
@@ -341,7 +314,7 @@ def _pool(draw, mode, op):
 
 
 @st.composite
-def _batchnorm(draw, mode):
+def batchnorm(draw, mode):
     if draw(st.booleans()):
         D = draw(st.integers(1, 3))
         shape = (draw(st.integers(2, 5)), D)
@@ -367,7 +340,7 @@ def _batchnorm(draw, mode):
 
 
 @st.composite
-def _dropout(draw, mode):
+def dropout(draw, mode):
     shape = draw(any_shape(min_size=2))
     mask = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0]), fill=st.nothing()))
     i, j = draw(st.lists(st.integers(0, mask.size - 1), min_size=2, max_size=2, unique=True))
@@ -379,7 +352,7 @@ def _dropout(draw, mode):
 
 
 @st.composite
-def _l2(draw, mode):
+def l2_penalty(draw, mode):
     shape = draw(any_shape())
     s = 1e3 if mode == "hard" else draw(scales())
     return {"W": draw(arrays(shape, -s, s)), "lam": draw(floats(0.0, 2.0)), "seed": draw(_seed())}
@@ -392,7 +365,7 @@ def _grad_list(draw, scale):
 
 
 @st.composite
-def _clip_norm(draw, mode):
+def clip_grad_norm(draw, mode):
     grads = draw(_grad_list(draw(scales())))
     norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
     if mode == "on_kink":  # exactly at the threshold: no rescaling
@@ -404,7 +377,7 @@ def _clip_norm(draw, mode):
 
 
 @st.composite
-def _clip_value(draw, mode):
+def clip_grad_value(draw, mode):
     clip = draw(floats(0.1, 2.0))
     grads = draw(_grad_list(3.0))
     if mode == "on_kink":  # some elements exactly at ±clip
@@ -414,14 +387,23 @@ def _clip_value(draw, mode):
     return {"grads": grads, "clip": clip, "seed": draw(_seed())}
 
 
+def max_pool2d(mode):
+    return _pool(mode, True)
+
+
+def avg_pool2d(mode):
+    return _pool(mode, False)
+
+
 @st.composite
-def _optimizer(draw, mode, name):
+def optimizer(draw, mode, hypers, zero_momentum: bool = False):
+    """An optimiser's trajectory sample; ``hypers``: (name, (low, high)) pairs; ``zero_momentum``: also momentum = 0."""
     shape = draw(any_shape())
     steps = 5
     gscale = draw(st.sampled_from([1e-6, 1e-4, 1e3])) if mode == "hard" else draw(st.sampled_from([1e-2, 1.0, 10.0]))
     event(f"optimizer gradient scale {gscale:g}")
-    hyper = {k: draw(floats(lo, hi)) for k, (lo, hi) in OPT_HYPERS[name].items()}
-    if name == "momentum" and draw(st.booleans()):
+    hyper = {k: draw(floats(lo, hi)) for k, (lo, hi) in hypers}
+    if zero_momentum and draw(st.booleans()):
         hyper["momentum"] = 0.0
         event("momentum = 0")
     w = draw(arrays(shape, -3.0, 3.0))
@@ -430,7 +412,7 @@ def _optimizer(draw, mode, name):
 
 
 @st.composite
-def _init(draw, mode):
+def init(draw, mode):
     """Dense (D, M) or conv (F, C, KH, KW) shapes with fan_in != fan_out and >= 4000 weights."""
     if draw(st.booleans()):
         D, M = draw(st.sampled_from([(200, 60), (64, 256), (500, 30), (100, 300)]))
@@ -474,7 +456,7 @@ def _fix_bias(pre: np.ndarray, b: float, margin: float) -> float:
 
 
 @st.composite
-def _mlp(draw, mode):
+def mlp(draw, mode):
     L = draw(st.integers(1, 5))
     widths = [draw(st.integers(1, 4)) for _ in range(L + 1)]
     N = draw(st.integers(1, 4))
@@ -526,7 +508,7 @@ def _mlp(draw, mode):
 
 
 @st.composite
-def _perceptron(draw, mode):
+def perceptron(draw, mode):
     D = draw(st.integers(1, 4))
     t = float(draw(st.integers(0, 1)))
     lr = draw(floats(0.1, 1.0))
@@ -543,35 +525,6 @@ def _perceptron(draw, mode):
     return {"w": w, "b": b, "x": x, "t": t, "lr": lr, "seed": draw(_seed())}
 
 
-_BUILDERS = {
-    "sigmoid": lambda m: _elementwise(m, "sigmoid"),
-    "tanh": lambda m: _elementwise(m, "tanh"),
-    "relu": lambda m: _elementwise(m, "relu"),
-    "step": lambda m: _elementwise(m, "step"),
-    "softmax": _softmax,
-    "affine": _affine,
-    "mse": _mse,
-    "cross_entropy": _cross_entropy,
-    "softmax_cross_entropy": _sce,
-    "binary_cross_entropy": _bce,
-    "conv2d": _conv2d,
-    "max_pool2d": lambda m: _pool(m, "max_pool2d"),
-    "avg_pool2d": lambda m: _pool(m, "avg_pool2d"),
-    "batchnorm": _batchnorm,
-    "dropout": _dropout,
-    "l2_penalty": _l2,
-    "clip_grad_norm": _clip_norm,
-    "clip_grad_value": _clip_value,
-    **{name: (lambda n: (lambda m: _optimizer(m, n)))(name) for name in OPT_HYPERS},
-    **{name: _init for name in REGISTRY if name.startswith("init_")},
-    "mlp": _mlp,
-    "perceptron": _perceptron,
-}
-
-missing = set(REGISTRY) - set(_BUILDERS)
-assert not missing, f"ops of the registry without a strategy: {sorted(missing)}"
-
-
 def samples(op, mode: str = "away") -> st.SearchStrategy[dict]:
     """Strategy of valid sample dicts for ``op`` (a name or an OpSpec) in ``mode``.
 
@@ -583,9 +536,10 @@ def samples(op, mode: str = "away") -> st.SearchStrategy[dict]:
         raise KeyError(f"unknown op {name!r}; known ops: {', '.join(REGISTRY)}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if mode not in OP_MODES[name]:
-        raise ValueError(f"op {name!r} has no {mode!r} samples; its modes are {OP_MODES[name]}")
-    return _BUILDERS[name](mode)
+    sampler = REGISTRY[name].sample
+    if mode not in sampler.modes:
+        raise ValueError(f"op {name!r} has no {mode!r} samples; its modes are {sampler.modes}")
+    return sampler.strategy(mode)
 
 
 #: ``STRATEGIES[op][mode]``: every strategy of the library.

@@ -11,7 +11,7 @@ Run them against any implementation::
     suite.check_property(suite.get("softmax", "rows_sum_to_one"), my_layers)  # raises on failure
 
 Examples per property follow the active Hypothesis profile
-(``--hypothesis-profile dev|ci|thorough``, see :mod:`gradspec.properties.profiles`);
+(``--hypothesis-profile dev|ci|thorough``, see :mod:`gradspec.properties.hypothesis_profiles`);
 slow properties run a fraction (``weight``) of them, never fewer than 2.
 """
 from __future__ import annotations

@@ -287,14 +287,14 @@ def gradspec_hypothesis_profile():
 
     Outside pytest, Hypothesis's own default profile is active, whose 200 ms
     deadline turns a slow example on a busy machine into a ``FlakyFailure`` of
-    the reference. gradspec's profiles (:mod:`gradspec.properties.profiles`)
+    the reference. gradspec's Hypothesis profiles (:mod:`gradspec.properties.hypothesis_profiles`)
     have no deadline. The previous profile is restored afterwards; a profile of
     gradspec's that is already loaded (under pytest) is left alone.
     """
     try:
         from hypothesis import settings
 
-        from ..properties import profiles
+        from ..properties import hypothesis_profiles as profiles
 
         previous = settings.get_current_profile_name()
     except Exception:  # noqa: BLE001 - no properties package or an older Hypothesis: nothing to do

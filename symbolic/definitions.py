@@ -1,7 +1,7 @@
 r"""Every differentiable op of the registry written directly in SymPy, from its math definition.
 
-One place per op: :data:`DEFINITIONS` maps the op name to a builder that takes
-a sample (a dict with the registry's argument names; only its *structure* is
+One builder per op, ``define_<op>``, which the op's record (``op.sympy``, see
+:mod:`gradspec.ops`) refers to. It takes a sample (a dict with the registry's argument names; only its *structure* is
 used: shapes, integer hyperparameters, labels, masks) and returns a
 :class:`Definition`:
 
@@ -24,11 +24,12 @@ row-major order where element i wins when it is > every earlier element and
 >= every later one: ties go to the first maximum and padding (not a
 candidate) never wins, the registry's conventions.
 
-:data:`CASES` lists the small shapes at which each op is derived (the
-smallest that exercise every term: conv2d with stride 2 and padding 1, pooling
-with overlapping padded windows, batchnorm in both (N, D) and (N, C, H, W)
-form) and :func:`draw` draws values for a case from a Generator, keeping the
-registry's margin from every kink.
+The small shapes at which each op is derived (the smallest that exercise
+every term: conv2d with stride 2 and padding 1, pooling with overlapping
+padded windows, batchnorm in both (N, D) and (N, C, H, W) form) are the
+record's ``sample.cases``, and ``sample.draw(case, rng)`` draws values for a
+case with the registry's distributions and margins from every kink;
+:data:`CASES` and :func:`draw` read them from the records.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from ..registry import KINK_MARGIN, _away_from_zero, _distinct
+from ..registry import OPS, get
 
 #: Float hyperparameters that become SymPy symbols (the others are structural integers).
 SYMBOLIC_HYPERS = ("eps", "p", "lam")
@@ -112,12 +113,10 @@ def _window(h0, w0, k_h, k_w, H, W):
 
 
 # --------------------------------------------------------------------------- elementwise and softmax
-def _elementwise(fn, dfn_spec, identity):
-    def build(s):
-        x = sym_array("x", _shape(s["x"]), real=True)
-        return Definition({"x": x}, ew(fn, x), ("x",), lambda dy: (dy * ew(dfn_spec, x),), identity)
-
-    return build
+def elementwise(s, fn, dfn_spec, identity) -> Definition:
+    """The element-wise op ``fn`` at the shape of ``s["x"]``; the spec's derivative is ``dfn_spec``."""
+    x = sym_array("x", _shape(s["x"]), real=True)
+    return Definition({"x": x}, ew(fn, x), ("x",), lambda dy: (dy * ew(dfn_spec, x),), identity)
 
 
 def _sigmoid_spec(x):  # sigmoid_backward docstring: dy·σ(x)(1 − σ(x))
@@ -132,7 +131,19 @@ def _relu_spec(x):  # relu_backward docstring: dy·[x > 0]
     return sp.Piecewise((1, x > 0), (0, True))
 
 
-def _softmax(s):
+def define_sigmoid(s):
+    return elementwise(s, sigmoid, _sigmoid_spec, "simplify")
+
+
+def define_tanh(s):
+    return elementwise(s, sp.tanh, _tanh_spec, "expand")
+
+
+def define_relu(s):
+    return elementwise(s, relu, _relu_spec, "expand")
+
+
+def define_softmax(s):
     x = sym_array("x", _shape(s["x"]), real=True)
     e = ew(sp.exp, x)
     y = e / e.sum(axis=-1, keepdims=True)
@@ -144,7 +155,7 @@ def _softmax(s):
 
 
 # --------------------------------------------------------------------------- affine
-def _affine(s):
+def define_affine(s):
     N, D = _shape(s["x"])
     M = _shape(s["W"])[1]
     x, W, b = sym_array("x", (N, D), real=True), sym_array("W", (D, M), real=True), sym_array("b", (M,), real=True)
@@ -160,21 +171,21 @@ def _affine(s):
 
 
 # --------------------------------------------------------------------------- losses (mean over the batch N)
-def _mse(s):
+def define_mse(s):
     N, K = _shape(s["y"])
     y, t = sym_array("y", (N, K), real=True), sym_array("t", (N, K), real=True)
     C = sum((y[i] - t[i]) ** 2 for i in np.ndindex(N, K)) / (2 * N)
     return Definition({"y": y, "t": t}, C, ("y",), lambda dy: (dy * (y - t) / N,), scalar=True)
 
 
-def _cross_entropy(s):
+def define_cross_entropy(s):
     N, K = _shape(s["p"])
     p, t = sym_array("p", (N, K), positive=True), sym_array("t", (N, K), real=True)
     C = -sum(t[i] * sp.log(p[i]) for i in np.ndindex(N, K)) / N
     return Definition({"p": p, "t": t}, C, ("p",), lambda dy: (-dy * t / (N * p),), "simplify", scalar=True)
 
 
-def _softmax_cross_entropy(s):
+def define_softmax_cross_entropy(s):
     N, K = _shape(s["z"])
     lab = [int(v) for v in np.asarray(s["labels"]).ravel()]
     z = sym_array("z", (N, K), real=True)
@@ -191,7 +202,7 @@ def _softmax_cross_entropy(s):
     return Definition({"z": z}, C, ("z",), spec, "simplify", scalar=True)
 
 
-def _binary_cross_entropy(s):
+def define_binary_cross_entropy(s):
     N, K = _shape(s["z"])
     z, t = sym_array("z", (N, K), real=True), sym_array("t", (N, K), real=True)
     # the textbook definition on probabilities (the reference uses the stable logits form)
@@ -199,7 +210,7 @@ def _binary_cross_entropy(s):
     return Definition({"z": z, "t": t}, C, ("z",), lambda dy: (dy * (ew(sigmoid, z) - t) / N,), "simplify", scalar=True)
 
 
-def _l2_penalty(s):
+def define_l2_penalty(s):
     W = sym_array("W", _shape(s["W"]), real=True)
     lam = sp.Symbol("lam", nonnegative=True)
     C = lam * sum(w ** 2 for w in W.ravel()) / 2
@@ -207,7 +218,7 @@ def _l2_penalty(s):
 
 
 # --------------------------------------------------------------------------- conv and pooling
-def _conv2d(s):
+def define_conv2d(s):
     N, C, H, Wd = _shape(s["x"])
     F, _, KH, KW = _shape(s["W"])
     st, pd = int(s["stride"]), int(s["pad"])
@@ -259,7 +270,7 @@ def first_max(cands):
     return sp.Piecewise(*[(c, cond) for c, cond in zip(cands[:-1], conds[:-1])], (cands[-1], True)), conds
 
 
-def _max_pool2d(s):
+def define_max_pool2d(s):
     N, C, H, W, k, st, pd, OH, OW = _pool_geometry(s)
     x = sym_array("x", (N, C, H, W), real=True)
     y = np.empty((N, C, OH, OW), dtype=object)
@@ -279,7 +290,7 @@ def _max_pool2d(s):
     return Definition({"x": x}, y, ("x",), spec, note="ties: the first maximum in row-major window order; padding never wins")
 
 
-def _avg_pool2d(s):
+def define_avg_pool2d(s):
     N, C, H, W, k, st, pd, OH, OW = _pool_geometry(s)
     x = sym_array("x", (N, C, H, W), real=True)
     y = np.empty((N, C, OH, OW), dtype=object)
@@ -297,7 +308,7 @@ def _avg_pool2d(s):
 
 
 # --------------------------------------------------------------------------- normalization, dropout
-def _batchnorm(s):
+def define_batchnorm(s):
     shape = _shape(s["x"])
     D = shape[1]
     x = sym_array("x", shape, real=True)
@@ -321,7 +332,7 @@ def _batchnorm(s):
     return Definition({"x": x, "gamma": gamma, "beta": beta, "eps": eps}, y, ("x", "gamma", "beta"), spec, "rational")
 
 
-def _dropout(s):
+def define_dropout(s):
     x = sym_array("x", _shape(s["x"]), real=True)
     mask = np.asarray(s["mask"], dtype=np.float64)
     p = sp.Symbol("p", nonnegative=True)
@@ -329,95 +340,21 @@ def _dropout(s):
     return Definition({"x": x, "p": p}, x * msym / (1 - p), ("x",), lambda dy: (dy * msym / (1 - p),))
 
 
-#: op name -> builder(sample) -> Definition. One obvious place per op.
-DEFINITIONS: dict[str, Callable[[dict], Definition]] = {
-    "sigmoid": _elementwise(sigmoid, _sigmoid_spec, "simplify"),
-    "tanh": _elementwise(sp.tanh, _tanh_spec, "expand"),
-    "relu": _elementwise(relu, _relu_spec, "expand"),
-    "softmax": _softmax,
-    "affine": _affine,
-    "mse": _mse,
-    "cross_entropy": _cross_entropy,
-    "softmax_cross_entropy": _softmax_cross_entropy,
-    "binary_cross_entropy": _binary_cross_entropy,
-    "conv2d": _conv2d,
-    "max_pool2d": _max_pool2d,
-    "avg_pool2d": _avg_pool2d,
-    "batchnorm": _batchnorm,
-    "dropout": _dropout,
-    "l2_penalty": _l2_penalty,
-}
-
-
 # --------------------------------------------------------------------------- cases and values
-#: The structures each op is derived at (smallest that exercise every term). Values come from :func:`draw`.
-CASES: dict[str, list[dict]] = {
-    "sigmoid": [{"x": (2, 3)}, {"x": (1, 2, 1, 2)}],
-    "tanh": [{"x": (2, 3)}, {"x": (4,)}],
-    "relu": [{"x": (2, 3)}, {"x": (1, 1, 2, 2)}],
-    "softmax": [{"x": (2, 3)}, {"x": (1, 2, 4)}],
-    "affine": [{"N": 2, "D": 3, "M": 2}, {"N": 3, "D": 2, "M": 2}],  # the second W is square: a missing transpose keeps the shape
-    "mse": [{"N": 2, "K": 3}, {"N": 3, "K": 1}],
-    "cross_entropy": [{"N": 2, "K": 3}, {"N": 3, "K": 2}],
-    "softmax_cross_entropy": [{"N": 2, "K": 3}, {"N": 3, "K": 2}],
-    "binary_cross_entropy": [{"N": 2, "K": 2}, {"N": 1, "K": 3}],
-    # (N, C, H, W, F, KH, KW, stride, pad): stride 2 with padding 1 and a non-square kernel; then overlapping windows
-    "conv2d": [{"geom": (1, 2, 3, 3, 2, 3, 2, 2, 1)}, {"geom": (2, 1, 3, 4, 1, 2, 2, 1, 0)}],
-    # (N, C, H, W, kernel, stride, pad): overlapping padded windows; then tiling windows
-    "max_pool2d": [{"geom": (1, 2, 3, 3, 3, 2, 1)}, {"geom": (1, 1, 4, 4, 2, 2, 0)}],
-    "avg_pool2d": [{"geom": (1, 2, 3, 3, 3, 2, 1)}, {"geom": (1, 1, 4, 4, 2, 2, 0)}],
-    "batchnorm": [{"x": (3, 2)}, {"x": (2, 2, 1, 2)}],
-    "dropout": [{"x": (2, 3)}, {"x": (5,)}],
-    "l2_penalty": [{"x": (2, 3)}, {"x": (1, 1, 2, 2)}],
-}
+# Each op's record (gradspec.ops) holds its builder (``op.sympy``), the structures it is derived at
+# (``op.sample.cases``: the smallest that exercise every term) and the values drawn there
+# (``op.sample.draw``). The mappings below are read-only views of the records.
+
+#: op name -> the structures it is derived at (from the records).
+CASES: dict[str, list] = {op.name: list(op.sample.cases) for op in OPS if op.sympy is not None and op.kind != "network"}
 
 
-def draw(op_name: str, case: dict, rng: np.random.Generator) -> dict:
-    """A sample of ``op_name`` at the structure ``case``, with the registry's value distributions and kink margins.
+def draw(op_name: str, case, rng: np.random.Generator) -> dict:
+    """A sample of ``op_name`` at the structure ``case``: its record's ``sample.draw(case, rng)``.
 
     Returns a dict keyed by the op's argument names, like ``OpSpec.sample``.
     """
-    n = op_name
-    if n in ("sigmoid", "tanh"):
-        return {"x": rng.normal(0.0, 2.0, size=case["x"])}
-    if n == "relu":
-        return {"x": _away_from_zero(rng, case["x"])}
-    if n == "softmax":
-        return {"x": rng.normal(0.0, 3.0, size=case["x"])}
-    if n == "affine":
-        N, D, M = case["N"], case["D"], case["M"]
-        return {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, M)), "b": rng.normal(size=M)}
-    if n == "mse":
-        return {"y": rng.normal(size=(case["N"], case["K"])), "t": rng.normal(size=(case["N"], case["K"]))}
-    if n == "cross_entropy":
-        N, K = case["N"], case["K"]
-        return {"p": rng.uniform(0.05, 0.95, size=(N, K)), "t": np.eye(K)[rng.integers(0, K, size=N)]}
-    if n == "softmax_cross_entropy":
-        return {"z": rng.normal(0.0, 3.0, size=(case["N"], case["K"])), "labels": rng.integers(0, case["K"], size=case["N"])}
-    if n == "binary_cross_entropy":
-        N, K = case["N"], case["K"]
-        return {"z": rng.normal(0.0, 3.0, size=(N, K)), "t": rng.uniform(0.0, 1.0, size=(N, K))}
-    if n == "conv2d":
-        N, C, H, W, F, KH, KW, st, pd = case["geom"]
-        return {"x": rng.normal(size=(N, C, H, W)), "W": rng.normal(size=(F, C, KH, KW)), "b": rng.normal(size=F),
-                "stride": st, "pad": pd}
-    if n in ("max_pool2d", "avg_pool2d"):
-        N, C, H, W, k, st, pd = case["geom"]
-        x = _distinct(rng, (N, C, H, W)) if n == "max_pool2d" else rng.normal(size=(N, C, H, W))
-        return {"x": x, "kernel": k, "stride": st, "pad": pd}
-    if n == "batchnorm":
-        shape = case["x"]
-        D = shape[1]
-        x = rng.normal(0.0, 1.0, size=shape) * rng.uniform(0.5, 2.0) + rng.normal()
-        return {"x": x, "gamma": rng.normal(1.0, 0.5, size=D), "beta": rng.normal(size=D),
-                "eps": float(rng.choice([1e-5, 1e-3, 0.1]))}
-    if n == "dropout":
-        mask = (rng.random(case["x"]) < 0.5).astype(float)
-        mask.flat[0], mask.flat[-1] = 0.0, 1.0
-        return {"x": rng.normal(size=case["x"]), "mask": mask, "p": float(rng.choice([0.0, 0.2, 0.5, 0.9]))}
-    if n == "l2_penalty":
-        return {"W": rng.normal(size=case["x"]), "lam": float(rng.uniform(0.0, 2.0))}
-    raise KeyError(f"no symbolic case generator for op {op_name!r}; known: {', '.join(CASES)}")
+    return get(op_name).sample.draw(case, rng)
 
 
 def structure_key(op_name: str, sample: dict) -> tuple:
@@ -439,12 +376,12 @@ def structure_key(op_name: str, sample: dict) -> tuple:
 
 
 def define(op_name: str, sample: dict) -> Definition:
-    """The :class:`Definition` of ``op_name`` at the structure of ``sample``."""
-    try:
-        builder = DEFINITIONS[op_name]
-    except KeyError:
-        raise KeyError(f"no SymPy definition for op {op_name!r}; defined: {', '.join(DEFINITIONS)}") from None
-    return builder(sample)
+    """The :class:`Definition` of ``op_name`` at the structure of ``sample`` (its record's ``sympy`` builder)."""
+    op = get(op_name)
+    if op.sympy is None or op.kind == "network":
+        defined = [o.name for o in OPS if o.sympy is not None and o.kind != "network"]
+        raise KeyError(f"no SymPy definition for op {op_name!r}; defined: {', '.join(defined)}")
+    return op.sympy(sample)
 
 
 
@@ -490,26 +427,17 @@ def mlp_definition(widths, N: int, hidden: str, output: str):
     return syms, C, names
 
 
-#: Structures of the network op (widths, N); hidden and output are drawn per example.
-MLP_CASES = [((2, 3, 2), 2), ((3, 2), 3), ((2, 2, 2, 2), 1)]
+#: Structures of the network op (widths, N), from its record; hidden and output are drawn per example.
+MLP_CASES = [case for op in OPS if op.kind == "network" for case in op.sample.cases]
 
 
 def draw_mlp(case, rng: np.random.Generator) -> dict:
-    """An MLP sample (the registry's keys) at widths/N of ``case``; relu pre-activations keep the kink margin."""
-    widths, N = case
-    hidden = str(rng.choice(["sigmoid", "tanh", "relu"]))
-    output = str(rng.choice(["identity_mse", "sigmoid_mse", "softmax_cross_entropy"]))
-    for _ in range(1000):
-        params = [(rng.normal(0, 1.0 / np.sqrt(widths[l]), size=(widths[l], widths[l + 1])),
-                   rng.normal(0, 0.5, size=widths[l + 1])) for l in range(len(widths) - 1)]
-        X = rng.normal(size=(N, widths[0]))
-        a, margin = X, np.inf
-        for W, b in params[:-1]:
-            z = a @ W + b
-            margin = min(margin, float(np.min(np.abs(z))))
-            a = np.maximum(z, 0.0) if hidden == "relu" else z
-        if hidden != "relu" or margin > KINK_MARGIN:
-            break
-    K = widths[-1]
-    T = rng.integers(0, K, size=N) if output == "softmax_cross_entropy" else rng.normal(size=(N, K))
-    return {"params": params, "X": X, "T": T, "hidden": hidden, "output": output}
+    """An MLP sample (the registry's keys) at widths/N of ``case``: the network record's ``sample.draw``."""
+    (network,) = [op for op in OPS if op.kind == "network"]
+    return network.sample.draw(case, rng)
+
+
+def define_mlp(s) -> tuple:
+    """The network's SymPy loss at the structure of an MLP sample: :func:`mlp_definition` of its widths."""
+    widths = [np.shape(s["params"][0][0])[0]] + [np.shape(W)[1] for W, _ in s["params"]]
+    return mlp_definition(widths, int(np.shape(s["X"])[0]), s["hidden"], s["output"])

@@ -12,7 +12,7 @@
   in-memory module or as a ``.py`` file for ``gradspec check --impl``.
 
 Every helper here is itself shown catching a wrong input in
-``tests/test_helpers_meta.py``.
+``tests/meta/test_helpers_meta.py``.
 """
 from __future__ import annotations
 

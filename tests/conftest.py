@@ -1,5 +1,5 @@
 """Shared pytest configuration of gradspec's test suite."""
-from gradspec.properties import profiles as _hypothesis_profiles
+from gradspec.properties import hypothesis_profiles
 
 # Hypothesis profiles dev (default), ci, thorough: select with `pytest --hypothesis-profile NAME`.
-_hypothesis_profiles.register()
+hypothesis_profiles.register()

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import gradspec.reference as ref
 from gradspec import registry
 from gradspec.oracles import fd64
-from gradspec.properties import profiles, props, strategies, suite
+from gradspec.properties import hypothesis_profiles, props, strategies, suite
 
 pytestmark = pytest.mark.properties
 
@@ -184,14 +184,14 @@ def test_closed_forms_by_hand():
     assert got == pytest.approx([1.0 - 0.1 * 2.0 * 2.5], abs=1e-15)
 
 
-# --------------------------------------------------------------------------- profiles
+# --------------------------------------------------------------------------- Hypothesis profiles
 def test_profiles_are_registered_with_their_settings():
-    profiles.register()
+    hypothesis_profiles.register()
     ci = settings.get_profile("ci")
     assert ci.derandomize and ci.database is None and ci.deadline is None
     assert settings.get_profile("thorough").max_examples >= 10 * settings.get_profile("dev").max_examples
     with pytest.raises(ValueError, match="unknown Hypothesis profile 'fast'"):
-        profiles.load("fast")
+        hypothesis_profiles.load("fast")
 
 
 def test_slow_properties_run_fewer_examples_not_zero():

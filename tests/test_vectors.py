@@ -13,7 +13,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from gradspec import registry, vectors, vectors_mp
+from gradspec import registry, vectors
+from gradspec.highprec import vectors_mp
+from gradspec.oracles import vectors as vectors_oracle
 
 from gradspec.properties import mutants as mutants_lib
 LIB = {m.name: m for m in mutants_lib.MUTANTS}
@@ -84,7 +86,7 @@ def test_stored_digits_are_correct_to_36_digits(corpus, monkeypatch):
         op = registry.get(name)
         loaded = vectors.load(corpus, [name])[name]
         raw = json.load(open(os.path.join(corpus, "ops", f"{name}.json")))["cases"][0]
-        s = vectors._sample_of(op, loaded["cases"][0])
+        s = vectors_oracle.sample_of(op, loaded["cases"][0])
         if name == "mlp":
             s["params"] = [tuple(p) for p in s["params"]]
         dy = loaded["cases"][0].get("cotangent")
@@ -108,7 +110,7 @@ def test_forwards_agree_with_the_independent_highprec_oracle(corpus):
         op = registry.get(name)
         for c, raw in zip(vectors.load(corpus, [name])[name]["cases"],
                           json.load(open(os.path.join(corpus, "ops", f"{name}.json")))["cases"]):
-            s = vectors._sample_of(op, c)
+            s = vectors_oracle.sample_of(op, c)
             with mpmath.workdps(50):
                 y, _ = forward.evaluate(name, forward.sample_to_mp(s))
                 y = np.asarray(y, dtype=object).ravel()
@@ -132,6 +134,24 @@ def test_reference_passes_from_the_vectors_with_margin(corpus):
     worst = max(c.worst_error for r in result.ops.values() for c in r.checks
                 if c.worst_error is not None and c.check != "distribution")
     assert worst < 1e-3  # the float64 reference is > 1000x inside the tolerance
+
+
+def test_the_vectors_oracle_is_registered_and_the_runner_drives_it(corpus, monkeypatch):
+    """``oracles.get("vectors")`` reads its corpus from GRADSPEC_VECTORS; runner.check runs an Oracle object."""
+    from gradspec import oracles, runner
+
+    mod = oracles.get("vectors")
+    assert mod is vectors_oracle and "vectors" in oracles.CORPUS_ORACLES and "vectors" not in oracles.ORACLES
+    monkeypatch.delenv(vectors_oracle.ENV, raising=False)
+    assert not mod.applies(registry.get("affine"))
+    with pytest.raises(ValueError, match="GRADSPEC_VECTORS"):
+        mod.check_op(registry.get("affine"), None, np.random.default_rng(0))
+    monkeypatch.setenv(vectors_oracle.ENV, corpus)
+    good = runner.check(None, ops=["affine", "mse"], oracles=["vectors"])
+    assert good.ok and good.oracles == ["vectors"]
+    assert {c.check for r in good.ops.values() for c in r.checks} == {"forward", "backward"}
+    bad = runner.check(LIB["mse_backward_missing_1_over_N"].impl, ops=["mse"], oracles=[vectors_oracle.Oracle(corpus, ["mse"])])
+    assert bad.ops["mse"].status == "fail" and bad.oracles == ["vectors"]
 
 
 @pytest.mark.parametrize("name,want", [

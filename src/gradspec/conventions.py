@@ -10,7 +10,7 @@ convention, to float64 precision:
 :math:`|a - r| \le 10^{-10}|r| + 10^{-12}\max(1, \max|r|)`.
 
 It runs as part of the ``fd64`` oracle (check name ``conventions``) for the ops
-listed in :data:`CASE_BUILDERS`; a failure names the convention, and the
+whose record has ``kink_cases`` (the functions ``<op>_cases`` below); a failure names the convention, and the
 diagnosis names the variant (e.g. ``relu_prime_at_zero_is_one``).
 """
 from __future__ import annotations
@@ -36,17 +36,17 @@ class Case:
     seed: int  # of the cotangent dy
 
 
-def _relu(rng):
+def relu_cases():
     x = np.array([[-1.5, 0.0, 2.0, 0.0], [0.0, 0.7, -0.3, 0.0]])
     return [Case("relu", "x == 0 (the kink)", "relu'(0) = 0: no gradient passes where x == 0", {"x": x}, 1)]
 
 
-def _step(rng):
+def step_cases():
     x = np.array([[-1.0, 0.0, 2.5], [0.0, 0.3, -0.0]])
     return [Case("step", "x == 0 (the kink)", "step(0) = 0", {"x": x}, 2)]
 
 
-def _max_pool(rng):
+def max_pool2d_cases():
     tie = np.array([[[[1.0, 1.0, 0.5, 2.0],
                       [0.5, 1.0, 2.0, 2.0],
                       [3.0, 0.0, -1.0, -1.0],
@@ -65,14 +65,14 @@ def _max_pool(rng):
     ]
 
 
-def _avg_pool(rng):
+def avg_pool2d_cases():
     x = np.arange(1.0, 26.0).reshape(1, 1, 5, 5) / 5.0
     return [Case("avg_pool2d", "windows that overlap the padding (kernel 3, stride 2, pad 1)",
                  "zero padding counts in the divisor, which is always kernel²",
                  {"x": x, "kernel": 3, "stride": 2, "pad": 1}, 6)]
 
 
-def _perceptron(rng):
+def perceptron_cases():
     w, x = np.array([1.0, 2.0]), np.array([1.0, 1.0])
     return [Case("perceptron", "w·x + b == 0, target 1", "y = step(0) = 0 on the boundary, so the rule updates toward t = 1",
                  {"w": w, "b": -3.0, "x": x, "t": 1.0, "lr": 0.5}, 7),
@@ -80,7 +80,7 @@ def _perceptron(rng):
                  {"w": w, "b": -3.0, "x": x, "t": 0.0, "lr": 0.5}, 8)]
 
 
-def _mlp(rng):
+def mlp_cases():
     X = np.array([[0.0, 0.0], [1.0, -0.5], [0.3, 0.8]])
     W1 = np.array([[0.5, -1.0, 0.7], [0.2, 0.4, -0.6]])
     b1 = np.array([0.1, 0.0, -0.2])  # example 0 is all zeros: unit 1's pre-activation is exactly 0
@@ -91,19 +91,13 @@ def _mlp(rng):
                   "hidden": "relu", "output": "identity_mse"}, 9)]
 
 
-#: op name -> function returning its cases (pure: fixed values).
-CASE_BUILDERS = {"relu": _relu, "step": _step, "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
-                 "perceptron": _perceptron, "mlp": _mlp}
-
-
 def cases(op: OpSpec) -> list[Case]:
-    """The kink cases of ``op`` (empty when it has none)."""
-    build = CASE_BUILDERS.get(op.name)
-    return build(None) if build else []
+    """The kink cases of ``op``: its record's ``kink_cases()`` (pure: fixed values); empty when it has none."""
+    return list(op.kink_cases()) if op.kink_cases is not None else []
 
 
 def applies(op: OpSpec) -> bool:
-    return op.name in CASE_BUILDERS
+    return op.kink_cases is not None
 
 
 def check_op(op: OpSpec, impl) -> list[CheckResult]:

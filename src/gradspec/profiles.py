@@ -4,13 +4,13 @@ A profile multiplies every oracle's own default (``DEFAULT_EXAMPLES`` of the
 oracle module, 1 when it declares none), so adding a slow oracle with a small
 default never makes a profile unaffordable:
 
-============  ==========  ==============================================
+============  ==========  =======================================
 profile       multiplier  use
-============  ==========  ==============================================
+============  ==========  =======================================
 ``dev``       1           the default: a quick answer (fd64: 3 examples)
 ``ci``        3           continuous integration
 ``thorough``  10          before a release; at least 10× the examples
-============  ==========  ==============================================
+============  ==========  =======================================
 
 Used by ``gradspec check --profile``, ``gradspec.check(..., profile=)`` and the
 pytest plugin's ``--gradspec-profile``. An explicit example count overrides it.
@@ -24,6 +24,10 @@ targeted samples: a square W for affine and conv2d, logits of ±1000) and
 relative error in one element, where float64 differences resolve about 1e-6).
 Both are cheap at the registry's small shapes; ``symbolic`` (SymPy) and
 ``properties`` (Hypothesis) cost seconds to import and run, and are run by name.
+
+"Profile" in gradspec means this; Hypothesis' settings profiles of the property
+tests are :mod:`gradspec.properties.hypothesis_profiles` (same three names, a
+different count), and the report's ``--quick`` is the report's own size.
 """
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
     """Check ``impl`` (module name, ``MODULE:OBJECT``, path, object, or None for the reference).
 
     ``ops``: op names (default: every op of the registry). ``oracles``: oracle
-    names. ``examples``: samples per op, an int for every oracle or a dict
+    names, or oracle objects (anything with ``NAME``, ``applies(op)`` and
+    ``check_op(op, impl, rng, examples)``, e.g. the golden-vectors oracle on a
+    corpus, :class:`gradspec.oracles.vectors.Oracle`). ``examples``: samples per op, an int for every oracle or a dict
     ``{oracle: n}`` (see :mod:`gradspec.profiles`); None: each oracle's default.
     ``seed`` fixes every random draw: the same seed gives the same
     verdicts. ``progress(op_name, index, total)`` is called before each op.
@@ -31,7 +33,7 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
         impl.timeout = float(timeout)
     names = list(registry.REGISTRY) if ops is None else list(ops)
     specs = [registry.get(n) for n in names]
-    oracle_mods = [(name, oracle_registry.get(name)) for name in oracles]
+    oracle_mods = [(o, oracle_registry.get(o)) if isinstance(o, str) else (o.NAME, o) for o in oracles]
     t0 = time.perf_counter()
     results: dict[str, OpResult] = {}
     for index, op in enumerate(specs):
@@ -65,7 +67,7 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
 
             annotate(op, impl, checks, np.random.default_rng([seed, _stable_hash(op.name), 7919]))
         results[op.name] = OpResult.combine(op.name, checks)
-    return RunResult(__version__, impl.describe(), seed, list(oracles), results, time.perf_counter() - t0)
+    return RunResult(__version__, impl.describe(), seed, [name for name, _ in oracle_mods], results, time.perf_counter() - t0)
 
 
 def _stable_hash(name: str) -> int:

@@ -4,10 +4,19 @@ An :class:`OpSpec` is the single description of an op that every oracle, the
 checker, the property library and the reports read. Modelled on PyTorch's
 OpInfo: the entry names the protocol functions, which arguments get a
 gradient, the shape rule, the hyperparameters and their ranges, the smooth
-domain, the kinks with the convention there, and how to draw valid samples.
+domain, the kinks with the convention there, its sampler family
+(:class:`Sampler`), and references (:class:`Ref`) to its definition in every
+oracle: the SymPy definition, the mpmath forward, the float64 running-error
+model, the 50-digit closed forms of the golden vectors and the fixed cases on
+its kinks. The records live in :mod:`gradspec.ops` (one module per spec area).
+
+A :class:`Ref` names a module-level callable and resolves it when called, so
+the registry imports neither SymPy, mpmath nor Hypothesis, and an oracle's
+module can import the registry without an import cycle.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -77,6 +86,77 @@ class Kink:
 
 
 @dataclass(frozen=True)
+class Ref:
+    """A module-level callable named by module and attribute, resolved at each call.
+
+    ``kwargs`` are bound keyword arguments (a partial by name), e.g.
+    ``Ref("gradspec.properties.strategies", "elementwise", (("away_from_zero", True),))``.
+    Resolution is not cached, so monkeypatching the attribute is seen.
+    """
+
+    module: str
+    attr: str
+    kwargs: tuple = ()
+
+    def resolve(self) -> Callable:
+        try:
+            mod = importlib.import_module(self.module)
+        except ImportError as e:
+            raise ImportError(f"op record reference {self}: module {self.module!r} does not import: {e}") from e
+        try:
+            return getattr(mod, self.attr)
+        except AttributeError:
+            raise AttributeError(f"op record reference {self}: module {self.module!r} has no {self.attr!r}") from None
+
+    def __call__(self, *args, **kw):
+        return self.resolve()(*args, **dict(self.kwargs), **kw)
+
+    def __str__(self) -> str:
+        bound = "".join(f", {k}={v!r}" for k, v in self.kwargs)
+        return f"{self.module}:{self.attr}{bound}"
+
+
+def no_structure(rng: np.random.Generator) -> dict:
+    """The structure of an op whose sampler draws everything at once (see :class:`Sampler`)."""
+    return {}
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """An op's sampler family: one source for every draw of the op's samples.
+
+    ``structure(rng)`` draws what a derivation depends on (shapes, integer
+    hyperparameters; for the MLP ``(widths, N)``); ``values(case, rng)`` draws
+    the values at a structure, with the registry's distributions and kink
+    margins. From these:
+
+    * ``sampler(rng)`` (the registry's ``op.sample(rng)``) is
+      ``values(structure(rng), rng)``;
+    * ``sampler.draw(case, rng)`` (the symbolic oracle's draws) is
+      ``values(case, rng)`` at each structure of ``cases``, the small shapes at
+      which the SymPy derivation runs;
+    * ``sampler.strategy(mode)`` is the Hypothesis strategy of the property
+      library in one of ``modes`` (``away``, ``on_kink``, ``hard``): the same
+      sample dicts (plus a ``seed``), drawn by Hypothesis so that they shrink.
+    """
+
+    structure: Callable[[np.random.Generator], Any]
+    values: Callable[[Any, np.random.Generator], dict]
+    strategy: Callable[[str], Any] | None = None
+    modes: tuple[str, ...] = ("away",)
+    cases: tuple = ()
+    #: draws whose float64 evaluation is exact (dyadic values) where a decision (the perceptron's sign) must be
+    #: the same in float64 and at 50 digits; the golden vectors use it instead of ``sampler(rng)`` when set
+    exact: Callable[[np.random.Generator], dict] | None = None
+
+    def __call__(self, rng: np.random.Generator) -> dict:
+        return self.values(self.structure(rng), rng)
+
+    def draw(self, case, rng: np.random.Generator) -> dict:
+        return self.values(case, rng)
+
+
+@dataclass(frozen=True)
 class OpSpec:
     """One registry entry. See :mod:`gradspec.registry` for all of them."""
 
@@ -87,7 +167,7 @@ class OpSpec:
     args: tuple[Arg, ...]
     functions: tuple[str, ...]  # every protocol function the op consists of
     shape_rule: str
-    sample: Callable[[np.random.Generator], dict]
+    sample: Sampler  # callable: sample(rng) -> a valid sample dict; see Sampler for the family
     output_shape: Callable[[dict], tuple] | None = None
     hypers: tuple[Hyper, ...] = ()
     domain: str = "all finite float64 inputs"
@@ -95,6 +175,16 @@ class OpSpec:
     conventions: tuple[str, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    #: builder(sample) -> gradspec.symbolic.definitions.Definition: the op in SymPy at the sample's structure
+    sympy: Ref | None = None
+    #: f(sample_mp, pattern=None) -> (output, pattern): the op's forward in mpmath (gradspec.highprec.forward)
+    mp_forward: Ref | None = None
+    #: model(sample, dy) -> Model: running float64 error bounds of the reference (gradspec.highprec.tolerance)
+    error_model: Ref | None = None
+    #: values(sample_mp, dy_mp) -> {"outputs", "gradients"}: the golden vectors' 50-digit closed forms
+    vector_values: Ref | None = None
+    #: () -> [conventions.Case]: fixed samples placed exactly on the op's kinks
+    kink_cases: Ref | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -2,7 +2,7 @@ r"""Golden test vectors: a versioned, language-neutral corpus of the spec's valu
 
 ``gradspec vectors --out DIR`` writes, for every op of the registry, a few
 cases (inputs, hyperparameters, cotangents, outputs and gradients) computed in
-mpmath at 50 significant digits (:mod:`gradspec.vectors_mp`, imported only to write) from the spec's closed
+mpmath at 50 significant digits (:mod:`gradspec.highprec.vectors_mp`, imported only to write) from the spec's closed
 forms (the formulas of the reference docstrings; optimisers, clipping and the
 perceptron by their update rules), stored as decimal strings of
 :data:`DIGITS` = 40 significant digits in JSON, the same values as float64 in
@@ -47,12 +47,12 @@ from typing import Any
 import numpy as np
 
 from . import __version__, conventions, registry
-from .results import CheckResult, Finding, OpResult, RunResult
+from .results import RunResult
 from .spec import OpSpec
 
 FORMAT = "gradspec-vectors"
 FORMAT_VERSION = 1
-DIGITS = 40  # significant digits of every stored decimal (gradspec.vectors_mp computes at 50)
+DIGITS = 40  # significant digits of every stored decimal (gradspec.highprec.vectors_mp computes at 50)
 DEFAULT_CASES = 3
 RTOL, ATOL = 1e-9, 1e-12
 
@@ -65,19 +65,9 @@ class VectorsError(Exception):
         super().__init__(f"{file}: {field}: {problem}")
 
 
-def _perceptron_sample(rng):
-    """Dyadic values (multiples of 1/8), so w·x + b is exact in float64 too; one case in five on the boundary."""
-    D = int(rng.integers(1, 5))
-    w, x = np.round(rng.normal(size=D) * 8) / 8, np.round(rng.normal(size=D) * 8) / 8
-    b = float(np.round(rng.normal() * 8) / 8)
-    if rng.random() < 0.2:
-        b = -float(w @ x)
-    return {"w": w, "b": b, "x": x, "t": float(rng.integers(0, 2)), "lr": float(np.round(rng.uniform(0.1, 1.0) * 8) / 8)}
-
-
 def make_cases(op: OpSpec, n: int, rng: np.random.Generator) -> list[tuple[str, dict]]:
-    """(source, sample) pairs: ``n`` registry samples plus the op's kink cases from :mod:`gradspec.conventions`."""
-    sampler = _perceptron_sample if op.name == "perceptron" else op.sample
+    """(source, sample) pairs: ``n`` registry samples (the record's exact sampler when it has one) plus its kink cases."""
+    sampler = op.sample.exact or op.sample
     out = [(f"registry sample {i}", sampler(rng)) for i in range(n)]
     return out + [(f"kink case: {c.title} ({c.convention})", c.sample) for c in conventions.cases(op)]
 
@@ -86,7 +76,7 @@ def build_case(op: OpSpec, index: int, source: str, s: dict, rng) -> dict:
     """One JSON case of ``op`` on sample ``s`` (drawing the cotangent from ``rng``)."""
     import mpmath
 
-    from .vectors_mp import WORKING_DPS, M, enc, enc_array, spec_values
+    from .highprec.vectors_mp import M, enc, enc_array, spec_values
 
     _mpf = mpmath.mpf
     case: dict[str, Any] = {"id": f"{op.name}/{index}", "source": source}
@@ -95,10 +85,7 @@ def build_case(op: OpSpec, index: int, source: str, s: dict, rng) -> dict:
 
         fan_in, fan_out = fans(s["shape"])
         family, _ = target(op.name, s["shape"])
-        with mpmath.workdps(WORKING_DPS):
-            var = {"init_xavier_normal": _mpf(2) / (fan_in + fan_out), "init_xavier_uniform": _mpf(2) / (fan_in + fan_out),
-                   "init_he_normal": _mpf(2) / fan_in, "init_he_uniform": _mpf(2) / fan_in,
-                   "init_lecun_normal": _mpf(1) / fan_in}[op.name]
+        var = spec_values(op, s)["variance"]
         case["inputs"] = {"shape": [int(v) for v in s["shape"]]}
         case["targets"] = {"fan_in": fan_in, "fan_out": fan_out, "family": family,
                            "variance": enc_array(np.array(var, dtype=object))}
@@ -138,7 +125,7 @@ def _npz_arrays(prefix: str, value, out: dict):
 
 
 def _working_dps() -> int:
-    from .vectors_mp import WORKING_DPS
+    from .highprec.vectors_mp import WORKING_DPS
 
     return WORKING_DPS
 
@@ -353,9 +340,14 @@ def decode(v, file: str, field: str):
     raise VectorsError(file, field, f"unexpected value of type {type(v).__name__}")
 
 
+def manifest(root: str) -> dict:
+    """The corpus' ``manifest.json`` (a VectorsError when it is missing or not JSON)."""
+    return _read_json(root, "manifest.json")
+
+
 def load(root: str, ops=None) -> dict[str, dict]:
     """Read and validate a corpus: op name -> its document with decoded cases. Raises VectorsError."""
-    man = _read_json(root, "manifest.json")
+    man = manifest(root)
     if not isinstance(man, dict):
         raise VectorsError("manifest.json", "(root)", "must be a JSON object")
     if man.get("format") != FORMAT:
@@ -410,210 +402,16 @@ def load(root: str, ops=None) -> dict[str, dict]:
 
 
 # =========================================================================== checking an implementation from a corpus
-def _tol(t):
-    t = np.asarray(t, dtype=np.float64)
-    scale = max(1.0, float(np.max(np.abs(t)))) if t.size else 1.0
-    return RTOL * np.abs(t) + ATOL * scale
-
-
-def _sample_of(op: OpSpec, case: dict) -> dict:
-    s = dict(case["inputs"])
-    if op.kind == "optimizer":
-        s["hyper"] = dict(case.get("hyper", {}))
-    if op.name == "mlp":
-        s["params"] = [tuple(p) for p in s["params"]]
-    for a in op.args:
-        if a.role == "hyper" and isinstance(s.get(a.name), np.ndarray) and s[a.name].shape == ():
-            s[a.name] = float(s[a.name])
-    return s
-
-
-def _compare_value(tracker: CheckResult, op, actual, expected, what, sample, repro_fn=None):
-    from .oracles.common import check_array, check_scalar, compare
-
-    if isinstance(expected, list):
-        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
-            _fail(tracker, Finding("type", f"{what} must be a list/tuple of {len(expected)}, got {type(actual).__name__}"))
-            return
-        for k, (a, e) in enumerate(zip(actual, expected)):
-            _compare_value(tracker, op, a, e, f"{what}[{k}]", sample)
-        return
-    if isinstance(expected, np.ndarray) and expected.shape != ():
-        bad = check_array(actual, expected.shape, what)
-        if bad:
-            _fail(tracker, bad)
-            return
-    else:
-        actual, bad = check_scalar(actual, what)
-        if bad:
-            _fail(tracker, bad)
-            return
-    worst, findings = compare(actual, expected, _tol(expected), op=op, what=what, sample=sample)
-    for fnd in findings:
-        fnd.details["expected_is"] = "the stored high-precision value rounded to float64"
-    tracker.worst_error = worst if tracker.worst_error is None else max(tracker.worst_error, worst)
-    if findings:
-        tracker.findings.extend(findings)
-        tracker.status = "fail" if tracker.status == "pass" else tracker.status
-
-
-def _fail(tracker: CheckResult, finding: Finding):
-    tracker.findings.append(finding)
-    tracker.status = "error" if finding.kind in ("exception", "missing", "timeout") or tracker.status == "error" else "fail"
-
-
-def check_op_from_vectors(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
-    """CheckResults (oracle ``vectors``) of ``impl`` on ``op``'s stored cases."""
-    names = [a.name for a in op.args]
-    if op.kind in ("differentiable", "loss"):
-        fwd, bwd = CheckResult("vectors", "forward", "pass"), CheckResult("vectors", "backward", "pass")
-        diff = list(op.differentiable_args)
-        for c in cases:
-            s = _sample_of(op, c)
-            args = op.forward_args(s)
-            fwd.examples += 1
-            out = impl.call(op.forward, *args, arg_names=names)
-            if not out.ok:
-                _fail(fwd, out.finding)
-            else:
-                _compare_value(fwd, op, out.value, c["outputs"]["forward"], "forward", s)
-            bwd.examples += 1
-            dy = c["cotangent"]
-            res = impl.call(op.backward, *args, dy, arg_names=names)
-            if not res.ok:
-                _fail(bwd, res.finding)
-                continue
-            g = res.value
-            if len(diff) == 1 and not isinstance(g, (tuple, list)):
-                g = (g,)
-            if not isinstance(g, (tuple, list)) or len(g) != len(diff):
-                _fail(bwd, Finding("type", f"{op.backward} must return {len(diff)} gradient(s), got {type(res.value).__name__}"))
-                continue
-            for name, gi in zip(diff, g):
-                _compare_value(bwd, op, gi, c["gradients"][name], f"d{name}", s)
-        checks = [fwd, bwd]
-    elif op.kind in ("function", "rule"):
-        t = CheckResult("vectors", "rule", "pass")
-        for c in cases:
-            s = _sample_of(op, c)
-            t.examples += 1
-            res = impl.call(op.functions[0], *op.forward_args(s), arg_names=names)
-            if not res.ok:
-                _fail(t, res.finding)
-                continue
-            _compare_value(t, op, res.value, c["outputs"]["output"], "output", s)
-        checks = [t]
-    elif op.kind == "optimizer":
-        t = CheckResult("vectors", "trajectory", "pass")
-        init, update = op.functions
-        for c in cases:
-            s = _sample_of(op, c)
-            t.examples += 1
-            st = impl.call(init, s["w"], arg_names=["w"])
-            if not st.ok:
-                _fail(t, st.finding)
-                continue
-            w, state = s["w"], st.value
-            for k, (g, want) in enumerate(zip(s["grads"], c["outputs"]["trajectory"]), start=1):
-                res = impl.call(update, w, g, state, arg_names=["w", "g", "state"], **s["hyper"])
-                if not res.ok:
-                    _fail(t, res.finding)
-                    break
-                if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
-                    _fail(t, Finding("type", f"{update} must return (w_new, state_new), got {type(res.value).__name__}"))
-                    break
-                w, state = res.value
-                n_before = len(t.findings)
-                _compare_value(t, op, w, want, f"w after step {k}", s)
-                if len(t.findings) > n_before:
-                    break
-        checks = [t]
-    elif op.kind == "network":
-        fwd, bwd = CheckResult("vectors", "forward", "pass"), CheckResult("vectors", "backward", "pass")
-        for c in cases:
-            s = _sample_of(op, c)
-            fwd.examples += 1
-            bwd.examples += 1
-            res = impl.call(op.functions[0], *op.forward_args(s), arg_names=names)
-            if not res.ok:
-                _fail(fwd, res.finding)
-                continue
-            if not isinstance(res.value, (tuple, list)) or len(res.value) != 2:
-                _fail(fwd, Finding("type", f"{op.functions[0]} must return (loss, grads), got {type(res.value).__name__}"))
-                continue
-            _compare_value(fwd, op, res.value[0], c["outputs"]["loss"], "loss", s)
-            _compare_value(bwd, op, res.value[1], c["gradients"]["params"], "grads", s)
-        checks = [fwd, bwd]
-    else:  # init: statistics against the stored target
-        from .oracles.fd64 import INIT_KS_P, INIT_Z, init_statistics
-
-        t = CheckResult("vectors", "distribution", "pass")
-        for k, c in enumerate(cases):
-            shape = tuple(c["inputs"]["shape"])
-            tg = c["targets"]
-            t.examples += 1
-            res = impl.call(op.name, shape, np.random.default_rng(k), arg_names=["shape", "rng"])
-            if not res.ok:
-                _fail(t, res.finding)
-                continue
-            from .oracles.common import check_array
-
-            bad = check_array(res.value, shape, f"{op.name} output")
-            if bad:
-                _fail(t, bad)
-                continue
-            st = init_statistics(res.value, tg["family"], float(tg["variance"]))
-            worst = max(abs(st["mean_z"]), abs(st["var_z"])) / INIT_Z
-            t.worst_error = worst if t.worst_error is None else max(t.worst_error, worst)
-            if worst > 1 or st["ks_p"] < INIT_KS_P:
-                _fail(t, Finding("statistic", f"{op.name}{shape}: variance {st['var']:.4g} vs stored target "
-                                              f"{float(tg['variance']):.4g} ({st['var_z']:.1f} standard errors), "
-                                              f"mean {st['mean_z']:.1f} s.e., KS p = {st['ks_p']:.2g} for {tg['family']}", st))
-        checks = [t]
-    for c in checks:
-        c.message = (f"matches the stored vectors ({c.examples} case(s))" if c.status == "pass"
-                     else c.findings[0].message if c.findings else c.status)
-        if c.worst_error is not None:
-            c.worst_error = float(c.worst_error)
-    return checks
-
-
 def check_from_vectors(root: str, impl=None, ops=None, seed: int = 0, timeout=None, progress=None) -> RunResult:
-    """Check ``impl`` against the corpus at ``root`` (float64 only). Raises VectorsError for a bad corpus."""
-    import time
+    """Check ``impl`` against the corpus at ``root`` (float64 only): the runner driving the vectors oracle.
 
-    from .impl import Implementation
-    from .runner import _stable_hash
+    Raises VectorsError for a bad corpus (before anything runs). See :mod:`gradspec.oracles.vectors`.
+    """
+    from .oracles.vectors import Oracle
+    from .runner import check
 
-    impl = Implementation.wrap(impl)
-    if timeout is not None:
-        impl.timeout = float(timeout)
-    corpus = load(root, ops)
-    t0 = time.perf_counter()
-    results = {}
-    for index, (name, entry) in enumerate(corpus.items()):
-        if progress:
-            progress(name, index, len(corpus))
-        op = registry.get(name)
-        present, missing = impl.provides(op.functions)
-        if not present:
-            results[name] = OpResult(name, "not_implemented")
-            continue
-        if missing:
-            checks = [CheckResult("protocol", "functions", "error", message=f"{name}: missing {', '.join(missing)}",
-                                  findings=[Finding("missing", f"{name} provides {present} but not {missing}")])]
-        else:
-            try:
-                checks = check_op_from_vectors(op, impl, entry["cases"])
-            except Exception as exc:  # noqa: BLE001 - the runner never crashes on a bad implementation
-                checks = [CheckResult("vectors", "-", "error", message=f"checking {name} from vectors crashed: {exc}",
-                                      findings=[Finding("oracle_error", f"{type(exc).__name__}: {exc}")])]
-            if any(c.status in ("fail", "error") for c in checks):
-                from .diagnosis import annotate
-
-                annotate(op, impl, checks, np.random.default_rng([seed, _stable_hash(name), 7919]))
-        results[name] = OpResult.combine(name, checks)
-    return RunResult(__version__, impl.describe(), seed, ["vectors"], results, time.perf_counter() - t0)
+    oracle = Oracle(root, ops)
+    return check(impl, ops=list(oracle.corpus), oracles=[oracle], seed=seed, progress=progress, timeout=timeout)
 
 
 def main_vectors(args, split) -> int:

@@ -18,7 +18,17 @@ ORACLES = {
 }
 
 
+#: Oracles that need an input besides the implementation (the golden vectors need a corpus): name -> module
+#: path. They are not run by default or in reports; ``gradspec check --vectors DIR`` runs ``vectors``, and
+#: :func:`get` returns the module, which reads its corpus from ``GRADSPEC_VECTORS``.
+CORPUS_ORACLES = {
+    "vectors": "gradspec.oracles.vectors",
+}
+
+
 def get(name: str):
-    if name not in ORACLES:
-        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(ORACLES)}")
-    return importlib.import_module(ORACLES[name])
+    """The oracle module registered as ``name`` (in :data:`ORACLES` or :data:`CORPUS_ORACLES`)."""
+    path = ORACLES.get(name) or CORPUS_ORACLES.get(name)
+    if path is None:
+        raise KeyError(f"unknown oracle {name!r}; known: {', '.join([*ORACLES, *CORPUS_ORACLES])}")
+    return importlib.import_module(path)

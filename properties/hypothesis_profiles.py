@@ -1,5 +1,9 @@
 """Hypothesis settings profiles of gradspec: ``dev`` (default), ``ci``, ``thorough``.
 
+These are Hypothesis' profiles (examples per property of the test suite and the property library); the run
+profiles of ``gradspec check --profile`` are :mod:`gradspec.profiles`, and the report's ``--quick`` is its own
+size.
+
 =========  ============  ===========================================================
 profile    examples      use
 =========  ============  ===========================================================

@@ -1,7 +1,9 @@
 r"""The spec in mpmath for the golden vectors: every op's values at 50 significant digits.
 
 Only :func:`gradspec.vectors.write` imports this module (checking an
-implementation from a corpus needs neither mpmath nor SymPy). The functions
+implementation from a corpus needs neither mpmath nor SymPy); it lives with
+the mpmath oracle, and each op's record refers to its ``values_<op>``
+function here (``op.vector_values``). The functions
 work on NumPy object arrays of :class:`mpmath.mpf` (float64 inputs converted
 exactly by :func:`M`) and evaluate the closed forms of the reference's
 docstrings: the forward's definition (softmax, the binary cross-entropy as
@@ -15,7 +17,8 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from .spec import OpSpec
+from ..reference.init import fans as init_fans
+from ..spec import OpSpec
 
 #: Working precision (decimal digits) of every evaluation.
 WORKING_DPS = 50
@@ -198,38 +201,202 @@ def _mlp(params, X, T, hidden, output):
     return loss, grads
 
 
-def _optimizer(name, w, grads, hyper):
-    h = {k: _mpf(float(v)) for k, v in hyper.items()}
+def _sgd_step(w, g, state, h):
+    return w - h["lr"] * g
+
+
+def _momentum_step(w, g, state, h):
+    state["v"] = h["momentum"] * state["v"] - h["lr"] * g
+    return w + state["v"]
+
+
+def _adagrad_step(w, g, state, h):
+    state["cache"] = state["cache"] + g * g
+    return w - h["lr"] * g / (_map(mpmath.sqrt, state["cache"]) + h["eps"])
+
+
+def _rmsprop_step(w, g, state, h):
+    state["cache"] = h["decay"] * state["cache"] + (1 - h["decay"]) * g * g
+    return w - h["lr"] * g / (_map(mpmath.sqrt, state["cache"]) + h["eps"])
+
+
+def _adam_step(w, g, state, h):
+    state["t"] += 1
+    t = state["t"]
+    state["m"] = h["beta1"] * state["m"] + (1 - h["beta1"]) * g
+    state["v"] = h["beta2"] * state["v"] + (1 - h["beta2"]) * g * g
+    mh = state["m"] / (1 - h["beta1"] ** t)
+    vh = state["v"] / (1 - h["beta2"] ** t)
+    return w - h["lr"] * mh / (_map(mpmath.sqrt, vh) + h["eps"])
+
+
+def _trajectory(step, s):
+    w, h = M(s["w"]), {k: _mpf(float(v)) for k, v in s["hyper"].items()}
     state = {"v": _zeros(w.shape), "cache": _zeros(w.shape), "m": _zeros(w.shape), "t": 0}
     traj = []
-    for g in grads:
-        if name == "sgd":
-            w = w - h["lr"] * g
-        elif name == "momentum":
-            state["v"] = h["momentum"] * state["v"] - h["lr"] * g
-            w = w + state["v"]
-        elif name in ("adagrad", "rmsprop"):
-            state["cache"] = (state["cache"] + g * g if name == "adagrad"
-                              else h["decay"] * state["cache"] + (1 - h["decay"]) * g * g)
-            w = w - h["lr"] * g / (_map(mpmath.sqrt, state["cache"]) + h["eps"])
-        elif name == "adam":
-            state["t"] += 1
-            t = state["t"]
-            state["m"] = h["beta1"] * state["m"] + (1 - h["beta1"]) * g
-            state["v"] = h["beta2"] * state["v"] + (1 - h["beta2"]) * g * g
-            mh = state["m"] / (1 - h["beta1"] ** t)
-            vh = state["v"] / (1 - h["beta2"] ** t)
-            w = w - h["lr"] * mh / (_map(mpmath.sqrt, vh) + h["eps"])
-        else:
-            raise ValueError(f"vectors: unknown optimizer {name!r}")
+    for g in s["grads"]:
+        w = step(w, M(g), state, h)
         traj.append(w)
-    return traj
+    return {"outputs": {"trajectory": traj}, "gradients": {}}
+
+
+# --------------------------------------------------------------------------- each op's closed forms
+# ``values_<op>(s, A, d)``: ``s`` the float64 sample, ``A`` the same with every float array as mpf, ``d`` the
+# cotangent as mpf (None for ops without a gradient). Each op's record refers to its function (``vector_values``).
+def values_sigmoid(s, A, d):
+    y = _sigmoid(A["x"])
+    return {"outputs": {"forward": y}, "gradients": {"x": d * y * (1 - y)}}
+
+
+def values_tanh(s, A, d):
+    y = _map(mpmath.tanh, A["x"])
+    return {"outputs": {"forward": y}, "gradients": {"x": d * (1 - y * y)}}
+
+
+def values_relu(s, A, d):
+    pos = _map(lambda v: v > 0, A["x"]).astype(bool)
+    return {"outputs": {"forward": _map(lambda v: v if v > 0 else _mpf(0), A["x"])},
+            "gradients": {"x": np.where(pos, d, _mpf(0))}}
+
+
+def values_step(s, A, d):
+    return {"outputs": {"output": _map(lambda v: _mpf(1) if v > 0 else _mpf(0), A["x"])}, "gradients": {}}
+
+
+def values_softmax(s, A, d):
+    y = _softmax(A["x"])
+    return {"outputs": {"forward": y}, "gradients": {"x": y * (d - np.sum(d * y, axis=-1, keepdims=True))}}
+
+
+def values_affine(s, A, d):
+    x, W, b = A["x"], A["W"], A["b"]
+    return {"outputs": {"forward": x.dot(W) + b}, "gradients": {"x": d.dot(W.T), "W": x.T.dot(d), "b": np.sum(d, axis=0)}}
+
+
+def values_mse(s, A, d):
+    N = np.shape(s["y"])[0]
+    r = A["y"] - A["t"]
+    return {"outputs": {"forward": _sum(r * r) / (2 * N)}, "gradients": {"y": d * r / N}}
+
+
+def values_cross_entropy(s, A, d):
+    N = np.shape(s["p"])[0]
+    p, t = A["p"], A["t"]
+    return {"outputs": {"forward": -_sum(t * _map(mpmath.log, p)) / N}, "gradients": {"p": -d * t / (p * N)}}
+
+
+def values_softmax_cross_entropy(s, A, d):
+    N = np.shape(s["z"])[0]
+    y = _softmax(A["z"])
+    lab = np.asarray(s["labels"], dtype=np.int64)
+    loss = _sum(np.array([-mpmath.log(y[i, lab[i]]) for i in range(N)], dtype=object)) / N
+    g = y.copy()
+    for i in range(N):
+        g[i, lab[i]] -= 1
+    return {"outputs": {"forward": loss}, "gradients": {"z": d * g / N}}
+
+
+def values_binary_cross_entropy(s, A, d):
+    N = np.shape(s["z"])[0]
+    z, t = A["z"], A["t"]
+    terms = _map(lambda v: mpmath.log(1 + mpmath.exp(v)), z) - z * t
+    return {"outputs": {"forward": _sum(terms) / N}, "gradients": {"z": d * (_sigmoid(z) - t) / N}}
+
+
+def values_conv2d(s, A, d):
+    st, p = int(s["stride"]), int(s["pad"])
+    y, _ = _conv(A["x"], A["W"], A["b"], st, p)
+    dx, dW, db = _conv_bwd(A["x"], A["W"], A["b"], st, p, d)
+    return {"outputs": {"forward": y}, "gradients": {"x": dx, "W": dW, "b": db}}
+
+
+def _pool_values(fn, s, A, d):
+    k, st, p = int(s["kernel"]), int(s["stride"]), int(s["pad"])
+    return {"outputs": {"forward": fn(A["x"], k, st, p)}, "gradients": {"x": fn(A["x"], k, st, p, d)}}
+
+
+def values_max_pool2d(s, A, d):
+    return _pool_values(_max_pool, s, A, d)
+
+
+def values_avg_pool2d(s, A, d):
+    return _pool_values(_avg_pool, s, A, d)
+
+
+def values_batchnorm(s, A, d):
+    eps = _mpf(float(s["eps"]))
+    dx, dg, db = _bn(A["x"], A["gamma"], A["beta"], eps, d)
+    return {"outputs": {"forward": _bn(A["x"], A["gamma"], A["beta"], eps)}, "gradients": {"x": dx, "gamma": dg, "beta": db}}
+
+
+def values_dropout(s, A, d):
+    keep = 1 - _mpf(float(s["p"]))
+    return {"outputs": {"forward": A["x"] * A["mask"] / keep}, "gradients": {"x": d * A["mask"] / keep}}
+
+
+def values_l2_penalty(s, A, d):
+    lam = _mpf(float(s["lam"]))
+    return {"outputs": {"forward": lam * _sum(A["W"] * A["W"]) / 2}, "gradients": {"W": d * lam * A["W"]}}
+
+
+def values_clip_grad_norm(s, A, d):
+    gs = [M(g) for g in s["grads"]]
+    norm = mpmath.sqrt(sum((_sum(g * g) for g in gs), _mpf(0)))
+    mx = _mpf(float(s["max_norm"]))
+    return {"outputs": {"output": [g * (mx / norm) if norm > mx else g for g in gs]}, "gradients": {}}
+
+
+def values_clip_grad_value(s, A, d):
+    c = _mpf(float(s["clip"]))
+    return {"outputs": {"output": [_map(lambda v: min(max(v, -c), c), M(g)) for g in s["grads"]]}, "gradients": {}}
+
+
+def values_sgd(s, A, d):
+    return _trajectory(_sgd_step, s)
+
+
+def values_momentum(s, A, d):
+    return _trajectory(_momentum_step, s)
+
+
+def values_adagrad(s, A, d):
+    return _trajectory(_adagrad_step, s)
+
+
+def values_rmsprop(s, A, d):
+    return _trajectory(_rmsprop_step, s)
+
+
+def values_adam(s, A, d):
+    return _trajectory(_adam_step, s)
+
+
+def values_mlp(s, A, d):
+    params = [(M(W), M(b)) for W, b in s["params"]]
+    T = s["T"] if s["output"] == "softmax_cross_entropy" else M(s["T"])
+    loss, grads = _mlp(params, M(s["X"]), T, s["hidden"], s["output"])
+    return {"outputs": {"loss": loss}, "gradients": {"params": [[dW, db] for dW, db in grads]}}
+
+
+def values_perceptron(s, A, d):
+    w, x = M(s["w"]), M(s["x"])
+    b, t, lr = _mpf(float(s["b"])), _mpf(float(s["t"])), _mpf(float(s["lr"]))
+    a = _sum(w * x) + b
+    y = _mpf(1) if a > 0 else _mpf(0)  # step(0) = 0
+    return {"outputs": {"output": [w + lr * (t - y) * x, b + lr * (t - y)]}, "gradients": {}}
+
+
+def values_init(s, A, d, *, numerator: int, fan: str):
+    """An initialiser's exact target variance: numerator / fan_in, or numerator / (fan_in + fan_out) for ``fan="sum"``."""
+    fan_in, fan_out = init_fans(s["shape"])
+    return {"variance": _mpf(numerator) / (fan_in + fan_out if fan == "sum" else fan_in)}
 
 
 def spec_values(op: OpSpec, s: dict, dy=None) -> dict:
     """The spec's exact values on sample ``s`` (mpf object arrays), at ``WORKING_DPS`` digits.
 
-    Returns ``{"outputs": {...}, "gradients": {...}}`` in the corpus' sections.
+    Returns ``{"outputs": {...}, "gradients": {...}}`` in the corpus' sections (an initialiser:
+    ``{"variance": ...}``), from the op record's ``vector_values``.
 
     Shapes
     ------
@@ -237,92 +404,12 @@ def spec_values(op: OpSpec, s: dict, dy=None) -> dict:
     :mod:`gradspec.registry`); ``dy`` has the forward output's shape (a
     0-d array for losses).
     """
-    n = op.name
+    if op.vector_values is None:
+        raise ValueError(f"vectors: no high-precision definition for op {op.name!r}")
     with mpmath.workdps(WORKING_DPS):
         A = {k: (M(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v) for k, v in s.items()}
         d = M(dy) if dy is not None else None
-        if n == "sigmoid":
-            y = _sigmoid(A["x"])
-            return {"outputs": {"forward": y}, "gradients": {"x": d * y * (1 - y)}}
-        if n == "tanh":
-            y = _map(mpmath.tanh, A["x"])
-            return {"outputs": {"forward": y}, "gradients": {"x": d * (1 - y * y)}}
-        if n == "relu":
-            pos = _map(lambda v: v > 0, A["x"]).astype(bool)
-            return {"outputs": {"forward": _map(lambda v: v if v > 0 else _mpf(0), A["x"])},
-                    "gradients": {"x": np.where(pos, d, _mpf(0))}}
-        if n == "step":
-            return {"outputs": {"output": _map(lambda v: _mpf(1) if v > 0 else _mpf(0), A["x"])}, "gradients": {}}
-        if n == "softmax":
-            y = _softmax(A["x"])
-            return {"outputs": {"forward": y}, "gradients": {"x": y * (d - np.sum(d * y, axis=-1, keepdims=True))}}
-        if n == "affine":
-            x, W, b = A["x"], A["W"], A["b"]
-            return {"outputs": {"forward": x.dot(W) + b},
-                    "gradients": {"x": d.dot(W.T), "W": x.T.dot(d), "b": np.sum(d, axis=0)}}
-        if n in ("mse", "cross_entropy", "softmax_cross_entropy", "binary_cross_entropy"):
-            N = np.shape(s[op.args[0].name])[0]
-            if n == "mse":
-                r = A["y"] - A["t"]
-                return {"outputs": {"forward": _sum(r * r) / (2 * N)}, "gradients": {"y": d * r / N}}
-            if n == "cross_entropy":
-                p, t = A["p"], A["t"]
-                return {"outputs": {"forward": -_sum(t * _map(mpmath.log, p)) / N}, "gradients": {"p": -d * t / (p * N)}}
-            if n == "softmax_cross_entropy":
-                y = _softmax(A["z"])
-                lab = np.asarray(s["labels"], dtype=np.int64)
-                loss = _sum(np.array([-mpmath.log(y[i, lab[i]]) for i in range(N)], dtype=object)) / N
-                g = y.copy()
-                for i in range(N):
-                    g[i, lab[i]] -= 1
-                return {"outputs": {"forward": loss}, "gradients": {"z": d * g / N}}
-            z, t = A["z"], A["t"]
-            terms = _map(lambda v: mpmath.log(1 + mpmath.exp(v)), z) - z * t
-            return {"outputs": {"forward": _sum(terms) / N}, "gradients": {"z": d * (_sigmoid(z) - t) / N}}
-        if n == "conv2d":
-            st, p = int(s["stride"]), int(s["pad"])
-            y, _ = _conv(A["x"], A["W"], A["b"], st, p)
-            dx, dW, db = _conv_bwd(A["x"], A["W"], A["b"], st, p, d)
-            return {"outputs": {"forward": y}, "gradients": {"x": dx, "W": dW, "b": db}}
-        if n in ("max_pool2d", "avg_pool2d"):
-            fn = _max_pool if n == "max_pool2d" else _avg_pool
-            k, st, p = int(s["kernel"]), int(s["stride"]), int(s["pad"])
-            return {"outputs": {"forward": fn(A["x"], k, st, p)}, "gradients": {"x": fn(A["x"], k, st, p, d)}}
-        if n == "batchnorm":
-            eps = _mpf(float(s["eps"]))
-            dx, dg, db = _bn(A["x"], A["gamma"], A["beta"], eps, d)
-            return {"outputs": {"forward": _bn(A["x"], A["gamma"], A["beta"], eps)},
-                    "gradients": {"x": dx, "gamma": dg, "beta": db}}
-        if n == "dropout":
-            keep = 1 - _mpf(float(s["p"]))
-            return {"outputs": {"forward": A["x"] * A["mask"] / keep}, "gradients": {"x": d * A["mask"] / keep}}
-        if n == "l2_penalty":
-            lam = _mpf(float(s["lam"]))
-            return {"outputs": {"forward": lam * _sum(A["W"] * A["W"]) / 2}, "gradients": {"W": d * lam * A["W"]}}
-        if n == "clip_grad_norm":
-            gs = [M(g) for g in s["grads"]]
-            norm = mpmath.sqrt(sum((_sum(g * g) for g in gs), _mpf(0)))
-            mx = _mpf(float(s["max_norm"]))
-            return {"outputs": {"output": [g * (mx / norm) if norm > mx else g for g in gs]}, "gradients": {}}
-        if n == "clip_grad_value":
-            c = _mpf(float(s["clip"]))
-            return {"outputs": {"output": [_map(lambda v: min(max(v, -c), c), M(g)) for g in s["grads"]]},
-                    "gradients": {}}
-        if op.kind == "optimizer":
-            return {"outputs": {"trajectory": _optimizer(n, M(s["w"]), [M(g) for g in s["grads"]], s["hyper"])},
-                    "gradients": {}}
-        if n == "mlp":
-            params = [(M(W), M(b)) for W, b in s["params"]]
-            T = s["T"] if s["output"] == "softmax_cross_entropy" else M(s["T"])
-            loss, grads = _mlp(params, M(s["X"]), T, s["hidden"], s["output"])
-            return {"outputs": {"loss": loss}, "gradients": {"params": [[dW, db] for dW, db in grads]}}
-        if n == "perceptron":
-            w, x = M(s["w"]), M(s["x"])
-            b, t, lr = _mpf(float(s["b"])), _mpf(float(s["t"])), _mpf(float(s["lr"]))
-            a = _sum(w * x) + b
-            y = _mpf(1) if a > 0 else _mpf(0)  # step(0) = 0
-            return {"outputs": {"output": [w + lr * (t - y) * x, b + lr * (t - y)]}, "gradients": {}}
-    raise ValueError(f"vectors: no high-precision definition for op {n!r}")
+        return op.vector_values(s, A, d)
 
 
 # =========================================================================== encoding

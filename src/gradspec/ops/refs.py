@@ -1,0 +1,45 @@
+"""Where the op records point: one constructor per oracle module a record refers to.
+
+A record names its per-oracle entries through these (``sympy("define_softmax")``),
+so moving an oracle's module changes one line here.
+"""
+from __future__ import annotations
+
+from ..spec import Ref
+
+SYMPY_DEFINITIONS = "gradspec.symbolic.definitions"
+MP_FORWARDS = "gradspec.highprec.forward"
+MP_ERROR_MODELS = "gradspec.highprec.tolerance"
+MP_VECTORS = "gradspec.highprec.vectors_mp"
+STRATEGIES = "gradspec.properties.strategies"
+KINK_CASES = "gradspec.conventions"
+
+
+def sympy(attr: str, **kw) -> Ref:
+    """A SymPy definition builder ``builder(sample) -> Definition``."""
+    return Ref(SYMPY_DEFINITIONS, attr, tuple(kw.items()))
+
+
+def mp_forward(attr: str, **kw) -> Ref:
+    """An mpmath forward ``f(sample_mp, pattern=None) -> (output, pattern)``."""
+    return Ref(MP_FORWARDS, attr, tuple(kw.items()))
+
+
+def error_model(attr: str, **kw) -> Ref:
+    """A running float64 error model ``model(sample, dy) -> Model``."""
+    return Ref(MP_ERROR_MODELS, attr, tuple(kw.items()))
+
+
+def vector_values(attr: str, **kw) -> Ref:
+    """The golden vectors' closed forms ``values(sample, A, d) -> {"outputs", "gradients"}``."""
+    return Ref(MP_VECTORS, attr, tuple(kw.items()))
+
+
+def strategy(attr: str, **kw) -> Ref:
+    """A Hypothesis strategy factory ``strategy(mode) -> SearchStrategy``."""
+    return Ref(STRATEGIES, attr, tuple(kw.items()))
+
+
+def kink_cases(attr: str, **kw) -> Ref:
+    """Fixed cases on the kinks ``cases() -> [Case]``."""
+    return Ref(KINK_CASES, attr, tuple(kw.items()))
