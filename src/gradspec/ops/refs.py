@@ -8,9 +8,9 @@ from __future__ import annotations
 from ..spec import Ref
 
 SYMPY_DEFINITIONS = "gradspec.symbolic.definitions"
-MP_FORWARDS = "gradspec.highprec.forward"
-MP_ERROR_MODELS = "gradspec.highprec.tolerance"
-MP_VECTORS = "gradspec.highprec.vectors_mp"
+MP_FORWARDS = "gradspec.mpmath_oracle.forward"
+MP_ERROR_MODELS = "gradspec.mpmath_oracle.tolerance"
+MP_VECTORS = "gradspec.mpmath_oracle.vectors_mp"
 STRATEGIES = "gradspec.properties.strategies"
 KINK_CASES = "gradspec.conventions"
 
