@@ -96,15 +96,21 @@ def with_zeros(draw, shape, scale: float):
     return x
 
 
+#: Smallest grid spacing of :func:`distinct`: its gaps (at least half the spacing) stay above 4 difference
+#: steps of fd64 (whose step is 6e-6·max(1, |x|)), however small the scale and however many the elements.
+MIN_SPACING = 1e-4
+
+
 @st.composite
 def distinct(draw, shape, scale: float):
-    """Pairwise gaps of at least 2·scale/n (a shuffled grid plus jitter): no ties anywhere."""
+    """Pairwise gaps of at least max(2·scale/n, MIN_SPACING/2) (a shuffled grid plus jitter): no ties anywhere."""
     n = int(np.prod(shape))
     perm = np.array(draw(st.permutations(range(n))), dtype=np.float64)
     # jitter on a 1e-6 grid: either 0 or at least 1e-6, so a grid value of 0 plus a tiny jitter can never
     # make a subnormal once scaled (Hypothesis found 1.2e-312 in a max-pool sample)
     jitter = np.round(draw(arrays((n,), -0.25, 0.25)), 6)
-    spacing = 4.0 * scale / max(n, 1)  # values in [-2·scale, 2·scale], gaps >= 2·scale/n
+    # values in [-2·scale, 2·scale] (wider when the floor applies), gaps >= half the spacing
+    spacing = max(4.0 * scale / max(n, 1), MIN_SPACING)
     return ((perm - n / 2.0 + jitter) * spacing).reshape(shape)
 
 

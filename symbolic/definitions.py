@@ -345,8 +345,11 @@ def define_dropout(s):
 # (``op.sample.cases``: the smallest that exercise every term) and the values drawn there
 # (``op.sample.draw``). The mappings below are read-only views of the records.
 
+#: The kinds whose record's ``sympy`` is a ``define_<op>`` builder of this module (a network's is
+#: :func:`define_mlp`; an optimizer's is its rule in :mod:`gradspec.symbolic.rules`).
+DEFINED_KINDS = ("differentiable", "loss")
 #: op name -> the structures it is derived at (from the records).
-CASES: dict[str, list] = {op.name: list(op.sample.cases) for op in OPS if op.sympy is not None and op.kind != "network"}
+CASES: dict[str, list] = {op.name: list(op.sample.cases) for op in OPS if op.kind in DEFINED_KINDS}
 
 
 def draw(op_name: str, case, rng: np.random.Generator) -> dict:
@@ -378,8 +381,8 @@ def structure_key(op_name: str, sample: dict) -> tuple:
 def define(op_name: str, sample: dict) -> Definition:
     """The :class:`Definition` of ``op_name`` at the structure of ``sample`` (its record's ``sympy`` builder)."""
     op = get(op_name)
-    if op.sympy is None or op.kind == "network":
-        defined = [o.name for o in OPS if o.sympy is not None and o.kind != "network"]
+    if op.sympy is None or op.kind not in DEFINED_KINDS:
+        defined = [o.name for o in OPS if o.sympy is not None and o.kind in DEFINED_KINDS]
         raise KeyError(f"no SymPy definition for op {op_name!r}; defined: {', '.join(defined)}")
     return op.sympy(sample)
 

@@ -30,12 +30,17 @@ branch. :math:`\mathrm{clip}_{value}(g)_i = \min(\max(g_i, -c), c)`. Step:
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Callable
 
 import mpmath
 import sympy as sp
 
+from ..registry import OPS, REGISTRY
+
 DPS = 50
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+#: The optimizers of the registry (each record's ``sympy`` is its ``<name>_rule`` below).
+OPTIMIZERS = tuple(op.name for op in OPS if op.kind == "optimizer")
 HYPER_SYMBOLS = {"lr": sp.Symbol("lr", positive=True), "momentum": sp.Symbol("mu", positive=True),
                  "eps": sp.Symbol("eps", positive=True), "decay": sp.Symbol("rho", positive=True),
                  "beta1": sp.Symbol("beta1", positive=True), "beta2": sp.Symbol("beta2", positive=True)}
@@ -46,29 +51,122 @@ def grads(T):
     return [sp.Symbol(f"g{t}", real=True) for t in range(1, T + 1)]
 
 
-# --------------------------------------------------------------------------- one-step definitions
+# --------------------------------------------------------------------------- each optimizer's rule
+@dataclass(frozen=True)
+class OptimizerRule:
+    """One optimizer in SymPy: ``step(w, g, state, t) -> (w_new, state_new)`` (``t`` the 1-based step), the
+    closed form ``closed(T) -> w_T`` from zero state, and ``state(t, g) -> the state after step t`` in closed
+    form (``g`` the gradient symbols). The optimizer's record refers to its ``<name>_rule`` (``op.sympy``)."""
+
+    step: Callable
+    closed: Callable
+    state: Callable
+
+
+def _ewma(decay, vals, t):
+    """(1 − decay) Σ_{s<=t} decay^{t−s} x_s."""
+    return (1 - decay) * sp.Add(*[decay ** (t - s) * vals[s - 1] for s in range(1, t + 1)])
+
+
+def _sgd_step(w, g, state, t):
+    return w - HYPER_SYMBOLS["lr"] * g, {}
+
+
+def _sgd_closed(T):
+    return W0 - HYPER_SYMBOLS["lr"] * sp.Add(*grads(T))
+
+
+def sgd_rule() -> OptimizerRule:
+    return OptimizerRule(_sgd_step, _sgd_closed, lambda t, g: {})
+
+
+def _momentum_step(w, g, state, t):
+    v = HYPER_SYMBOLS["momentum"] * state.get("v", 0) - HYPER_SYMBOLS["lr"] * g
+    return w + v, {"v": v}
+
+
+def _momentum_closed(T):
+    # v_t = -lr Σ_{s<=t} μ^{t-s} g_s ; w_T = w0 + Σ_t v_t = w0 - lr Σ_s g_s Σ_{k=0}^{T-s} μ^k
+    lr, mu, g = HYPER_SYMBOLS["lr"], HYPER_SYMBOLS["momentum"], grads(T)
+    return W0 - lr * sp.Add(*[g[s - 1] * sp.Add(*[mu**k for k in range(T - s + 1)]) for s in range(1, T + 1)])
+
+
+def _momentum_state(t, g):
+    return {"v": -HYPER_SYMBOLS["lr"] * sp.Add(*[HYPER_SYMBOLS["momentum"] ** (t - s) * g[s - 1] for s in range(1, t + 1)])}
+
+
+def momentum_rule() -> OptimizerRule:
+    return OptimizerRule(_momentum_step, _momentum_closed, _momentum_state)
+
+
+def _adagrad_step(w, g, state, t):
+    r = state.get("r", 0) + g**2
+    return w - HYPER_SYMBOLS["lr"] * g / (sp.sqrt(r) + HYPER_SYMBOLS["eps"]), {"r": r}
+
+
+def _adagrad_closed(T):
+    lr, eps, g = HYPER_SYMBOLS["lr"], HYPER_SYMBOLS["eps"], grads(T)
+    return W0 - lr * sp.Add(*[g[t - 1] / (sp.sqrt(sp.Add(*[gs**2 for gs in g[:t]])) + eps) for t in range(1, T + 1)])
+
+
+def adagrad_rule() -> OptimizerRule:
+    return OptimizerRule(_adagrad_step, _adagrad_closed, lambda t, g: {"r": sp.Add(*[gs**2 for gs in g[:t]])})
+
+
+def _rmsprop_step(w, g, state, t):
+    rho = HYPER_SYMBOLS["decay"]
+    r = rho * state.get("r", 0) + (1 - rho) * g**2
+    return w - HYPER_SYMBOLS["lr"] * g / (sp.sqrt(r) + HYPER_SYMBOLS["eps"]), {"r": r}
+
+
+def _rmsprop_closed(T):
+    lr, eps, rho, g = HYPER_SYMBOLS["lr"], HYPER_SYMBOLS["eps"], HYPER_SYMBOLS["decay"], grads(T)
+    sq = [gs**2 for gs in g]
+    return W0 - lr * sp.Add(*[g[t - 1] / (sp.sqrt(_ewma(rho, sq, t)) + eps) for t in range(1, T + 1)])
+
+
+def rmsprop_rule() -> OptimizerRule:
+    return OptimizerRule(_rmsprop_step, _rmsprop_closed,
+                         lambda t, g: {"r": _ewma(HYPER_SYMBOLS["decay"], [gs**2 for gs in g], t)})
+
+
+def _adam_step(w, g, state, t):
+    H = HYPER_SYMBOLS
+    b1, b2 = H["beta1"], H["beta2"]
+    m = b1 * state.get("m", 0) + (1 - b1) * g
+    v = b2 * state.get("v", 0) + (1 - b2) * g**2
+    mh, vh = m / (1 - b1**t), v / (1 - b2**t)
+    return w - H["lr"] * mh / (sp.sqrt(vh) + H["eps"]), {"m": m, "v": v}
+
+
+def _adam_closed(T):
+    H, g = HYPER_SYMBOLS, grads(T)
+    b1, b2 = H["beta1"], H["beta2"]
+    sq = [gs**2 for gs in g]
+    return W0 - H["lr"] * sp.Add(*[(_ewma(b1, g, t) / (1 - b1**t)) / (sp.sqrt(_ewma(b2, sq, t) / (1 - b2**t)) + H["eps"])
+                                   for t in range(1, T + 1)])
+
+
+def _adam_state(t, g):
+    return {"m": _ewma(HYPER_SYMBOLS["beta1"], g, t), "v": _ewma(HYPER_SYMBOLS["beta2"], [gs**2 for gs in g], t)}
+
+
+def adam_rule() -> OptimizerRule:
+    return OptimizerRule(_adam_step, _adam_closed, _adam_state)
+
+
+def rule(name: str) -> OptimizerRule:
+    """The SymPy rule of optimizer ``name``: its record's ``sympy()``."""
+    op = REGISTRY.get(name)
+    if op is None or op.kind != "optimizer" or op.sympy is None:
+        raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return op.sympy()
+
+
+# --------------------------------------------------------------------------- by name
 def step_definition(name: str, w, g, state: dict, t: int):
     """One update of ``name`` (scalar, symbolic): returns (w_new, state_new). ``t`` is the 1-based step."""
-    H = HYPER_SYMBOLS
-    lr = H["lr"]
-    if name == "sgd":
-        return w - lr * g, {}
-    if name == "momentum":
-        v = H["momentum"] * state.get("v", 0) - lr * g
-        return w + v, {"v": v}
-    if name == "adagrad":
-        r = state.get("r", 0) + g**2
-        return w - lr * g / (sp.sqrt(r) + H["eps"]), {"r": r}
-    if name == "rmsprop":
-        r = H["decay"] * state.get("r", 0) + (1 - H["decay"]) * g**2
-        return w - lr * g / (sp.sqrt(r) + H["eps"]), {"r": r}
-    if name == "adam":
-        b1, b2 = H["beta1"], H["beta2"]
-        m = b1 * state.get("m", 0) + (1 - b1) * g
-        v = b2 * state.get("v", 0) + (1 - b2) * g**2
-        mh, vh = m / (1 - b1**t), v / (1 - b2**t)
-        return w - lr * mh / (sp.sqrt(vh) + H["eps"]), {"m": m, "v": v}
-    raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return rule(name).step(w, g, state, t)
 
 
 def iterate(name: str, T: int):
@@ -79,37 +177,9 @@ def iterate(name: str, T: int):
     return w
 
 
-# --------------------------------------------------------------------------- closed forms
 def closed_form(name: str, T: int):
     r"""w_T as an explicit sum over the gradients (see the module docstring)."""
-    H = HYPER_SYMBOLS
-    lr, g = H["lr"], grads(T)
-    if name == "sgd":
-        return W0 - lr * sp.Add(*g)
-    if name == "momentum":
-        mu = H["momentum"]
-        # v_t = -lr Σ_{s<=t} μ^{t-s} g_s ; w_T = w0 + Σ_t v_t = w0 - lr Σ_s g_s Σ_{k=0}^{T-s} μ^k
-        return W0 - lr * sp.Add(*[g[s - 1] * sp.Add(*[mu**k for k in range(T - s + 1)]) for s in range(1, T + 1)])
-    if name == "adagrad":
-        return W0 - lr * sp.Add(*[g[t - 1] / (sp.sqrt(sp.Add(*[gs**2 for gs in g[:t]])) + H["eps"]) for t in range(1, T + 1)])
-    if name == "rmsprop":
-        rho = H["decay"]
-
-        def r(t):
-            return (1 - rho) * sp.Add(*[rho ** (t - s) * g[s - 1] ** 2 for s in range(1, t + 1)])
-
-        return W0 - lr * sp.Add(*[g[t - 1] / (sp.sqrt(r(t)) + H["eps"]) for t in range(1, T + 1)])
-    if name == "adam":
-        b1, b2 = H["beta1"], H["beta2"]
-
-        def m(t):
-            return (1 - b1) * sp.Add(*[b1 ** (t - s) * g[s - 1] for s in range(1, t + 1)])
-
-        def v(t):
-            return (1 - b2) * sp.Add(*[b2 ** (t - s) * g[s - 1] ** 2 for s in range(1, t + 1)])
-
-        return W0 - lr * sp.Add(*[(m(t) / (1 - b1**t)) / (sp.sqrt(v(t) / (1 - b2**t)) + H["eps"]) for t in range(1, T + 1)])
-    raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return rule(name).closed(T)
 
 
 def iterate_states(name: str, T: int) -> list:
@@ -123,26 +193,8 @@ def iterate_states(name: str, T: int) -> list:
 
 def closed_states(name: str, T: int) -> list:
     r"""The state after step t = 1..T in closed form: velocity, :math:`r_t`, :math:`m_t`, :math:`v_t` as sums over the gradients."""
-    H, g = HYPER_SYMBOLS, grads(T)
-
-    def ewma(decay, vals, t):  # (1-β) Σ_{s<=t} β^{t-s} x_s
-        return (1 - decay) * sp.Add(*[decay ** (t - s) * vals[s - 1] for s in range(1, t + 1)])
-
-    out = []
-    for t in range(1, T + 1):
-        if name == "sgd":
-            out.append({})
-        elif name == "momentum":
-            out.append({"v": -H["lr"] * sp.Add(*[H["momentum"] ** (t - s) * g[s - 1] for s in range(1, t + 1)])})
-        elif name == "adagrad":
-            out.append({"r": sp.Add(*[gs**2 for gs in g[:t]])})
-        elif name == "rmsprop":
-            out.append({"r": ewma(H["decay"], [gs**2 for gs in g], t)})
-        elif name == "adam":
-            out.append({"m": ewma(H["beta1"], g, t), "v": ewma(H["beta2"], [gs**2 for gs in g], t)})
-        else:
-            raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
-    return out
+    r, g = rule(name), grads(T)
+    return [r.state(t, g) for t in range(1, T + 1)]
 
 
 def _zero_at_rationals(d, points: int = 3, seed: int = 0) -> bool:

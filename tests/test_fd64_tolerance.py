@@ -61,7 +61,7 @@ def test_where_they_cannot_the_mpmath_oracle_does(op_name, sample):
     """At the cancelling points the gradient is far below the rounding of the terms float64 differences
     subtract (measured: fd64 resolves only a 50% error at the softmax point, none at the binary
     cross-entropy one); the 50-digit truth still sees a 1e-4 relative error."""
-    from gradspec.highprec import oracle as mp
+    from gradspec.mpmath_oracle import oracle as mp
 
     op = registry.REGISTRY[op_name]
     rng = np.random.default_rng(0)

@@ -128,6 +128,20 @@ def test_hard_mode_reaches_extreme_inputs():
     assert seen["p"] <= 1e-8
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1.0])
+def test_distinct_keeps_four_difference_steps_between_values_at_any_scale(scale):
+    """144 values at scale 1e-3 once came 2.1e-5 apart (grid 4·scale/n); the floor keeps every gap > 4 fd64 steps."""
+    assert 0.5 * strategies.MIN_SPACING > 4 * fd64.FD_REL_STEP
+
+    @given(strategies.distinct((2, 2, 6, 6), scale))
+    @settings(max_examples=20, database=None)
+    def check(x):
+        v = np.sort(x.ravel())
+        assert float(np.min(np.diff(v))) > 4 * fd64.FD_REL_STEP * max(1.0, float(np.max(np.abs(v))))
+
+    check()
+
+
 def test_window_geometry_covers_the_classes():
     """Strides > 1, overlapping windows, padding and single-output windows all occur."""
     seen = set()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gradspec import registry, vectors
-from gradspec.highprec import vectors_mp
+from gradspec.mpmath_oracle import vectors_mp
 from gradspec.oracles import vectors as vectors_oracle
 
 from gradspec.properties import mutants as mutants_lib
@@ -103,8 +103,8 @@ def test_stored_digits_are_correct_to_36_digits(corpus, monkeypatch):
                 assert abs(g - mpmath.mpf(st)) <= mpmath.mpf("1e-36") * max(abs(g), mpmath.mpf("1e-300")), (name, g, st)
 
 
-def test_forwards_agree_with_the_independent_highprec_oracle(corpus):
-    from gradspec.highprec import forward
+def test_forwards_agree_with_the_independent_mpmath_oracle(corpus):
+    from gradspec.mpmath_oracle import forward
 
     for name in ("sigmoid", "softmax", "affine", "conv2d", "avg_pool2d", "batchnorm", "mse", "binary_cross_entropy"):
         op = registry.get(name)

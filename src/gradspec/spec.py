@@ -177,9 +177,9 @@ class OpSpec:
     extra: dict = field(default_factory=dict)
     #: builder(sample) -> gradspec.symbolic.definitions.Definition: the op in SymPy at the sample's structure
     sympy: Ref | None = None
-    #: f(sample_mp, pattern=None) -> (output, pattern): the op's forward in mpmath (gradspec.highprec.forward)
+    #: f(sample_mp, pattern=None) -> (output, pattern): the op's forward in mpmath (gradspec.mpmath_oracle.forward)
     mp_forward: Ref | None = None
-    #: model(sample, dy) -> Model: running float64 error bounds of the reference (gradspec.highprec.tolerance)
+    #: model(sample, dy) -> Model: running float64 error bounds of the reference (gradspec.mpmath_oracle.tolerance)
     error_model: Ref | None = None
     #: values(sample_mp, dy_mp) -> {"outputs", "gradients"}: the golden vectors' 50-digit closed forms
     vector_values: Ref | None = None

@@ -2,7 +2,7 @@ r"""Golden test vectors: a versioned, language-neutral corpus of the spec's valu
 
 ``gradspec vectors --out DIR`` writes, for every op of the registry, a few
 cases (inputs, hyperparameters, cotangents, outputs and gradients) computed in
-mpmath at 50 significant digits (:mod:`gradspec.highprec.vectors_mp`, imported only to write) from the spec's closed
+mpmath at 50 significant digits (:mod:`gradspec.mpmath_oracle.vectors_mp`, imported only to write) from the spec's closed
 forms (the formulas of the reference docstrings; optimisers, clipping and the
 perceptron by their update rules), stored as decimal strings of
 :data:`DIGITS` = 40 significant digits in JSON, the same values as float64 in
@@ -52,7 +52,7 @@ from .spec import OpSpec
 
 FORMAT = "gradspec-vectors"
 FORMAT_VERSION = 1
-DIGITS = 40  # significant digits of every stored decimal (gradspec.highprec.vectors_mp computes at 50)
+DIGITS = 40  # significant digits of every stored decimal (gradspec.mpmath_oracle.vectors_mp computes at 50)
 DEFAULT_CASES = 3
 RTOL, ATOL = 1e-9, 1e-12
 
@@ -76,7 +76,7 @@ def build_case(op: OpSpec, index: int, source: str, s: dict, rng) -> dict:
     """One JSON case of ``op`` on sample ``s`` (drawing the cotangent from ``rng``)."""
     import mpmath
 
-    from .highprec.vectors_mp import M, enc, enc_array, spec_values
+    from .mpmath_oracle.vectors_mp import M, enc, enc_array, spec_values
 
     _mpf = mpmath.mpf
     case: dict[str, Any] = {"id": f"{op.name}/{index}", "source": source}
@@ -125,7 +125,7 @@ def _npz_arrays(prefix: str, value, out: dict):
 
 
 def _working_dps() -> int:
-    from .highprec.vectors_mp import WORKING_DPS
+    from .mpmath_oracle.vectors_mp import WORKING_DPS
 
     return WORKING_DPS
 

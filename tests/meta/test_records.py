@@ -23,7 +23,7 @@ READS = {
     "properties": [(ALL_KINDS, ("sample", "sample.strategy"))],
     "mpmath": [(GRADIENT_KINDS, ("mp_forward", "error_model"))],
     # the symbolic oracle also checks functions, optimisers and rules, from its own update rules (symbolic/rules.py)
-    "symbolic": [(GRADIENT_KINDS, ("sympy", "sample.cases")), (("function", "optimizer", "rule"), ())],
+    "symbolic": [(GRADIENT_KINDS, ("sympy", "sample.cases")), (("optimizer",), ("sympy",)), (("function", "rule"), ())],
     "vectors": [(ALL_KINDS, ("sample", "vector_values"))],  # the golden-vectors writer covers every op
 }
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from ..spec import Ref
 
 SYMPY_DEFINITIONS = "gradspec.symbolic.definitions"
-MP_FORWARDS = "gradspec.highprec.forward"
-MP_ERROR_MODELS = "gradspec.highprec.tolerance"
-MP_VECTORS = "gradspec.highprec.vectors_mp"
+SYMPY_RULES = "gradspec.symbolic.rules"
+MP_FORWARDS = "gradspec.mpmath_oracle.forward"
+MP_ERROR_MODELS = "gradspec.mpmath_oracle.tolerance"
+MP_VECTORS = "gradspec.mpmath_oracle.vectors_mp"
 STRATEGIES = "gradspec.properties.strategies"
 KINK_CASES = "gradspec.conventions"
 
@@ -18,6 +19,11 @@ KINK_CASES = "gradspec.conventions"
 def sympy(attr: str, **kw) -> Ref:
     """A SymPy definition builder ``builder(sample) -> Definition``."""
     return Ref(SYMPY_DEFINITIONS, attr, tuple(kw.items()))
+
+
+def sympy_rule(attr: str, **kw) -> Ref:
+    """An optimizer's SymPy rule ``rule() -> OptimizerRule`` (step, closed form, states)."""
+    return Ref(SYMPY_RULES, attr, tuple(kw.items()))
 
 
 def mp_forward(attr: str, **kw) -> Ref:

@@ -13,7 +13,7 @@ import importlib
 ORACLES = {
     "fd64": "gradspec.oracles.fd64",
     "properties": "gradspec.properties.oracle",
-    "mpmath": "gradspec.highprec.oracle",
+    "mpmath": "gradspec.mpmath_oracle.oracle",
     "symbolic": "gradspec.symbolic.oracle",
 }
 

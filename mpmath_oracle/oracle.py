@@ -5,9 +5,9 @@ For every op with a gradient (differentiable ops, losses, the MLP) and each of
 :math:`dy \sim \mathcal N(0, 1)` (a random scalar for losses):
 
 * **forward**: the implementation's output against the mpmath forward
-  (:mod:`gradspec.highprec.forward`) element by element;
+  (:mod:`gradspec.mpmath_oracle.forward`) element by element;
 * **backward**: the implementation's VJP of every differentiable argument
-  against the truth of :mod:`gradspec.highprec.truth`:
+  against the truth of :mod:`gradspec.mpmath_oracle.truth`:
 
   - *element-wise* (the full Jacobian–vector products) when the differentiable
     arguments hold at most ``full_limit`` elements together (default
@@ -18,7 +18,7 @@ For every op with a gradient (differentiable ops, losses, the MLP) and each of
     high-precision forwards per direction whatever the number of elements.
 
 The tolerance of every comparison is the running error bound of
-:mod:`gradspec.highprec.tolerance`, computed at the same point: per element
+:mod:`gradspec.mpmath_oracle.tolerance`, computed at the same point: per element
 :math:`\tau_j = 2e_j + u|g_j| + \tau_\text{truth} + \eta_0`, and
 :math:`\sum_j |v_j|(2e_j + \eta_0) + \tau_\text{truth}` for a direction.
 ``worst_error`` is the largest error in units of its tolerance (<= 1 passes).
@@ -29,7 +29,7 @@ The oracle reads ``op.kinks`` from the registry. A sample whose distance to a
 kink (``op.kink_distance``) is within the reach of the difference step
 (:math:`h \max_j|v_j|`, about :math:`10^{-25}`) is checked against the
 registry's convention at that point (the truth differentiates the piece the
-convention selects, see :mod:`gradspec.highprec.forward`); every such sample
+convention selects, see :mod:`gradspec.mpmath_oracle.forward`); every such sample
 is counted in ``info["kink_samples_convention_checked"]``, with the
 conventions in ``info["kink_conventions"]``. Samples are never moved
 (``info["kink_samples_moved"]`` is 0) and never skipped.
@@ -154,7 +154,7 @@ def _reproducer(impl, op, sample, dy, argument=None, index=None):
             pick = "_out" if len(names) == 1 else f"_out[{names.index(argument)}]"
         idx = "" if index is None else "[" + ", ".join(str(i) for i in index) + "]"
         keys = ", ".join(f"{n!r}: {n}" for n, _ in named if n != "dy")
-        extra = ["import mpmath", "from gradspec.highprec.oracle import truth_of",
+        extra = ["import mpmath", "from gradspec.mpmath_oracle.oracle import truth_of",
                  f"_out = {call}",
                  f"print('actual:', repr({pick}{idx}))",
                  f"print('truth (50 digits):', mpmath.nstr(truth_of({op.name!r}, {{{keys}}}, "
@@ -334,7 +334,7 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
     info = {"dps": dps, "directions_per_argument": directions, "directions": 0, "elementwise_examples": 0,
             "directional_only_examples": 0, "forward_evaluations": 0, "kink_samples_convention_checked": 0,
             "kink_samples_moved": 0, "kink_conventions": [k.convention for k in op.kinks],
-            "tolerance_model": "running error bound of the reference's graph (gradspec.highprec.tolerance)"}
+            "tolerance_model": "running error bound of the reference's graph (gradspec.mpmath_oracle.tolerance)"}
     draws = samples if samples is not None else (op.sample(rng) for _ in range(examples))
     for sample in draws:
         o = check_sample(op, impl, sample, rng, directions=directions, full_limit=full_limit, dps=dps)

@@ -46,7 +46,7 @@ with the safety factor :math:`c = 2` (:data:`SAFETY`: covers the neglected
 second-order terms and the first-order treatment of division and the
 elementary functions), :math:`u|g|` for rounding the truth to float64 before
 comparing, and :math:`\tau_\text{truth}` the bound of the truth's own error
-(:func:`gradspec.highprec.truth.truth_error`, about :math:`10^{-50}`
+(:func:`gradspec.mpmath_oracle.truth.truth_error`, about :math:`10^{-50}`
 relative). A directional comparison of :math:`\langle \hat g, v\rangle` (computed
 exactly from the float64 :math:`\hat g`) with :math:`\langle g, v\rangle` is made
 in mpmath, so no rounding of the truth enters: its tolerance is

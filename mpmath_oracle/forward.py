@@ -12,7 +12,7 @@ leaks into the truth.
 Precision
 ---------
 Callers evaluate inside ``mpmath.mp.workdps(n)`` (see
-:func:`gradspec.highprec.truth.working_dps`); nothing here reads or sets the
+:func:`gradspec.mpmath_oracle.truth.working_dps`); nothing here reads or sets the
 global precision, and :func:`mp_context` is the one place a precision is set,
 always through the context manager, so it never leaks.
 

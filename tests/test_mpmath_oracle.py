@@ -18,9 +18,9 @@ from mpmath import mp
 
 import gradspec.reference as ref
 from gradspec import registry
-from gradspec.highprec import forward as F, oracle as O, tolerance as T
-from gradspec.highprec.sensitivity import Perturbed
-from gradspec.highprec.truth import Problem, direction, get_arg
+from gradspec.mpmath_oracle import forward as F, oracle as O, tolerance as T
+from gradspec.mpmath_oracle.sensitivity import Perturbed
+from gradspec.mpmath_oracle.truth import Problem, direction, get_arg
 from gradspec.impl import Implementation
 from gradspec.properties.strategies import OP_MODES, samples as strategy
 
@@ -233,7 +233,7 @@ def test_a_relative_perturbation_of_1e_8_in_any_element_is_detected(op):
 
 def test_detection_is_at_the_level_the_tolerance_model_predicts():
     """Bisected smallest detected perturbation of one affine element ≈ (τ + |ĝ − g|)/|ĝ| ≈ 1e-15."""
-    from gradspec.highprec.sensitivity import smallest_detected
+    from gradspec.mpmath_oracle.sensitivity import smallest_detected
 
     op = registry.get("affine")
     rng = np.random.default_rng(3)

@@ -5,7 +5,7 @@ differentiable argument :math:`x`, the quantity a backward must return is the
 vector–Jacobian product :math:`\bar x = J_x^\top dy`, the gradient of the
 scalar :math:`f(x) = \langle dy, F(x)\rangle` (for a loss, :math:`f = dy\cdot F`;
 for the MLP, :math:`f` is the loss itself). Two truths are computed from
-:math:`f` evaluated in mpmath (:mod:`gradspec.highprec.forward`) at exactly the
+:math:`f` evaluated in mpmath (:mod:`gradspec.mpmath_oracle.forward`) at exactly the
 float64 inputs:
 
 * **directional**: :math:`\langle \bar x, v\rangle = \frac{d}{dt} f(x + t v)\big|_{t=0}`
@@ -45,7 +45,7 @@ digits.
 
 Kinks
 -----
-The piece pattern of a piecewise op (see :mod:`gradspec.highprec.forward`)
+The piece pattern of a piecewise op (see :mod:`gradspec.mpmath_oracle.forward`)
 is computed once at the base point, with the registry's conventions at ties,
 and frozen for every displaced point: exactly on a kink the difference
 quotient is the derivative of the conventional piece (relu'(0) = 0, the first

@@ -25,8 +25,8 @@ check) is many bare forwards; ``check/fwd`` shows it.
 
 Usage::
 
-    python benchmarks/bench_highprec.py                 # every op, 3 repeats
-    python benchmarks/bench_highprec.py --ops conv2d affine --repeats 5
+    python benchmarks/bench_mpmath_oracle.py                 # every op, 3 repeats
+    python benchmarks/bench_mpmath_oracle.py --ops conv2d affine --repeats 5
 """
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ from mpmath import mp
 
 import gradspec.reference as ref
 from gradspec import registry
-from gradspec.highprec import oracle as O, tolerance as T
-from gradspec.highprec.truth import Problem, direction, get_arg, step_bits
+from gradspec.mpmath_oracle import oracle as O, tolerance as T
+from gradspec.mpmath_oracle.truth import Problem, direction, get_arg, step_bits
 
 
 def _bn(rng):

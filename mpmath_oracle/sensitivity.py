@@ -8,7 +8,7 @@ perturbation detected whichever way it points). Run as a script it prints,
 per op, the median and the largest over registry samples, one random
 non-zero element each::
 
-    python -m gradspec.highprec.sensitivity --samples 8 --seed 0
+    python -m gradspec.mpmath_oracle.sensitivity --samples 8 --seed 0
 
 A perturbation is detectable at all only when it exceeds the tolerance:
 :math:`|\rho\,\hat g_i| > \tau_i + |\hat g_i - g_i|`, so the bisection's answer is
