@@ -23,7 +23,7 @@ the registry's, away from kinks):
     cannot judge (``1.0*dy/(1.0 - p)`` is not syntactically ``dy/(1 - p)``).
     The output is evaluated at the sample point at 50 digits and compared with
     the derived VJP within the float64 error model of
-    :func:`gradspec.highprec.tolerance.model` plus one rounding.
+    :func:`gradspec.mpmath_oracle.tolerance.model` plus one rounding.
   - ``spec``: it rejects symbols (the reference validates float arrays and
     raises TypeError), or proving/evaluating did not finish: the spec's
     backward formula, restated in SymPy from the reference's docstrings, is
@@ -166,11 +166,11 @@ def _flatten(arrays) -> list:
 def _numeric_on_symbols(op, der, sym_out, sample, dy, truth):
     """The implementation's symbolic output evaluated at the sample at 50 digits, against the derived VJP
     (``truth``, 50 digits rounded to float64), within the float64 error model of the op
-    (:func:`gradspec.highprec.tolerance.model`) plus one rounding of each side.
+    (:func:`gradspec.mpmath_oracle.tolerance.model`) plus one rounding of each side.
 
     Returns (ident dict, worst error in units of the tolerance, findings).
     """
-    from ..highprec import tolerance as hp
+    from ..mpmath_oracle import tolerance as hp
 
     t0 = time.perf_counter()
     fn = sp.lambdify(der.order, _flatten(sym_out), modules="mpmath")
@@ -178,7 +178,7 @@ def _numeric_on_symbols(op, der, sym_out, sample, dy, truth):
         vals = fn(*dv.point(der, sample, dy))
     try:
         model = hp.model(op.name, sample, dy).grads
-        tol_is = "the float64 error model of highprec/tolerance.py plus one rounding"
+        tol_is = "the float64 error model of mpmath_oracle/tolerance.py plus one rounding"
     except KeyError:
         model, tol_is = None, f"rtol {BWD_RTOL:g}, atol {BWD_ATOL:g}·max(1, max|t|)"
     worst, findings, failed, n, i = 0.0, [], [], 0, 0

@@ -17,7 +17,7 @@ import pytest
 import gradspec
 import gradspec.conformance.session  # noqa: F401
 import gradspec.conformance.test_conformance as _conformance_module  # noqa: F401
-import gradspec.highprec.oracle  # noqa: F401
+import gradspec.mpmath_oracle.oracle  # noqa: F401
 import gradspec.oracles.fd64  # noqa: F401
 import gradspec.profiles  # noqa: F401
 import gradspec.reference  # noqa: F401
