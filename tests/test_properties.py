@@ -2,6 +2,8 @@
 
 The properties are shown catching wrong implementations in tests/test_mutants.py.
 """
+import types
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -242,3 +244,24 @@ def test_dropout_unbiased_holds_with_rare_drops():
     with pytest.raises(AssertionError, match="dropout is unbiased"):
         props.prop_dropout_unbiased(get("dropout_not_inverted").impl, dict(s, p=0.05, x=np.array([[1.5, -2.0]]),
                                                                             mask=np.array([[0.0, 1.0]])))
+
+
+def test_bp4_allows_the_rounding_of_recomputed_activations():
+    """A Hypothesis-found network where the column layout's a = Wa + b rounds differently from the row layout's
+    (cancellation in z): BP4 on the reference passes; a dW off by 1e-9 relative still fails."""
+    s = {"params": [(np.array([[0.0]]), np.array([0.4375])),
+                    (np.array([[-1.5, -1.5, 0.0, -1.25]]), np.array([-0.1875, 0.0, 0.0, 0.0])),
+                    (np.array([[0.0, 0.0, 0.59375, 0.0], [0.0, 0.0, 0.78125, 0.0], [0.0] * 4, [0.0, 0.0, -0.6875, 0.0]]),
+                     np.array([0.0, 0.0, 0.5, 0.0])),
+                    (np.zeros((4, 1)), np.array([0.0]))],
+         "X": np.array([[0.0]]), "T": np.array([[0.0]]), "hidden": "tanh", "output": "sigmoid_mse", "seed": 0}
+    for layout in ("row", "column"):
+        props.prop_mlp_bp4(ref, s, layout)
+
+    def off(params, X, T, hidden, output, layout="row"):
+        loss, grads, deltas = ref.mlp_backprop(params, X, T, hidden, output, layout)
+        dW, db = grads[-1]
+        return loss, grads[:-1] + [(dW * (1 + 1e-9) + 1e-9 * np.abs(dW).max(), db)], deltas
+
+    with pytest.raises(AssertionError, match="BP4"):
+        props.prop_mlp_bp4(types.SimpleNamespace(mlp_backprop=off), s, "row")
