@@ -35,7 +35,7 @@ import numpy as np
 from .. import __version__, oracles as oracle_registry, registry
 from ..impl import DEFAULT_IMPL, Implementation
 from ..results import jsonable
-from . import experiments as E
+from . import experiments as E, remedies as R
 
 SCHEMA_VERSION = 1
 DEFAULT_OUT = os.path.join("reports", "out")
@@ -49,6 +49,25 @@ PROFILES = {
     "full": {"batch": 1000, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 24, "examples": None},
     "quick": {"batch": 100, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 8, "examples": 1},
 }
+
+
+#: Every experiment section, in page order: the first half (initialisation), then the remedies and training
+#: dynamics of :mod:`gradspec.reports.remedies`. ``gradspec report --experiments NAME ...`` selects some.
+INIT_EXPERIMENTS = ("vanishing", "clipping", "init", "histograms", "numdiff")
+EXPERIMENT_NAMES = INIT_EXPERIMENTS + tuple(R.EXPERIMENTS)
+
+
+def selected_experiments(experiments) -> tuple[str, ...]:
+    """The experiment names a ``build_report(experiments=...)`` value selects: True (all), False/None (none) or names."""
+    if experiments is True:
+        return EXPERIMENT_NAMES
+    if not experiments:
+        return ()
+    names = [experiments] if isinstance(experiments, str) else list(experiments)
+    unknown = [n for n in names if n not in EXPERIMENT_NAMES]
+    if unknown:
+        raise KeyError(f"unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENT_NAMES)}")
+    return tuple(n for n in EXPERIMENT_NAMES if n in names)
 
 
 def library_versions() -> dict:
@@ -431,6 +450,14 @@ def _call(task):
     return out, round(time.perf_counter() - t0, 3)
 
 
+def _remedy_task(task):
+    """Run ``remedies.run(name, seed, profile)`` (a picklable task for the worker processes)."""
+    name, seed, profile = task
+    t0 = time.perf_counter()
+    out = R.run(name, seed, profile)
+    return out, round(time.perf_counter() - t0, 3)
+
+
 def _bp_task() -> list[dict]:
     """BP1–BP4 proved in a worker process (the symbolic oracle's slowest piece, the same for every implementation)."""
     from ..symbolic.backprop import bp_proofs
@@ -454,8 +481,10 @@ class ExperimentRunner:
     statistics call the implementation under test, so they always run here.
     """
 
-    def __init__(self, seed: int, profile: str, workers: int = 2, prove_bp: bool = False):
+    def __init__(self, seed: int, profile: str, workers: int = 2, prove_bp: bool = False, selected=EXPERIMENT_NAMES):
         self.seed, self.p, self.workers = seed, PROFILES[profile], workers
+        self.profile = profile
+        self.selected = tuple(selected)
         self.prove_bp = prove_bp  # also prove BP1–BP4 in a worker (for the symbolic oracle); see adopt_bp()
         self.bp_future = None
         self.bp_error: str | None = None
@@ -483,30 +512,34 @@ class ExperimentRunner:
         self.done += 1
 
     def _run_all(self):
-        p, seed = self.p, self.seed
+        p, seed, sel = self.p, self.seed, self.selected
         try:
-            small = {"clipping": ("clipping", {"seed": seed, "batch": p["batch"]}),
-                     "histograms": ("activation_histograms", {"seed": seed}),
-                     "numdiff": ("numerical_differentiation", {"seed": seed, "points": p["numdiff_points"]})}
-            self.total = len(small) + 3 * len(E.WEIGHT_SCALES) * len(p["depths"])
+            small = {"clipping": (_call, ("clipping", {"seed": seed, "batch": p["batch"]})),
+                     "histograms": (_call, ("activation_histograms", {"seed": seed})),
+                     "numdiff": (_call, ("numerical_differentiation", {"seed": seed, "points": p["numdiff_points"]}))}
+            small.update({name: (_remedy_task, (name, seed, self.profile)) for name in R.EXPERIMENTS})
+            small = {name: task for name, task in small.items() if name in sel}
+            self.total = len(small) + (3 * len(E.WEIGHT_SCALES) * len(p["depths"]) if "vanishing" in sel else 0)
             t0 = time.perf_counter()
             if self._pool is not None:
-                futs = {name: self._pool.submit(_call, task) for name, task in small.items()}
+                futs = {name: self._pool.submit(fn, task) for name, (fn, task) in small.items()}
                 for f in futs.values():
                     f.add_done_callback(self._tick)
-            self.results["vanishing"] = E.vanishing_exploding(seed, seeds=p["seeds"], depths=p["depths"], batch=p["batch"],
-                                                              map_fn=self._map)
-            self.timings["vanishing"] = round(time.perf_counter() - t0, 3)
-            for name, task in small.items():
+            if "vanishing" in sel:
+                self.results["vanishing"] = E.vanishing_exploding(seed, seeds=p["seeds"], depths=p["depths"], batch=p["batch"],
+                                                                  map_fn=self._map)
+                self.timings["vanishing"] = round(time.perf_counter() - t0, 3)
+            for name, (fn, task) in small.items():
                 if self._pool is not None:
                     self.results[name], self.timings[name] = futs[name].result()
                 else:
-                    self.results[name], self.timings[name] = _call(task)
+                    self.results[name], self.timings[name] = fn(task)
                     self.done += 1
             if self._pool is not None:  # the figures too, while the checks may still run
                 from .render import FIGURE_GROUPS, figure_ids
 
-                tasks = [(g, self.results[g], fid) for g in FIGURE_GROUPS for fid in figure_ids(g, self.results[g])]
+                tasks = [(g, self.results[g], fid) for g in FIGURE_GROUPS if g in self.results
+                         for fid in figure_ids(g, self.results[g])]
                 self.total += len(tasks)
                 futs = [self._pool.submit(_figures_task, t) for t in tasks]
                 for f in futs:
@@ -559,15 +592,17 @@ class ExperimentRunner:
 
         from .. import reference as ref_pkg
 
-        provides_init = impl is not None and any(impl.function(s) is not None for s in E.INIT_SCHEMES)
-        if provides_init:
-            init = E.init_statistics(self.seed, draw)
-            init["setup"]["drawn_by"] = impl.name
-        else:  # nothing to measure on the implementation: the section shows the schemes themselves
-            init = E.init_statistics(self.seed)
-            init["setup"]["drawn_by"] = ("gradspec.reference" if impl is None or impl.name == DEFAULT_IMPL else
-                                         f"gradspec.reference ({impl.name} provides no init scheme)")
-        self.timings["init"] = round(time.perf_counter() - t0, 3)
+        init = None
+        if "init" in self.selected:
+            provides_init = impl is not None and any(impl.function(s) is not None for s in E.INIT_SCHEMES)
+            if provides_init:
+                init = E.init_statistics(self.seed, draw)
+                init["setup"]["drawn_by"] = impl.name
+            else:  # nothing to measure on the implementation: the section shows the schemes themselves
+                init = E.init_statistics(self.seed)
+                init["setup"]["drawn_by"] = ("gradspec.reference" if impl is None or impl.name == DEFAULT_IMPL else
+                                             f"gradspec.reference ({impl.name} provides no init scheme)")
+            self.timings["init"] = round(time.perf_counter() - t0, 3)
         try:
             if self._thread is None:
                 self._run_all()
@@ -582,16 +617,14 @@ class ExperimentRunner:
                 self._env.__exit__()
         if self.error is not None:
             raise self.error
-        out = {key: self.results[key] for key in ("vanishing", "clipping")}
-        out["init"] = init
-        out["histograms"] = self.results["histograms"]
-        out["numdiff"] = self.results["numdiff"]
+        results = dict(self.results, init=init)
+        out = {key: results[key] for key in self.selected}
         out["timings_s"] = self.timings
         return out
 
 
 # --------------------------------------------------------------------------- the report
-def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, oracles=None) -> str:
+def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, oracles=None, experiments=None) -> str:
     parts = ["gradspec", "report"]
     if impl_name:
         parts += ["--impl", impl_name]
@@ -600,6 +633,8 @@ def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, o
         parts.append("--quick")
     if oracles is not None:
         parts += ["--oracle", *oracles]
+    if experiments is not None:
+        parts += ["--experiments", *experiments] if experiments else ["--no-experiments"]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -621,8 +656,9 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         Restrict the verification matrix to these ops (default: the whole registry).
     oracles : list of str, optional
         Restrict the oracles (default: every registered oracle that imports).
-    experiments : bool
-        Run the experiments (False leaves those sections marked as not run).
+    experiments : bool or list of str
+        Run every experiment (True), none (False: those sections are marked as not run), or the named ones
+        (:data:`EXPERIMENT_NAMES`; the others are listed as not selected).
     progress : callable, optional
         ``progress(label, index, total)``; index/total may be None.
     workers : int
@@ -653,8 +689,9 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         if progress:
             progress(f"check: {name}", i, n)
 
-    runner = (ExperimentRunner(seed, profile, workers, prove_bp="symbolic" in run_oracles).start()
-              if experiments else None)
+    selected = selected_experiments(experiments)
+    runner = (ExperimentRunner(seed, profile, workers, prove_bp="symbolic" in run_oracles, selected=selected).start()
+              if selected else None)
     try:
         t_check = time.perf_counter()
         props = "properties" in run_oracles
@@ -689,7 +726,8 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
             "date": started.isoformat(timespec="seconds"),
             "duration_s": 0.0,
             "durations_s": {"check": round(check_s, 3)},
-            "command": reproduce_command(None if impl_obj.name == DEFAULT_IMPL else impl_obj.name, out, seed, quick, oracles),
+            "command": reproduce_command(None if impl_obj.name == DEFAULT_IMPL else impl_obj.name, out, seed, quick, oracles,
+                                         None if selected == EXPERIMENT_NAMES else list(selected)),
             "verdicts": run["summary"],
             "claims": {"agree": 0, "disagree": 0},
         },
@@ -703,7 +741,8 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
     }
     if exp is not None:
         report["summary"]["durations_s"]["experiments"] = round(exp_s, 3)  # beyond the checks (they overlap)
-        claims = [c for key in ("vanishing", "clipping", "init", "histograms", "numdiff") for c in exp[key]["claims"]]
+        exp["not_selected"] = [n for n in EXPERIMENT_NAMES if n not in selected]
+        claims = [c for key in selected for c in exp[key]["claims"]]
         report["summary"]["claims"] = {"agree": sum(c["agrees"] for c in claims),
                                        "disagree": sum(not c["agrees"] for c in claims)}
     report = json.loads(json.dumps(jsonable(report), allow_nan=False, default=str))
@@ -759,7 +798,8 @@ def main_report(args, split=lambda v: list(v or [])) -> int:
         print(f"gradspec report: {'quick' if args.quick else 'full'} profile, writing {out_dir}/ ...", file=err)
     try:
         report = build_report(impl=args.impl, out=out_dir, seed=args.seed, quick=args.quick, ops=ops, oracles=oracles,
-                              experiments=not args.no_experiments, progress=progress)
+                              experiments=False if args.no_experiments else (split(getattr(args, "experiments", None)) or True),
+                              progress=progress)
     except ImplementationError as exc:
         print(f"\ngradspec report: {exc}" if tty else f"gradspec report: {exc}", file=err)
         return 2

@@ -278,15 +278,84 @@ def _numdiff_plot(nd):
     return fig
 
 
+# --------------------------------------------------------------------------- plots of the remedies and training dynamics
+OPT_COLORS = {"sgd": "#d62728", "momentum": "#1f77b4", "adagrad": "#2ca02c", "adam": "#ff7f0e"}
+
+
+def _optimizers_plot(o):
+    import numpy as np
+
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    x, y = np.meshgrid(np.linspace(-10, 10, 201), np.linspace(-5, 5, 101))
+    ax.contour(x, y, x**2 / 20 + y**2, levels=[0.1, 0.5, 1, 2, 4, 8, 16], colors="#bbbbbb", linewidths=0.8)
+    for opt in o["optimizers"]:
+        p = np.array(opt["path"])
+        ax.plot(p[:, 0], p[:, 1], "o-", ms=2.5, lw=1.1, color=OPT_COLORS[opt["name"]], label=f"{opt['label']} (lr {opt['lr']:g})")
+        ax2.semilogy(range(len(opt["loss"])), np.maximum(opt["loss"], 1e-300), "-", color=OPT_COLORS[opt["name"]], label=opt["label"])
+    ax.plot([0], [0], "k+", ms=10)
+    ax.set_xlim(-10, 10)
+    ax.set_ylim(-5, 5)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("paths from (−7, 2) over the contours of x²/20 + y²", fontsize=9, y=1.0)
+    ax.legend(fontsize=7, loc="lower right")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("f(x, y)")
+    ax2.set_title("loss", fontsize=9, y=1.0)
+    ax2.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.91, wspace=0.22)
+    return fig
+
+
+def _xor_plot(x):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    per = x["perceptron"]
+    axes[0].plot(range(1, len(per["xor"]["mistakes"]) + 1), per["xor"]["mistakes"], "o-", label="XOR")
+    axes[0].plot(range(1, len(per["and"]["mistakes"]) + 1), per["and"]["mistakes"], "s-", label="AND")
+    axes[0].set_xlabel("pass over the 4 examples")
+    axes[0].set_ylabel("mistakes")
+    axes[0].set_title("perceptron rule", fontsize=9, y=1.0)
+    axes[0].legend(fontsize=7)
+    every = x["setup"]["record_every"]
+    for m in x["mlp"]:
+        ok = m["final_loss"] < x["setup"]["loss_threshold"]
+        axes[1].semilogy([i * every for i in range(len(m["curve"]) - 1)] + [x["setup"]["iterations"]], m["curve"],
+                         "-", color="#2ca02c" if ok else "#d62728", lw=1)
+    axes[1].axhline(x["setup"]["loss_threshold"], color="k", ls=":", lw=1)
+    axes[1].set_xlabel("iteration")
+    axes[1].set_ylabel("MSE loss")
+    axes[1].set_title("2-2-1 sigmoid MLP on XOR, one line per seed", fontsize=9, y=1.0)
+    ns = [r["n"] for r in x["parity"]]
+    axes[2].semilogy(ns, [r["deep_units"] for r in x["parity"]], "o-", label="XOR tree, depth 2⌈log₂ n⌉")
+    axes[2].semilogy(ns, [r["dnf_units"] for r in x["parity"]], "s-", label="one layer of AND units (DNF)")
+    axes[2].semilogy(ns, [r["count_units"] for r in x["parity"]], "^--", label="one layer on the count Σx")
+    axes[2].set_xlabel("n (bits)")
+    axes[2].set_ylabel("threshold units")
+    axes[2].set_title("n-bit parity circuits", fontsize=9, y=1.0)
+    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.28)
+    return fig
+
+
+#: figure group -> (figure ids, drawer) for the remedies' sections (one figure each unless listed).
+REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot}
+
+
 def figure_ids(group: str, exp: dict) -> list[str]:
     """The figure ids of one experiment section."""
+    if group in REMEDY_PLOTS:
+        return [group]
     if group == "vanishing":
         return ["vanishing_dA", "vanishing_A", "vanishing_dW", "vanishing_factor"]
     if group == "histograms":
         return [f"histogram_{i}" for i in range(len(exp["configs"]))]
     if group in ("clipping", "numdiff"):
         return [group]
-    raise ValueError(f"unknown figure group {group!r}; known: vanishing, clipping, histograms, numdiff")
+    raise ValueError(f"unknown figure group {group!r}; known: {', '.join(FIGURE_GROUPS)}")
 
 
 def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
@@ -304,6 +373,8 @@ def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
                    "vanishing_dW": lambda: _vanishing_plot(exp, "dW_std", deepest, ["tanh"] if "tanh" in acts else acts[:1],
                                                            "std of dW^l"),
                    "vanishing_factor": lambda: _factor_plot(exp)}[fid]()
+        elif group in REMEDY_PLOTS:
+            fig = REMEDY_PLOTS[group](exp)
         elif group == "histograms":
             fig = _hist_plot(exp["configs"][int(fid.rsplit("_", 1)[1])])
         elif group == "clipping":
@@ -314,7 +385,7 @@ def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
     return out
 
 
-FIGURE_GROUPS = ("vanishing", "clipping", "histograms", "numdiff")
+FIGURE_GROUPS = ("vanishing", "clipping", "histograms", "numdiff") + tuple(REMEDY_PLOTS)
 
 
 # --------------------------------------------------------------------------- sections
@@ -683,6 +754,102 @@ def _numdiff(r, figs) -> str:
             + table(["function", "forward best h", "forward best error", "central best h", "central best error"], rows) + "</section>")
 
 
+# --------------------------------------------------------------------------- sections of the remedies and training dynamics
+def _range(path: str, values, spec=".3g") -> str:
+    """median [min–max] of a list in the JSON, each element tagged."""
+    import statistics
+
+    lo, hi = min(range(len(values)), key=values.__getitem__), max(range(len(values)), key=values.__getitem__)
+    return (f"{esc(fmt(float(statistics.median(values)), spec))} "
+            f"[{k(f'{path}/{lo}', values[lo], spec)}–{k(f'{path}/{hi}', values[hi], spec)}]")
+
+
+def _optimizers(r, figs) -> str:
+    o = r["experiments"]["optimizers"]
+    p = "experiments/optimizers"
+    st = o["setup"]
+    rows = []
+    for i, opt in enumerate(o["optimizers"]):
+        op = f"{p}/optimizers/{i}"
+        rows.append([k(op + "/label", opt["label"]), k(op + "/lr", opt["lr"]),
+                     k(op + "/final_distance/0", opt["final_distance"][0], ".3g"), k(op + "/final_loss/0", opt["final_loss"][0], ".3g"),
+                     _range(op + "/final_distance", opt["final_distance"]),
+                     ", ".join(k(f"{op}/y_sign_changes/{j}", v) for j, v in enumerate(opt["y_sign_changes"])),
+                     k(op + "/max_step/0", opt["max_step"][0], ".3g")])
+    return (f'<section id="optimizers"><h2>Optimizer paths on x²/20 + y²</h2>'
+            f'<p>The reference optimizers (<code>sgd_update</code>, <code>momentum_update</code> with μ = {k(p + "/setup/momentum", st["momentum"])}, '
+            f'<code>adagrad_update</code>, <code>adam_update</code>) for {k(p + "/setup/steps", st["steps"])} steps on '
+            f'{k(p + "/setup/function", st["function"])} from ({k(p + "/setup/start/0", st["start"][0])}, {k(p + "/setup/start/1", st["start"][1])}) '
+            f'({k(p + "/setup/seeds", st["seeds"])} starts in all, one per seed: the others jittered by N(0, '
+            f'{k(p + "/setup/jitter", st["jitter"])}²) per coordinate), at the fish book\'s learning rates.</p>'
+            + _claims_table(o["claims"], p + "/claims")
+            + figure(figs["optimizers"], "optimizer paths and loss",
+                     "The four paths over the contours (left) and f along them (right): SGD zigzags across the narrow y direction, "
+                     "Momentum and Adam roll like a ball, AdaGrad damps y at once (Saito 2016, Fig. 6-8).")
+            + table(["optimizer", "learning rate", "final distance to the minimum (classic start)", "final loss (classic start)",
+                     "final distance, median [range] over the starts", "y sign changes per start", "largest coordinate step"], rows)
+            + "</section>")
+
+
+def _xor(r, figs) -> str:
+    x = r["experiments"]["xor"]
+    p = "experiments/xor"
+    st = x["setup"]
+    per = x["perceptron"]
+    prow = []
+    for task in ("xor", "and"):
+        d = per[task]
+        cyc = d["cycle"]
+        prow.append([task.upper(), ", ".join(k(f"{p}/perceptron/{task}/mistakes/{j}", m) for j, m in enumerate(d["mistakes"])),
+                     k(f"{p}/perceptron/{task}/converged_epoch", d["converged_epoch"]),
+                     (f"from pass {k(f'{p}/perceptron/{task}/cycle/first_epoch', cyc['first_epoch'])}, period "
+                      f"{k(f'{p}/perceptron/{task}/cycle/period', cyc['period'])}") if cyc else "—",
+                     "<code>" + esc(x["separability"][task]["combination"]) + "</code>",
+                     k(f"{p}/separability/{task}/grid_separating", x["separability"][task]["grid_separating"])])
+    mrow = [[str(i), k(f"{p}/mlp/{i}/final_loss", m["final_loss"], ".3g"), k(f"{p}/mlp/{i}/correct", m["correct"]),
+             ", ".join(k(f"{p}/mlp/{i}/outputs/{j}", v, ".3f") for j, v in enumerate(m["outputs"]))] for i, m in enumerate(x["mlp"])]
+    qrow = [[k(f"{p}/parity/{i}/n", q["n"]), k(f"{p}/parity/{i}/inputs", q["inputs"]),
+             k(f"{p}/parity/{i}/deep_units", q["deep_units"]), k(f"{p}/parity/{i}/deep_depth", q["deep_depth"]),
+             k(f"{p}/parity/{i}/deep_errors", q["deep_errors"]), k(f"{p}/parity/{i}/dnf_units", q["dnf_units"]),
+             k(f"{p}/parity/{i}/dnf_errors", q["dnf_errors"]), k(f"{p}/parity/{i}/count_units", q["count_units"]),
+             k(f"{p}/parity/{i}/count_errors", q["count_errors"]), k(f"{p}/parity/{i}/odd_min_hamming", q["odd_min_hamming"])]
+            for i, q in enumerate(x["parity"])]
+    return (f'<section id="xor"><h2>XOR, the perceptron and depth</h2>'
+            f'<p><code>perceptron_update</code> (learning rate {k(p + "/setup/perceptron_lr", st["perceptron_lr"])}) for '
+            f'{k(p + "/setup/epochs", st["epochs"])} passes over the four inputs from w = 0, b = 0; a '
+            f'{k(p + "/setup/mlp", st["mlp"])} trained with <code>mlp_loss_and_grads</code> at learning rate '
+            f'{k(p + "/setup/mlp_lr", st["mlp_lr"])} for {k(p + "/setup/iterations", st["iterations"])} iterations, '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds; n-bit parity circuits of threshold units '
+            "(<code>affine_forward</code> then <code>step_forward</code>) evaluated on all 2<sup>n</sup> inputs.</p>"
+            + _claims_table(x["claims"], p + "/claims")
+            + figure(figs["xor"], "perceptron mistakes, MLP loss curves, parity circuit sizes",
+                     "Left: the perceptron rule keeps making mistakes on XOR and converges on AND. Middle: the MLP's loss per seed "
+                     "(green: below the threshold, dotted; red: stuck). Right: units needed for n-bit parity.")
+            + "<h3>Perceptron rule and linear separability</h3>"
+            + table(["task", "mistakes per pass", "pass with no mistake", "repeated state", "Σ s<sub>i</sub> [x<sub>i</sub>, 1]",
+                     "separating lines on the grid"], prow)
+            + "<h3>2-2-1 MLP on XOR, per seed</h3>"
+            + table(["seed", "final loss", "outputs on the right side of 0.5", "outputs for (0,0), (0,1), (1,0), (1,1)"], mrow)
+            + "<h3>n-bit parity</h3>"
+            + table(["n", "inputs", "XOR tree: units", "depth", "errors", "DNF: units", "errors", "count layer: units", "errors",
+                     "min. distance between odd inputs"], qrow)
+            + '<p class="note">The DNF needs one AND unit per odd-parity input because no two of them differ in a single bit '
+            "(a product term covering both would have to ignore that bit). Threshold units on the sum Σx need only n + 1 "
+            "units in one hidden layer: the exponential size is a property of AND/OR circuits.</p></section>")
+
+
+#: section id -> (nav title, renderer(report, figures)), in page order.
+SECTIONS = {
+    "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
+    "clipping": ("clipping", lambda r, f: _clipping(r, f)),
+    "init": ("init", lambda r, f: _init(r)),
+    "histograms": ("histograms", lambda r, f: _histograms(r, f)),
+    "numdiff": ("numerical differentiation", lambda r, f: _numdiff(r, f)),
+    "optimizers": ("optimizers", lambda r, f: _optimizers(r, f)),
+    "xor": ("XOR and depth", lambda r, f: _xor(r, f)),
+}
+
+
 def _experiments(r, figures=None) -> str:
     e = r["experiments"]
     if "not_run" in e:
@@ -690,10 +857,15 @@ def _experiments(r, figures=None) -> str:
                 "</section>")
     figs = dict(figures or {})
     for group in FIGURE_GROUPS:
+        if group not in e:
+            continue
         missing = [fid for fid in figure_ids(group, e[group]) if fid not in figs]
         if missing:
             figs.update(figure_pngs(group, e[group], missing))
-    return _vanishing(r, figs) + _clipping(r, figs) + _init(r) + _histograms(r, figs) + _numdiff(r, figs)
+    skipped = e.get("not_selected") or []
+    note = (f'<p class="note" id="not-selected">Experiments not selected for this report (<code>--experiments</code>): '
+            + ", ".join(k(f"experiments/not_selected/{i}", n) for i, n in enumerate(skipped)) + ".</p>") if skipped else ""
+    return note + "".join(render(r, figs) for name, (_, render) in SECTIONS.items() if name in e)
 
 
 def _hypothesis(r) -> str:
@@ -730,8 +902,8 @@ def render_html(report: dict, figures: dict | None = None) -> str:
     verdict_ok = s["verdicts"].get("fail", 0) == 0 and s["verdicts"].get("error", 0) == 0
     nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("summary", "summary"), ("matrix", "matrix"), ("bp", "BP1–BP4"), ("dimensions", "dimensions"),
-        ("vanishing", "vanishing/exploding"), ("clipping", "clipping"), ("init", "init"), ("histograms", "histograms"),
-        ("numdiff", "numerical differentiation"), ("hypothesis", "Hypothesis"), ("conventions", "conventions")))
+        *[(name, title) for name, (title, _) in SECTIONS.items() if name in report["experiments"]],
+        ("hypothesis", "Hypothesis"), ("conventions", "conventions")))
     body = (f"<header><h1>{esc(PAGE_TITLE)}</h1><p>{esc(s['implementation']['name'])} — "
             f'<span class="badge {"s-pass" if verdict_ok else "s-fail"}" id="overall">{"all ops pass" if verdict_ok else "failures"}</span>'
             f"</p><nav>{nav}</nav></header>"

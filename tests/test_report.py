@@ -407,3 +407,66 @@ def test_a_failed_bp_worker_leaves_the_proof_to_the_symbolic_oracle(monkeypatch)
     runner.bp_future.set_exception(RuntimeError("worker died"))
     runner.adopt_bp()  # does not raise: the report goes on and the oracle proves BP1–BP4 itself
     assert backprop._ADOPTED == {} and runner.bp_error == "RuntimeError: worker died"
+
+
+# --------------------------------------------------------------------------- the remedies and training dynamics
+from gradspec.reports import remedies as R  # noqa: E402
+
+
+def _verdicts(claims) -> dict:
+    return {c["id"]: c["agrees"] for c in claims}
+
+
+def test_every_claim_of_the_quick_report_agrees_and_is_counted():
+    report, _ = _load(quick_report())
+    e = report["experiments"]
+    assert set(build.EXPERIMENT_NAMES) <= set(e) and e["not_selected"] == []
+    claims = [c for name in build.EXPERIMENT_NAMES for c in e[name]["claims"]]
+    assert [c["id"] for c in claims if not c["agrees"]] == []
+    assert report["summary"]["claims"] == {"agree": len(claims), "disagree": 0}
+
+
+def test_optimizer_claims_disagree_with_a_wrong_learning_rate():
+    good = R.optimizer_paths(0, seeds=3)
+    assert all(_verdicts(good["claims"]).values())
+    # SGD at 0.4 (< 1/2) does not zigzag (so Momentum and Adam are no smoother than it); AdaGrad at 0.05 neither
+    # damps y nor wins; Adam's bound does not involve the others
+    bad = _verdicts(R.optimizer_paths(0, seeds=3, lrs={"sgd": 0.4, "adagrad": 0.05})["claims"])
+    assert bad == {"sgd_zigzag": False, "momentum_adam_smooth": False, "adagrad_damps_y": False, "adagrad_closest": False,
+                   "adam_step_bound": True}
+    # a measurement doctored after the fact: a recorded SGD lr that is not the one the path was run with
+    doctored = copy.deepcopy(good)
+    doctored["optimizers"][0]["lr"] = 0.9
+    assert _verdicts(R.optimizer_claims(doctored))["sgd_zigzag"] is False
+    doctored["optimizers"][3]["max_step"][0] = 10.0
+    assert _verdicts(R.optimizer_claims(doctored))["adam_step_bound"] is False
+
+
+def test_xor_claims_disagree_on_separable_labels_a_broken_circuit_and_no_learning():
+    bad = _verdicts(R.xor_and_depth(0, seeds=3, iterations=200, lr=0.01, parity_ns=(2, 3, 4),
+                                    xor_targets=R.AND_T, gate_error=True)["claims"])
+    assert bad == {"perceptron_cycles": False, "xor_not_separable": False, "mlp_learns_xor": False, "parity_depth": False}
+
+
+def test_parity_circuits_compute_parity_exactly():
+    rows = R.parity_table(range(2, 8))
+    assert all(r["deep_errors"] == r["dnf_errors"] == r["count_errors"] == 0 for r in rows)
+    assert [r["dnf_units"] for r in rows] == [2 ** (n - 1) + 1 for n in range(2, 8)]
+    assert [r["deep_depth"] for r in rows] == [2 * math.ceil(math.log2(n)) for n in range(2, 8)]
+    assert R.parity_table([5], gate_error=True)[0]["deep_errors"] > 0
+
+
+def test_experiment_selection(tmp_path, capsys):
+    out = tmp_path / "sel"
+    assert cli.main(["report", "--quick", "--oracle", "fd64", "--ops", "relu", "--experiments", "optimizers",
+                     "--out", str(out)]) == 0
+    report, page = _load(out)
+    schema.validate(report)
+    assert set(report["experiments"]) == {"optimizers", "timings_s", "not_selected"}
+    assert report["experiments"]["not_selected"] == [n for n in build.EXPERIMENT_NAMES if n != "optimizers"]
+    assert report["summary"]["command"].endswith("--experiments optimizers")
+    assert '<section id="optimizers">' in page and '<section id="vanishing">' not in page and 'id="not-selected"' in page
+    _, bad = disagreements(report, page)
+    assert not bad, bad[:5]
+    assert cli.main(["report", "--experiments", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown experiment" in capsys.readouterr().err

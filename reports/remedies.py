@@ -1,0 +1,390 @@
+r"""The report's second half: remedies for vanishing gradients, and training dynamics.
+
+Every experiment runs on the reference ops only (:mod:`gradspec.reference`),
+over several seeds, and returns a JSON-ready dict with its ``setup``, its
+measurements and its ``claims``: the published figure it reproduces and
+whether this run's numbers agree. The claims are computed by a separate
+function of the measurements (``<experiment>_claims``), so a deliberately
+broken measurement (batchnorm disabled, the skip path removed, a wrong
+learning rate) can be fed to it and must flip the verdict to "disagrees".
+
+Experiments (:data:`EXPERIMENTS`)
+---------------------------------
+* :func:`optimizer_paths` — SGD, Momentum, AdaGrad and Adam on
+  :math:`f(x, y) = x^2/20 + y^2` from (−7, 2) (Saito 2016, §6.1, Fig. 6-8).
+* :func:`xor_and_depth` — the perceptron cycles on XOR (not linearly
+  separable); a 2-2-1 sigmoid MLP learns it; n-bit parity with a deep
+  O(n) circuit vs a one-hidden-layer DNF of 2^(n−1) units.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import reference as ref
+from ..reference.mlp import mlp_forward
+
+
+def claim(id_: str, source: str, statement: str, theory, measured, measured_text: str, agrees) -> dict:
+    """One published statement checked against the measurement (the schema's claim object)."""
+    return {"id": id_, "source": source, "statement": statement, "theory": theory, "measured": measured,
+            "measured_text": measured_text, "agrees": bool(agrees)}
+
+
+# =========================================================================== 5. optimizer paths
+FISH_BOOK_LR = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "adam": 0.3}
+OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "adam": "Adam"}
+OPT_START = (-7.0, 2.0)
+ADAM_BETAS = (0.9, 0.999)  # the reference's defaults (Kingma & Ba 2015)
+MOMENTUM_MU = 0.9
+
+
+def bowl(w: np.ndarray) -> float:
+    r""":math:`f(x, y) = x^2/20 + y^2`, the fish book's elongated bowl (minimum at the origin)."""
+    return float(w[0] ** 2 / 20.0 + w[1] ** 2)
+
+
+def bowl_grad(w: np.ndarray) -> np.ndarray:
+    return np.array([w[0] / 10.0, 2.0 * w[1]])
+
+
+def optimizer_run(name: str, lr: float, start, steps: int) -> np.ndarray:
+    """The path (steps + 1, 2) of the reference optimizer ``name`` on :func:`bowl` from ``start``."""
+    init, update = getattr(ref, f"{name}_init"), getattr(ref, f"{name}_update")
+    w = np.asarray(start, dtype=np.float64)
+    state = init(w)
+    path = [w]
+    for _ in range(steps):
+        w, state = update(w, bowl_grad(w), state, lr=lr)
+        path.append(w)
+    return np.array(path)
+
+
+def _sign_changes(v: np.ndarray) -> int:
+    return int(np.sum(np.sign(v[1:]) * np.sign(v[:-1]) < 0))
+
+
+def optimizer_paths(seed: int, seeds: int = 5, steps: int = 30, jitter: float = 0.5, lrs=None) -> dict:
+    r"""Paths of the four reference optimizers on :math:`x^2/20 + y^2` (Saito 2016, §6.1.2–6.1.7, Fig. 6-8).
+
+    The classic start (−7, 2) plus ``seeds − 1`` starts jittered by
+    :math:`\mathcal N(0, \text{jitter}^2)` per coordinate (seed streams ``[seed, 41, s]``).
+    ``lrs`` overrides the fish book's learning rates (SGD 0.95, Momentum 0.1,
+    AdaGrad 1.5, Adam 0.3); the setup records what was run.
+    """
+    if seeds < 2:
+        raise ValueError(f"optimizer_paths: at least 2 starts (seeds) are needed, got {seeds}")
+    lrs = dict(FISH_BOOK_LR, **(lrs or {}))
+    starts = [list(OPT_START)] + [
+        (np.array(OPT_START) + jitter * np.random.default_rng([seed, 41, s]).normal(size=2)).tolist() for s in range(1, seeds)]
+    out = []
+    for name in FISH_BOOK_LR:
+        paths = [optimizer_run(name, lrs[name], s, steps) for s in starts]
+        p0 = paths[0]
+        steps_abs = [np.abs(np.diff(p, axis=0)) for p in paths]
+        out.append({
+            "name": name, "label": OPTIMIZER_LABELS[name], "lr": float(lrs[name]),
+            "path": p0.tolist(), "loss": [bowl(w) for w in p0],
+            "final_distance": [float(np.linalg.norm(p[-1])) for p in paths],
+            "final_loss": [bowl(p[-1]) for p in paths],
+            "y_sign_changes": [_sign_changes(p[:, 1]) for p in paths],
+            "y_after_10": [float(np.max(np.abs(p[10:, 1])) / abs(p[0, 1])) for p in paths],
+            "max_step": [float(s.max()) for s in steps_abs],
+            "first_step": [s[0].tolist() for s in steps_abs],
+            "y_path": [p[:, 1].tolist() for p in paths],
+        })
+    res = {"setup": {"function": "f(x, y) = x²/20 + y²", "start": list(OPT_START), "starts": starts, "steps": steps,
+                     "seeds": seeds, "jitter": jitter, "fish_book_lr": dict(FISH_BOOK_LR), "momentum": MOMENTUM_MU,
+                     "adam_betas": list(ADAM_BETAS)},
+           "optimizers": out}
+    res["claims"] = optimizer_claims(res)
+    return res
+
+
+def optimizer_claims(res: dict) -> list[dict]:
+    """The fish book's statements about Fig. 6-8 (and Kingma & Ba's step bound), checked on the measured paths."""
+    src = "Saito 2016 (Deep Learning from Scratch) §6.1, Fig. 6-3, 6-5, 6-6, 6-7, 6-8"
+    by = {o["name"]: o for o in res["optimizers"]}
+    n = len(by["sgd"]["final_distance"])
+    steps = res["setup"]["steps"]
+    claims = []
+    sgd = by["sgd"]
+    # SGD on y²: y_t = y_0 (1 - 2η)^t; zigzag when η > 1/2
+    dev = max(abs(y - yp[0] * (1.0 - 2.0 * sgd["lr"]) ** t) / max(abs(yp[0]), 1e-300)
+              for yp in sgd["y_path"] for t, y in enumerate(yp))
+    zig = min(sgd["y_sign_changes"])
+    claims.append(claim(
+        "sgd_zigzag", src + " (Fig. 6-3: SGD zigzags)",
+        "SGD's y coordinate changes sign at every step (the zigzag), following y_t = y_0·(1 − 2η)^t of gradient descent on y²",
+        f"{steps} sign changes in {steps} steps; closed form within 1e-9", zig,
+        f"fewest sign changes over {n} starts: {zig} of {steps}; largest deviation from the closed form {dev:.2g}",
+        zig == steps and dev <= 1e-9))
+    # Momentum and Adam: a ball rolling, far fewer reversals of y than SGD
+    smooth = max(max(by[k]["y_sign_changes"]) for k in ("momentum", "adam"))
+    claims.append(claim(
+        "momentum_adam_smooth", src + " (Fig. 6-5, 6-7: a ball rolling in the bowl)",
+        "Momentum and Adam reverse direction in y far less often than SGD (at most a third as often)",
+        f"≤ {zig / 3:.4g} sign changes", smooth,
+        f"most y sign changes over the starts: Momentum {max(by['momentum']['y_sign_changes'])}, "
+        f"Adam {max(by['adam']['y_sign_changes'])}; SGD {zig}", smooth <= zig / 3.0))
+    # AdaGrad: the large y gradient is damped at once: the oscillation in y dies out, SGD's does not
+    ada = by["adagrad"]
+    y10, s10 = max(ada["y_after_10"]), min(sgd["y_after_10"])
+    claims.append(claim(
+        "adagrad_damps_y", src + " (Fig. 6-6: AdaGrad's y step shrinks as Σg² grows)",
+        "AdaGrad damps the oscillation in y: after 10 steps |y| stays below 1% of its start, where SGD's stays above 10%",
+        "AdaGrad max |y_t|/|y_0| (t ≥ 10) < 0.01; SGD's > 0.1", y10,
+        f"largest |y_t|/|y_0| for t ≥ 10 over the starts: AdaGrad {y10:.2g}; smallest for SGD {s10:.2g}",
+        y10 < 0.01 and s10 > 0.1))
+    # AdaGrad ends closest
+    wins = sum(int(min(by, key=lambda k: by[k]["final_distance"][i]) == "adagrad") for i in range(n))
+    claims.append(claim(
+        "adagrad_closest", src + " (Fig. 6-8: on this function AdaGrad looks best)",
+        f"after {steps} steps AdaGrad ends closest to the minimum, for most starts",
+        f"AdaGrad closest in more than {n // 2} of {n} starts", wins,
+        "final distance from the classic start: " + ", ".join(f"{o['label']} {o['final_distance'][0]:.3g}" for o in res["optimizers"])
+        + f"; AdaGrad closest in {wins} of {n} starts", wins > n / 2))
+    # Adam: |Δ| ≤ α(1 − β1)/√(1 − β2); the first step is α·sign(g)
+    adam = by["adam"]
+    b1, b2 = res["setup"]["adam_betas"]
+    bound = adam["lr"] * (1 - b1) / math.sqrt(1 - b2)
+    first = max(abs(v - adam["lr"]) for fs in adam["first_step"] for v in fs)
+    claims.append(claim(
+        "adam_step_bound", "Kingma & Ba 2015, §2.1 (Adam's effective step size)",
+        "every Adam step moves each coordinate by at most α(1 − β1)/√(1 − β2), and the first step by α exactly",
+        bound, max(adam["max_step"]),
+        f"largest step {max(adam['max_step']):.4g} (bound {bound:.4g}); first step |Δ| − α at most {first:.2g}",
+        max(adam["max_step"]) <= bound * (1 + 1e-12) and first <= 1e-6 * adam["lr"]))
+    return claims
+
+
+# =========================================================================== 6. XOR and depth
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_T = np.array([0.0, 1.0, 1.0, 0.0])
+AND_T = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def perceptron_epochs(X, T, epochs: int, lr: float = 1.0) -> dict:
+    """``perceptron_update`` over the rows of X for ``epochs`` passes from w = 0, b = 0 (no early stop).
+
+    Returns the mistakes per pass, the state (w1, w2, b) after each pass, and the
+    first repeated state (a cycle: the rule can never converge from there).
+    """
+    w, b = np.zeros(X.shape[1]), 0.0
+    mistakes, states, seen, cycle = [], [], {}, None
+    for e in range(epochs):
+        wrong = 0
+        for x, t in zip(X, T):
+            wrong += int(float(ref.perceptron_predict(w, b, x)) != t)
+            w, b = ref.perceptron_update(w, b, x, t, lr)
+        mistakes.append(wrong)
+        state = (*w.tolist(), float(b))
+        states.append(list(state))
+        if cycle is None and state in seen and wrong > 0:
+            cycle = {"first_epoch": seen[state] + 1, "period": e - seen[state]}
+        seen.setdefault(state, e)
+    return {"mistakes": mistakes, "states": states, "cycle": cycle,
+            "converged_epoch": next((i + 1 for i, m in enumerate(mistakes) if m == 0), None)}
+
+
+def separability_certificate(X, T) -> dict:
+    r"""A Farkas certificate that no line separates the classes, when the all-ones multipliers give one.
+
+    With :math:`s_i = +1` for class 1 and :math:`-1` for class 0, a separating
+    :math:`(w, b)` has :math:`s_i(w\cdot x_i + b) > 0` for class 1 and
+    :math:`\ge 0` for class 0, so :math:`\sum_i s_i (w\cdot x_i + b) > 0`; if
+    :math:`\sum_i s_i [x_i, 1] = 0` that sum is 0 for every (w, b): no separator.
+    Also a grid search over (w1, w2, b) for a separating line.
+    """
+    s = np.where(T > 0.5, 1.0, -1.0)
+    combo = (s[:, None] * np.hstack([X, np.ones((len(X), 1))])).sum(axis=0)
+    g = np.linspace(-2.0, 2.0, 21)
+    W1, W2, B = np.meshgrid(g, g, g, indexing="ij")
+    margins = W1[..., None] * X[:, 0] + W2[..., None] * X[:, 1] + B[..., None]
+    sep = np.all((margins > 0) == (T > 0.5), axis=-1)
+    return {"signs": s.tolist(), "combination": combo.tolist(), "certificate": bool(np.all(combo == 0.0)),
+            "grid_lines": int(sep.size), "grid_separating": int(sep.sum())}
+
+
+def train_xor_mlp(seed_stream, lr: float, iterations: int, record_every: int = 10) -> dict:
+    """A 2-2-1 sigmoid MLP (sigmoid output, MSE) trained by full-batch gradient descent with ``mlp_loss_and_grads``."""
+    rng = np.random.default_rng(seed_stream)
+    params = [(rng.normal(size=(2, 2)), np.zeros(2)), (rng.normal(size=(2, 1)), np.zeros(1))]
+    T = XOR_T[:, None]
+    curve = []
+    for it in range(iterations):
+        loss, grads = ref.mlp_loss_and_grads(params, XOR_X, T, "sigmoid", "sigmoid_mse")
+        if it % record_every == 0:
+            curve.append(loss)
+        params = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)]
+    loss, _ = ref.mlp_loss_and_grads(params, XOR_X, T, "sigmoid", "sigmoid_mse")
+    curve.append(loss)
+    zs, _ = mlp_forward(params, XOR_X, "sigmoid")
+    out = ref.sigmoid_forward(zs[-1])[:, 0]
+    return {"final_loss": float(loss), "curve": curve, "outputs": out.tolist(),
+            "correct": int(np.sum((out > 0.5) == (XOR_T > 0.5)))}
+
+
+def _bits(n: int) -> np.ndarray:
+    return ((np.arange(2**n)[:, None] >> np.arange(n)[::-1]) & 1).astype(np.float64)
+
+
+def _threshold_layer(x, W, b):
+    return ref.step_forward(ref.affine_forward(x, W, b))
+
+
+def deep_parity_circuit(n: int, gate_error: bool = False):
+    """A tree of XOR gates, each two threshold units (OR, AND) then one (OR and not AND); odd leftovers pass through.
+
+    Returns (evaluate(X) -> (N,) outputs, units, depth). ``gate_error`` builds a
+    deliberately wrong circuit (the first gate computes OR instead of XOR).
+    """
+    layers = []  # each: (W, b)
+    width = n
+    units = 0
+    first = True
+    while width > 1:
+        pairs, odd = width // 2, width % 2
+        h = 2 * pairs + odd
+        W1, b1 = np.zeros((width, h)), np.zeros(h)
+        W2, b2 = np.zeros((h, pairs + odd)), np.zeros(pairs + odd)
+        for p in range(pairs):
+            W1[2 * p:2 * p + 2, 2 * p] = 1.0  # OR
+            b1[2 * p] = -0.5
+            W1[2 * p:2 * p + 2, 2 * p + 1] = 1.0  # AND
+            b1[2 * p + 1] = -1.5
+            W2[2 * p, p], W2[2 * p + 1, p], b2[p] = 1.0, -1.0 if not (gate_error and first and p == 0) else 0.0, -0.5
+        if odd:
+            W1[width - 1, h - 1], b1[h - 1] = 1.0, -0.5
+            W2[h - 1, pairs], b2[pairs] = 1.0, -0.5
+        layers += [(W1, b1), (W2, b2)]
+        units += h + pairs + odd
+        width = pairs + odd
+        first = False
+
+    def evaluate(X):
+        a = X
+        for W, b in layers:
+            a = _threshold_layer(a, W, b)
+        return a[:, 0]
+
+    return evaluate, units, len(layers)
+
+
+def dnf_parity_circuit(n: int):
+    """One hidden layer with one AND unit per odd-parity input (2^(n−1) units), then an OR."""
+    patterns = _bits(n)
+    odd = patterns[patterns.sum(axis=1) % 2 == 1]
+    W1 = (2.0 * odd - 1.0).T
+    b1 = -(odd.sum(axis=1) - 0.5)
+    W2, b2 = np.ones((len(odd), 1)), np.array([-0.5])
+    return (lambda X: _threshold_layer(_threshold_layer(X, W1, b1), W2, b2)[:, 0]), len(odd) + 1, 2
+
+
+def count_parity_circuit(n: int):
+    """One hidden layer of n threshold units on the input count, h_k = [Σx ≥ k], output alternating weights."""
+    W1, b1 = np.ones((n, n)), -(np.arange(1, n + 1) - 0.5)
+    W2, b2 = np.array([(-1.0) ** k for k in range(n)])[:, None], np.array([-0.5])
+    return (lambda X: _threshold_layer(_threshold_layer(X, W1, b1), W2, b2)[:, 0]), n + 1, 2
+
+
+def parity_table(ns, gate_error: bool = False) -> list[dict]:
+    rows = []
+    for n in ns:
+        X = _bits(n)
+        truth = X.sum(axis=1) % 2
+        deep, du, dd = deep_parity_circuit(n, gate_error)
+        dnf, su, sd = dnf_parity_circuit(n)
+        cnt, cu, cd = count_parity_circuit(n)
+        odd = X[truth == 1]
+        ham = (np.abs(odd[:, None, :] - odd[None, :, :]).sum(axis=-1) + np.eye(len(odd)) * n).min() if len(odd) > 1 else n
+        rows.append({"n": n, "inputs": int(2**n), "deep_units": du, "deep_depth": dd,
+                     "deep_errors": int(np.sum(deep(X) != truth)), "dnf_units": su, "dnf_depth": sd,
+                     "dnf_errors": int(np.sum(dnf(X) != truth)), "count_units": cu, "count_depth": cd,
+                     "count_errors": int(np.sum(cnt(X) != truth)), "odd_min_hamming": int(ham)})
+    return rows
+
+
+def xor_and_depth(seed: int, seeds: int = 10, lr: float = 10.0, iterations: int = 1000, epochs: int = 12,
+                  parity_ns=tuple(range(2, 11)), xor_targets=None, gate_error: bool = False) -> dict:
+    """The perceptron on XOR and AND; a 2-2-1 sigmoid MLP on XOR over ``seeds`` seeds; n-bit parity circuits.
+
+    ``xor_targets`` and ``gate_error`` replace the XOR labels and break the deep
+    circuit (used to show that the claims can disagree).
+    """
+    T = XOR_T if xor_targets is None else np.asarray(xor_targets, dtype=np.float64)
+    mlps = [train_xor_mlp([seed, 43, s], lr, iterations) for s in range(seeds)]
+    res = {
+        "setup": {"inputs": XOR_X.tolist(), "xor_targets": T.tolist(), "epochs": epochs, "perceptron_lr": 1.0,
+                  "mlp": "2-2-1, sigmoid hidden and output, MSE, W ~ N(0, 1), b = 0, full-batch gradient descent",
+                  "mlp_lr": lr, "iterations": iterations, "seeds": seeds, "loss_threshold": 0.01, "record_every": 10},
+        "perceptron": {"xor": perceptron_epochs(XOR_X, T, epochs), "and": perceptron_epochs(XOR_X, AND_T, epochs)},
+        "separability": {"xor": separability_certificate(XOR_X, T), "and": separability_certificate(XOR_X, AND_T)},
+        "mlp": mlps,
+        "parity": parity_table(parity_ns, gate_error),
+    }
+    res["claims"] = xor_claims(res)
+    return res
+
+
+def xor_claims(res: dict) -> list[dict]:
+    p, sep = res["perceptron"], res["separability"]
+    xor, and_ = p["xor"], p["and"]
+    claims = [claim(
+        "perceptron_cycles", "Minsky & Papert 1969 (Perceptrons); Rosenblatt's convergence theorem needs separable data",
+        "the perceptron rule never converges on XOR: every pass makes a mistake and the weights cycle; on AND it converges",
+        "XOR: a mistake in every pass and a repeated state; AND: a pass with no mistake",
+        min(xor["mistakes"]),
+        f"XOR mistakes per pass {xor['mistakes']}; "
+        + (f"state repeats from pass {xor['cycle']['first_epoch']} with period {xor['cycle']['period']}" if xor["cycle"] else "no cycle")
+        + f"; AND converges at pass {and_['converged_epoch']}",
+        min(xor["mistakes"]) > 0 and xor["cycle"] is not None and and_["converged_epoch"] is not None),
+        claim(
+        "xor_not_separable", "Minsky & Papert 1969; Goodfellow, Bengio & Courville 2016 §6.1",
+        "XOR is not linearly separable: Σ s_i [x_i, 1] = 0 is a certificate that no line separates it (AND has none)",
+        "certificate for XOR, none for AND; no separating line on the grid", sep["xor"]["grid_separating"],
+        f"Σ s_i [x_i, 1] = {sep['xor']['combination']} (XOR), {sep['and']['combination']} (AND); separating lines on a "
+        f"{sep['xor']['grid_lines']}-point grid: XOR {sep['xor']['grid_separating']}, AND {sep['and']['grid_separating']}",
+        sep["xor"]["certificate"] and not sep["and"]["certificate"] and sep["xor"]["grid_separating"] == 0
+        and sep["and"]["grid_separating"] > 0)]
+    st = res["setup"]
+    learned = [m for m in res["mlp"] if m["final_loss"] < st["loss_threshold"] and m["correct"] == 4]
+    claims.append(claim(
+        "mlp_learns_xor", "Rumelhart, Hinton & Williams 1986 (the XOR network); Goodfellow et al. 2016 §6.1",
+        f"a 2-2-1 sigmoid MLP trained by backpropagation learns XOR (final loss < {st['loss_threshold']} and all 4 "
+        "outputs on the right side of 0.5) for most seeds; the others stop in a local minimum",
+        f"more than {len(res['mlp']) // 2} of {len(res['mlp'])} seeds", len(learned),
+        f"{len(learned)} of {len(res['mlp'])} seeds learn XOR; final losses "
+        + ", ".join(f"{m['final_loss']:.2g}" for m in res["mlp"]), len(learned) > len(res["mlp"]) / 2))
+    rows = res["parity"]
+    ok = all(r["deep_errors"] == 0 and r["dnf_errors"] == 0 for r in rows)
+    log_ok = all(r["deep_depth"] == 2 * math.ceil(math.log2(r["n"])) and r["deep_units"] <= 4 * r["n"] for r in rows)
+    dnf_ok = all(r["dnf_units"] == 2 ** (r["n"] - 1) + 1 and r["odd_min_hamming"] >= 2 for r in rows)
+    big = rows[-1]
+    claims.append(claim(
+        "parity_depth", "Håstad 1986 (parity needs exponential size at depth 2); Goodfellow et al. 2016 §6.4.1",
+        "n-bit parity: a tree of XOR gates of depth 2⌈log₂ n⌉ with at most 4n units (3 per gate, plus pass-throughs) computes it exactly; a one-hidden-layer "
+        "AND/OR circuit needs 2^(n−1) AND units, since no two odd-parity inputs differ in one bit",
+        "0 errors on all 2^n inputs; depth 2⌈log₂ n⌉, ≤ 4n units vs 2^(n−1) + 1",
+        sum(r["deep_errors"] for r in rows),
+        f"n = {rows[0]['n']}…{big['n']}: deep circuit errors {sum(r['deep_errors'] for r in rows)}, DNF errors "
+        f"{sum(r['dnf_errors'] for r in rows)}; at n = {big['n']}: {big['deep_units']} units, depth {big['deep_depth']} "
+        f"vs {big['dnf_units']} units", ok and log_ok and dnf_ok))
+    return claims
+
+
+# =========================================================================== the registry
+#: name -> (function, keyword arguments per profile, section title). The seed is passed as ``seed``.
+EXPERIMENTS = {
+    "optimizers": (optimizer_paths, {"full": {"seeds": 5}, "quick": {"seeds": 5}}, "Optimizer paths"),
+    "xor": (xor_and_depth, {"full": {"seeds": 10, "iterations": 700}, "quick": {"seeds": 5, "iterations": 600,
+                                                                               "parity_ns": tuple(range(2, 9))}},
+            "XOR, the perceptron and depth"),
+}
+
+
+def run(name: str, seed: int, profile: str) -> dict:
+    """Run the experiment ``name`` of :data:`EXPERIMENTS` at the sizes of ``profile`` ("full" or "quick")."""
+    fn, sizes, _ = EXPERIMENTS[name]
+    return fn(seed, **sizes[profile])
