@@ -341,8 +341,58 @@ def _xor_plot(x):
     return fig
 
 
-#: figure group -> (figure ids, drawer) for the remedies' sections (one figure each unless listed).
-REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot}
+def _batchnorm_plot(b):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    colors = {1.0: "#d62728", 0.01: "#1f77b4"}
+    for ax, act in zip(axes, ("sigmoid", "tanh")):
+        for c in b["configs"]:
+            if c["activation"] != act:
+                continue
+            ax.semilogy(range(len(c["dA_std"])), c["dA_std"], "-" if c["batchnorm"] else "--", color=colors.get(c["std"], "k"),
+                        label=f"{c['scale_label']}, {'with' if c['batchnorm'] else 'without'} batchnorm")
+        ax.set_title(f"{act}, depth {b['setup']['depth']}", fontsize=9, y=1.0)
+        ax.set_xlabel("layer l")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("std of dA^l (median over seeds)")
+    axes[1].legend(fontsize=7)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.91, wspace=0.08)
+    return fig
+
+
+def _residual_plot(r):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    colors = {"relu": "#ff7f0e", "tanh": "#1f77b4"}
+    for act in ("relu", "tanh"):
+        for residual in (False, True):
+            cs = [c for c in r["configs"] if c["activation"] == act and c["residual"] == residual]
+            if not cs:
+                continue
+            d = [c["depth"] for c in cs]
+            name = f"{act} + {cs[0]['init']}, {'residual' if residual else 'plain'}"
+            axes[0].loglog(d, [c["ratio_median"] for c in cs], "o-" if residual else "s-", color=colors[act], label=name,
+                           alpha=1.0 if residual else 0.6)
+            axes[0].loglog(d, [c["theory"] for c in cs], ":", color=colors[act], lw=1)
+            if residual:
+                axes[1].semilogy(d, [float(sorted(c["identity_share"])[len(c["identity_share"]) // 2]) for c in cs], "o-",
+                                 color=colors[act], label=f"{act} + {cs[0]['init']}")
+    axes[0].set_xlabel("depth L (blocks)")
+    axes[0].set_ylabel("std(dA⁰)/std(dA^L)")
+    axes[0].set_title("gradient reaching the input; dotted: mean-field theory", fontsize=9, y=1.0)
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("depth L (blocks)")
+    axes[1].set_ylabel("‖dA^L‖/‖dA⁰‖")
+    axes[1].set_title("share of the input gradient carried by the identity path alone", fontsize=9, y=1.0)
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.91, wspace=0.22)
+    return fig
+
+
+#: figure group -> drawer, for the remedies' sections (one figure each, id = the group).
+REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot}
 
 
 def figure_ids(group: str, exp: dict) -> list[str]:
@@ -838,6 +888,58 @@ def _xor(r, figs) -> str:
             "units in one hidden layer: the exponential size is a property of AND/OR circuits.</p></section>")
 
 
+def _batchnorm(r, figs) -> str:
+    b = r["experiments"]["batchnorm"]
+    p = "experiments/batchnorm"
+    st = b["setup"]
+    rows = []
+    for i, c in enumerate(b["configs"]):
+        cp = f"{p}/configs/{i}"
+        rows.append([k(cp + "/activation", c["activation"]), k(cp + "/scale_label", c["scale_label"]), k(cp + "/batchnorm", c["batchnorm"]),
+                     k(cp + "/factor_median", c["factor_median"], ".4g"), _range(cp + "/factor", c["factor"], ".4g"),
+                     k(f"{cp}/dA_std/0", c["dA_std"][0], ".3g")])
+    th = st["theory_factor"]
+    return (f'<section id="batchnorm"><h2>Batchnorm as a remedy</h2>'
+            f'<p>{k(p + "/setup/layer", st["layer"])}; depth {k(p + "/setup/depth", st["depth"])}, width {k(p + "/setup/width", st["width"])}, '
+            f'batch {k(p + "/setup/batch", st["batch"])}, {k(p + "/setup/seeds", st["seeds"])} seeds; <code>batchnorm_forward</code>/'
+            f'<code>batchnorm_backward</code> of the reference with γ = {k(p + "/setup/gamma", st["gamma"])}, β = {k(p + "/setup/beta", st["beta"])}, '
+            f'eps = {k(p + "/setup/eps", st["eps"])}. The weights are std × N(0, 1) with the same draws at both stds. '
+            f'Mean-field factor with batchnorm √(E[f′(u)²]/Var f(u)), u ~ N(0, 1): sigmoid {k(p + "/setup/theory_factor/sigmoid", th["sigmoid"], ".4g")}, '
+            f'tanh {k(p + "/setup/theory_factor/tanh", th["tanh"], ".4g")}.</p>'
+            + _claims_table(b["claims"], p + "/claims")
+            + figure(figs["batchnorm"], "std of dA per layer with and without batchnorm",
+                     "Std of the back-propagated gradient per layer: without batchnorm (dashed) it vanishes at std 0.01 and explodes "
+                     "for tanh at std 1; with batchnorm (solid) the two inits give the same flat curve (Ioffe &amp; Szegedy 2015 §3.3).")
+            + table(["activation", "weights", "batchnorm", "per-layer factor (median)", "median [range] over seeds", "std of dA⁰"], rows)
+            + "</section>")
+
+
+def _residual(r, figs) -> str:
+    e = r["experiments"]["residual"]
+    p = "experiments/residual"
+    st = e["setup"]
+    rows = []
+    for i, c in enumerate(e["configs"]):
+        cp = f"{p}/configs/{i}"
+        share = _range(cp + "/identity_share", c["identity_share"]) if c["identity_share"] else "—"
+        rows.append([k(cp + "/activation", c["activation"]), k(cp + "/init_label", c["init_label"]), k(cp + "/depth", c["depth"]),
+                     "residual" if c["residual"] else "plain", k(cp + "/ratio_median", c["ratio_median"], ".4g"),
+                     _range(cp + "/ratio", c["ratio"], ".3g"), k(cp + "/theory", c["theory"], ".4g"), share])
+    return (f'<section id="residual"><h2>Residual connections</h2>'
+            f'<p>Plain blocks {k(p + "/setup/plain", st["plain"])} against residual blocks {k(p + "/setup/residual", st["residual"])}, '
+            f'width {k(p + "/setup/width", st["width"])}, batch {k(p + "/setup/batch", st["batch"])}, {k(p + "/setup/seeds", st["seeds"])} seeds, '
+            f'{k(p + "/setup/input", st["input"])}. Backward: dx = dy + (dF/dx)ᵀ dy, the identity path adding dy itself (He et al. 2016, Eq. 5). '
+            "The theory is the mean-field recursion (<code>remedies.residual_theory</code>): the identity adds 1 to the per-block "
+            "variance factor, so unscaled sums grow (Balduzzi et al. 2017).</p>"
+            + _claims_table(e["claims"], p + "/claims")
+            + figure(figs["residual"], "gradient ratio vs depth, plain and residual",
+                     "Left: std(dA⁰)/std(dA^L) against depth, measured (median over seeds) and mean-field (dotted). Right: the share of "
+                     "‖dA⁰‖ that the identity path alone (dA^L passed straight down) carries.")
+            + table(["activation", "init", "depth", "blocks", "std(dA⁰)/std(dA^L) (median)", "median [range] over seeds",
+                     "mean-field theory", "identity path's share ‖dA^L‖/‖dA⁰‖"], rows)
+            + "</section>")
+
+
 #: section id -> (nav title, renderer(report, figures)), in page order.
 SECTIONS = {
     "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
@@ -847,6 +949,8 @@ SECTIONS = {
     "numdiff": ("numerical differentiation", lambda r, f: _numdiff(r, f)),
     "optimizers": ("optimizers", lambda r, f: _optimizers(r, f)),
     "xor": ("XOR and depth", lambda r, f: _xor(r, f)),
+    "batchnorm": ("batchnorm", lambda r, f: _batchnorm(r, f)),
+    "residual": ("residual", lambda r, f: _residual(r, f)),
 }
 
 

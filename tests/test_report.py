@@ -470,3 +470,30 @@ def test_experiment_selection(tmp_path, capsys):
     assert not bad, bad[:5]
     assert cli.main(["report", "--experiments", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_batchnorm_claim_disagrees_when_batchnorm_is_disabled():
+    kw = dict(seeds=1, depth=10, width=100, batch=100)
+    assert all(_verdicts(R.batchnorm_remedy(0, **kw)["claims"]).values())
+    bad = _verdicts(R.batchnorm_remedy(0, use_bn=False, **kw)["claims"])
+    assert bad["bn_factor_near_one"] is False
+    assert bad["no_bn_vanishes_or_explodes"] is True  # the nets without batchnorm are unchanged
+
+
+def test_residual_claims_disagree_when_the_skip_path_is_removed():
+    kw = dict(seeds=2, depths=(10, 30), width=50, batch=50)
+    assert all(_verdicts(R.residual_connections(0, **kw)["claims"]).values())
+    bad = _verdicts(R.residual_connections(0, skip=False, **kw)["claims"])
+    assert bad["identity_path_keeps_gradient"] is False and bad["residual_variance_growth"] is False
+    assert bad["plain_mean_field"] is True
+
+
+def test_mean_field_of_residual_and_batchnorm_nets_matches_closed_forms():
+    # relu + He: the plain block keeps the gradient (factor 1), the unscaled residual block doubles its variance
+    assert math.isclose(R.residual_theory("relu", 2.0, 10, residual=False), 1.0, rel_tol=1e-9)
+    assert math.isclose(R.residual_theory("relu", 2.0, 10, residual=True), 2.0 ** 5, rel_tol=1e-9)
+    # batchnorm: sqrt(E[f'(u)^2] / Var f(u)); for relu: E[f'^2] = 1/2, Var relu(u) = 1/2 - 1/(2 pi)
+    from gradspec.reports import experiments as E_
+
+    assert math.isclose(R.bn_theory_factor("relu") if "relu" in E_.ACTIVATIONS else 0.0,
+                        math.sqrt(0.5 / (0.5 - 1 / (2 * math.pi))), rel_tol=1e-6)
