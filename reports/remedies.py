@@ -592,6 +592,144 @@ def residual_claims(res: dict) -> list[dict]:
     ]
 
 
+# =========================================================================== 3. dead ReLU
+def _relu_net(rng, width: int, depth: int, d_in: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``depth`` affine layers (``depth − 1`` hidden relu layers of ``width``, one output), He normal weights, b = 0."""
+    sizes = [d_in] + [width] * (depth - 1) + [1]
+    return [(ref.init_he_normal((sizes[i], sizes[i + 1]), rng), np.zeros(sizes[i + 1])) for i in range(depth)]
+
+
+def _relu_forward(params, X, stop_when_dead: bool = False):
+    """(output, [(A_in, Z)] per layer); with ``stop_when_dead``, None once a hidden layer is zero on every input."""
+    A, cache = X, []
+    for i, (W, b) in enumerate(params):
+        Z = ref.affine_forward(A, W, b)
+        cache.append((A, Z))
+        if i == len(params) - 1:
+            return Z, cache
+        A = ref.relu_forward(Z)
+        if stop_when_dead and not np.any(A):
+            return None, cache
+    return A, cache
+
+
+def dead_relu_probability(width: int, hidden: int) -> float:
+    r"""P(some hidden layer is all-inactive at one input x ≠ 0) for symmetric continuous weights and b = 0:
+    :math:`1 - (1 - 2^{-N})^{H}`.
+
+    Given a nonzero input to a layer, each of its N units is inactive with probability 1/2, independently (its own
+    weight column, symmetric); all N with :math:`2^{-N}`. A dead layer's successors are dead, so the network is
+    born dead at x unless each of the H hidden layers survives. The whole-batch event is a subset of this one.
+    """
+    return 1.0 - (1.0 - 2.0 ** (-width)) ** hidden
+
+
+def _sgd_step(params, X, T, lr):
+    """One SGD step on 0.5·Σ(y − t)²/N through the reference backwards (weights and biases)."""
+    Y, cache = _relu_forward(params, X)
+    d = ref.mse_backward(Y, T, 1.0)
+    new = []
+    for i in range(len(params) - 1, -1, -1):
+        A, Z = cache[i]
+        W, b = params[i]
+        if i < len(params) - 1:
+            d = ref.relu_backward(Z, d)
+        d_in, dW, db = ref.affine_backward(A, W, b, d)
+        new.append((W - lr * dW, b - lr * db))
+        d = d_in
+    return new[::-1]
+
+
+def _dead_unit_fraction(params, X) -> float:
+    _, cache = _relu_forward(params, X)
+    return float(np.mean(np.concatenate([np.all(Z <= 0.0, axis=0) for _, Z in cache[:-1]])))
+
+
+def dead_relu(seed: int, nets: int = 150, widths=(2, 3, 4, 6, 10), depths=(2, 4, 8, 16, 32), batch: int = 64, d_in: int = 2,
+              step_lrs=(0.001, 1.0), step_width: int = 10, step_depth: int = 5) -> dict:
+    """Narrow relu nets at init (He normal, b = 0, inputs uniform in [−1, 1]^d_in): how often a net is dead at one input
+    and on the whole batch, and the fraction of hidden units inactive on the whole batch; then one SGD step at each of
+    ``step_lrs`` on a regression target and the dead-unit fraction after it.
+    """
+    configs = []
+    for width in widths:
+        for depth in depths:
+            dead_x0 = dead_batch = 0
+            unit_fracs = []
+            for s in range(nets):
+                rng = np.random.default_rng([seed, 59, width, depth, s])
+                X = rng.uniform(-1.0, 1.0, size=(batch, d_in))
+                params = _relu_net(rng, width, depth, d_in)
+                out, cache = _relu_forward(params, X, stop_when_dead=True)
+                hidden = [Z for _, Z in cache[: depth - 1]]
+                dead_x0 += int(any(np.all(Z[0] <= 0.0) for Z in hidden))
+                dead_batch += int(out is None or depth == 1)
+                units = np.concatenate([np.all(Z <= 0.0, axis=0) for Z in hidden] + [np.ones(width * (depth - 1 - len(hidden)), bool)])
+                unit_fracs.append(float(units.mean()))
+            configs.append({"width": width, "depth": depth, "hidden": depth - 1, "dead_at_x0": dead_x0 / nets,
+                            "dead_on_batch": dead_batch / nets, "dead_units": float(np.mean(unit_fracs)),
+                            "theory_dead_at_x": dead_relu_probability(width, depth - 1)})
+    steps = []
+    for lr in step_lrs:
+        before, after = [], []
+        for s in range(nets):
+            rng = np.random.default_rng([seed, 61, s])
+            X = rng.uniform(-1.0, 1.0, size=(batch, d_in))
+            T = 3.0 * (np.sin(3.0 * X[:, :1]) + X[:, 1:2] ** 2)
+            params = _relu_net(rng, step_width, step_depth, d_in)
+            before.append(_dead_unit_fraction(params, X))
+            after.append(_dead_unit_fraction(_sgd_step(params, X, T, lr), X))
+        steps.append({"lr": float(lr), "dead_units_before": float(np.mean(before)), "dead_units_after": float(np.mean(after))})
+    res = {"setup": {"nets": nets, "widths": list(widths), "depths": list(depths), "batch": batch, "d_in": d_in,
+                     "init": "He normal, b = 0", "input": f"X ~ U[−1, 1]^{d_in}", "sigmas": 4.0,
+                     "step": {"width": step_width, "depth": step_depth, "target": "3·(sin 3x₁ + x₂²)", "loss": "mse"}},
+           "configs": configs, "steps": steps}
+    res["claims"] = dead_relu_claims(res)
+    return res
+
+
+def dead_relu_claims(res: dict) -> list[dict]:
+    st = res["setup"]
+    n, z = st["nets"], st["sigmas"]
+
+    def dev(c):  # |measured − theory| in binomial standard deviations (floor: one network in n)
+        p = c["theory_dead_at_x"]
+        return abs(c["dead_at_x0"] - p) / max(math.sqrt(p * (1 - p) / n), 1.0 / n)
+
+    worst = max(res["configs"], key=dev)
+    narrow = min(st["widths"])
+    deep = [c for c in res["configs"] if c["width"] == narrow]
+    mono = all(b["dead_on_batch"] >= a["dead_on_batch"] - z * math.sqrt(0.25 / n) for a, b in zip(deep, deep[1:]))
+    deepest = deep[-1]
+    small, large = res["steps"][0], res["steps"][-1]
+    d_small = small["dead_units_after"] - small["dead_units_before"]
+    d_large = large["dead_units_after"] - large["dead_units_before"]
+    return [
+        claim("dead_at_a_point", "Lu, Shin, Su & Karniadakis 2019, 'Dying ReLU and initialization' (symmetric "
+              "initialisation); the closed form is derived in remedies.dead_relu_probability",
+              "with symmetric weights and zero biases a net of width N and H hidden layers is dead at a given input with "
+              "probability 1 − (1 − 2^(−N))^H",
+              f"every (width, depth) within {z:g} binomial standard deviations", dev(worst),
+              f"worst: width {worst['width']}, depth {worst['depth']}: {worst['dead_at_x0']:.3f} of {n} nets vs "
+              f"{worst['theory_dead_at_x']:.3f} ({dev(worst):.2f} σ)", dev(worst) <= z),
+        claim("born_dead_with_depth", "Lu et al. 2019 (at fixed width a relu net is born dead with probability → 1 "
+              "as the depth grows); here measured on the whole batch",
+              f"narrow nets (width {narrow}) are born dead (constant output on the whole batch) more often as they deepen, "
+              "and most are dead at the largest depth",
+              f"non-decreasing in depth (±{z:g}σ) and > 1/2 at depth {deepest['depth']}", deepest["dead_on_batch"],
+              f"width {narrow}: " + ", ".join(f"depth {c['depth']} {c['dead_on_batch']:.2f}" for c in deep),
+              mono and deepest["dead_on_batch"] > 0.5),
+        claim("large_step_kills_units", "Lu et al. 2019 §1; Karpathy, CS231n notes (a large gradient step can leave a relu "
+              "unit inactive on every input)",
+              f"one SGD step at learning rate {large['lr']:g} raises the fraction of hidden units inactive on the whole batch "
+              f"by more than 5 points; a step at {small['lr']:g} changes it by less than 1",
+              "increase > 0.05 (large), |change| < 0.01 (small)", d_large,
+              f"dead units: lr {small['lr']:g}: {small['dead_units_before']:.3f} → {small['dead_units_after']:.3f}; "
+              f"lr {large['lr']:g}: {large['dead_units_before']:.3f} → {large['dead_units_after']:.3f}",
+              d_large > 0.05 and abs(d_small) < 0.01),
+    ]
+
+
 # =========================================================================== the registry
 #: name -> (function, keyword arguments per profile, section title). The seed is passed as ``seed``.
 EXPERIMENTS = {
@@ -603,6 +741,7 @@ EXPERIMENTS = {
                   "Batchnorm as a remedy"),
     "residual": (residual_connections, {"full": {"seeds": 3, "batch": 200}, "quick": {"seeds": 3, "batch": 100}},
                  "Residual connections"),
+    "dead_relu": (dead_relu, {"full": {"nets": 100}, "quick": {"nets": 50}}, "Dead ReLU"),
 }
 
 

@@ -391,8 +391,43 @@ def _residual_plot(r):
     return fig
 
 
+def _dead_relu_plot(d):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), gridspec_kw={"width_ratios": [1.3, 1.3, 0.8]})
+    widths = d["setup"]["widths"]
+    cmap = plt.get_cmap("viridis")
+    for i, w in enumerate(widths):
+        cs = [c for c in d["configs"] if c["width"] == w]
+        col = cmap(i / max(1, len(widths) - 1))
+        dep = [c["depth"] for c in cs]
+        axes[0].plot(dep, [c["dead_at_x0"] for c in cs], "o", color=col, label=f"width {w}")
+        axes[0].plot(dep, [c["theory_dead_at_x"] for c in cs], "-", color=col, lw=1)
+        axes[1].plot(dep, [c["dead_on_batch"] for c in cs], "s-", color=col, label=f"width {w}")
+        axes[1].plot(dep, [c["dead_units"] for c in cs], ":", color=col)
+    for ax in axes[:2]:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth (affine layers)")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_title("dead at one input: measured (o), 1 − (1 − 2^−N)^H (line)", fontsize=9, y=1.0)
+    axes[0].legend(fontsize=7)
+    axes[1].set_title("dead on the whole batch (■); dead units (dotted)", fontsize=9, y=1.0)
+    st = d["steps"]
+    x = list(range(len(st)))
+    axes[2].bar([i - 0.2 for i in x], [s["dead_units_before"] for s in st], 0.4, label="at init")
+    axes[2].bar([i + 0.2 for i in x], [s["dead_units_after"] for s in st], 0.4, label="after one step")
+    axes[2].set_xticks(x)
+    axes[2].set_xticklabels([f"lr {s['lr']:g}" for s in st])
+    axes[2].set_ylabel("dead-unit fraction")
+    axes[2].set_title("one SGD step", fontsize=9, y=1.0)
+    axes[2].legend(fontsize=7)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.15, top=0.9, wspace=0.25)
+    return fig
+
+
 #: figure group -> drawer, for the remedies' sections (one figure each, id = the group).
-REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot}
+REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot,
+                "dead_relu": _dead_relu_plot}
 
 
 def figure_ids(group: str, exp: dict) -> list[str]:
@@ -940,6 +975,32 @@ def _residual(r, figs) -> str:
             + "</section>")
 
 
+def _dead_relu(r, figs) -> str:
+    d = r["experiments"]["dead_relu"]
+    p = "experiments/dead_relu"
+    st = d["setup"]
+    rows = [[k(f"{p}/configs/{i}/width", c["width"]), k(f"{p}/configs/{i}/depth", c["depth"]), k(f"{p}/configs/{i}/hidden", c["hidden"]),
+             k(f"{p}/configs/{i}/dead_at_x0", c["dead_at_x0"], ".3f"), k(f"{p}/configs/{i}/theory_dead_at_x", c["theory_dead_at_x"], ".3f"),
+             k(f"{p}/configs/{i}/dead_on_batch", c["dead_on_batch"], ".3f"), k(f"{p}/configs/{i}/dead_units", c["dead_units"], ".3f")]
+            for i, c in enumerate(d["configs"])]
+    srows = [[k(f"{p}/steps/{i}/lr", s_["lr"]), k(f"{p}/steps/{i}/dead_units_before", s_["dead_units_before"], ".3f"),
+              k(f"{p}/steps/{i}/dead_units_after", s_["dead_units_after"], ".3f")] for i, s_ in enumerate(d["steps"])]
+    sp = st["step"]
+    return (f'<section id="dead_relu"><h2>Dead ReLU</h2>'
+            f'<p>{k(p + "/setup/nets", st["nets"])} networks per (width, depth), {k(p + "/setup/init", st["init"])}, '
+            f'{k(p + "/setup/batch", st["batch"])} inputs {k(p + "/setup/input", st["input"])}; a unit is dead when it is inactive '
+            "on every input, a net is born dead when some hidden layer is (its output is then constant). Then one SGD step "
+            f'(reference backwards, loss {k(p + "/setup/step/loss", sp["loss"])}, target {k(p + "/setup/step/target", sp["target"])}) on '
+            f'width-{k(p + "/setup/step/width", sp["width"])}, depth-{k(p + "/setup/step/depth", sp["depth"])} nets.</p>'
+            + _claims_table(d["claims"], p + "/claims")
+            + figure(figs["dead_relu"], "dead relu fractions vs depth, and after one step",
+                     "Left: nets dead at one input against the closed form. Middle: born dead on the whole batch, and the fraction of "
+                     "dead units. Right: dead units before and after one SGD step at a small and a large learning rate.")
+            + table(["width", "depth", "hidden layers", "dead at one input", "closed form 1 − (1 − 2<sup>−N</sup>)<sup>H</sup>",
+                     "born dead (whole batch)", "dead units"], rows)
+            + table(["learning rate", "dead units at init", "after one step"], srows) + "</section>")
+
+
 #: section id -> (nav title, renderer(report, figures)), in page order.
 SECTIONS = {
     "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
@@ -951,6 +1012,7 @@ SECTIONS = {
     "xor": ("XOR and depth", lambda r, f: _xor(r, f)),
     "batchnorm": ("batchnorm", lambda r, f: _batchnorm(r, f)),
     "residual": ("residual", lambda r, f: _residual(r, f)),
+    "dead_relu": ("dead ReLU", lambda r, f: _dead_relu(r, f)),
 }
 
 

@@ -497,3 +497,20 @@ def test_mean_field_of_residual_and_batchnorm_nets_matches_closed_forms():
 
     assert math.isclose(R.bn_theory_factor("relu") if "relu" in E_.ACTIVATIONS else 0.0,
                         math.sqrt(0.5 / (0.5 - 1 / (2 * math.pi))), rel_tol=1e-6)
+
+
+def test_dead_relu_claims_follow_the_closed_form_and_disagree_when_broken():
+    kw = dict(nets=40, widths=(2, 4), depths=(2, 8, 16), batch=16)
+    res = R.dead_relu(0, **kw)
+    assert all(_verdicts(res["claims"]).values())
+    assert R.dead_relu_probability(2, 3) == 1 - 0.75**3
+    # a doctored measurement: nets reported alive that the closed form says die; no step effect at the large rate
+    broken = copy.deepcopy(res)
+    for c in broken["configs"]:
+        c["dead_at_x0"] = 0.0
+    broken["steps"][-1]["dead_units_after"] = broken["steps"][-1]["dead_units_before"]
+    bad = _verdicts(R.dead_relu_claims(broken))
+    assert bad["dead_at_a_point"] is False and bad["large_step_kills_units"] is False
+    # a learning rate that is not large: the step kills nothing
+    small = _verdicts(R.dead_relu(0, step_lrs=(0.001, 0.002), **kw)["claims"])
+    assert small["large_step_kills_units"] is False
