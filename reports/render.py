@@ -425,9 +425,28 @@ def _dead_relu_plot(d):
     return fig
 
 
+def _jacobian_plot(j):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for i, init in enumerate(j["inits"]):
+        x = list(range(1, len(init["per_layer"]) + 1))
+        col = f"C{i}"
+        ax.plot(x, init["per_layer"], "o-", color=col, label=init["label"])
+        ax.fill_between(x, init["per_layer_min"], init["per_layer_max"], color=col, alpha=0.2, lw=0)
+        ax.axhline(init["published"], color=col, ls=":", lw=1)
+    ax.axvspan(j["setup"]["settled_from"] - 0.5, len(j["inits"][0]["per_layer"]) + 0.5, color="#eeeeee", zorder=0)
+    ax.set_xlabel("layer l")
+    ax.set_ylabel("mean singular value of ∂a^l/∂a^(l−1)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.96)
+    return fig
+
+
 #: figure group -> drawer, for the remedies' sections (one figure each, id = the group).
 REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot,
-                "dead_relu": _dead_relu_plot}
+                "dead_relu": _dead_relu_plot, "jacobian": _jacobian_plot}
 
 
 def figure_ids(group: str, exp: dict) -> list[str]:
@@ -1001,6 +1020,28 @@ def _dead_relu(r, figs) -> str:
             + table(["learning rate", "dead units at init", "after one step"], srows) + "</section>")
 
 
+def _jacobian(r, figs) -> str:
+    j = r["experiments"]["jacobian"]
+    p = "experiments/jacobian"
+    st = j["setup"]
+    rows = []
+    for i, init in enumerate(j["inits"]):
+        ip = f"{p}/inits/{i}"
+        rows.append([k(ip + "/label", init["label"]), k(ip + "/published", init["published"]), k(ip + "/settled_mean", init["settled_mean"], ".3f"),
+                     ", ".join(k(f"{ip}/per_layer/{l}", v, ".3f") for l, v in enumerate(init["per_layer"]))])
+    return (f'<section id="jacobian"><h2>Jacobian singular values</h2>'
+            f'<p>{k(p + "/setup/activation", st["activation"])} net of depth {k(p + "/setup/depth", st["depth"])} and width '
+            f'{k(p + "/setup/width", st["width"])}, {k(p + "/setup/input", st["input"])}, {k(p + "/setup/examples", st["examples"])} examples × '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds. J<sup>l</sup> = W<sup>l</sup>·diag(tanh′(z<sup>l</sup>)) with tanh′ from '
+            "<code>tanh_backward</code>; every singular value of every example's J<sup>l</sup> is averaged. The claim uses layers "
+            f'{k(p + "/setup/settled_from", st["settled_from"])} and up, past the transient of the input scale (shaded in the plot).</p>'
+            + _claims_table(j["claims"], p + "/claims")
+            + figure(figs["jacobian"], "mean singular value per layer",
+                     "Mean singular value of the layer-to-layer Jacobian per layer (band: range over seeds); dotted: the values "
+                     "Glorot &amp; Bengio 2010 §4.2.2 report (0.5 and 0.8).")
+            + table(["init", "published", "measured (settled layers)", "per layer"], rows) + "</section>")
+
+
 #: section id -> (nav title, renderer(report, figures)), in page order.
 SECTIONS = {
     "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
@@ -1013,6 +1054,7 @@ SECTIONS = {
     "batchnorm": ("batchnorm", lambda r, f: _batchnorm(r, f)),
     "residual": ("residual", lambda r, f: _residual(r, f)),
     "dead_relu": ("dead ReLU", lambda r, f: _dead_relu(r, f)),
+    "jacobian": ("Jacobians", lambda r, f: _jacobian(r, f)),
 }
 
 

@@ -514,3 +514,9 @@ def test_dead_relu_claims_follow_the_closed_form_and_disagree_when_broken():
     # a learning rate that is not large: the step kills nothing
     small = _verdicts(R.dead_relu(0, step_lrs=(0.001, 0.002), **kw)["claims"])
     assert small["large_step_kills_units"] is False
+
+
+def test_jacobian_claim_disagrees_when_the_normalised_init_is_replaced():
+    assert all(_verdicts(R.jacobian_singular_values(0, seeds=1, examples=3)["claims"]).values())
+    bad = R.jacobian_singular_values(0, seeds=1, examples=3, draws={"glorot": R.JACOBIAN_INITS["classic"][1]})
+    assert _verdicts(bad["claims"]) == {"jacobian_singular_values": False}
