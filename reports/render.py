@@ -444,9 +444,33 @@ def _jacobian_plot(j):
     return fig
 
 
+def _bn_scale_plot(b):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    stds = b["setup"]["stds"]
+    for cu, col in zip(b["curves"], ("#d62728", "#1f77b4")):
+        lab = "with batchnorm" if cu["batchnorm"] else "without batchnorm"
+        ax.plot(stds, cu["median"], "o-", color=col, label=lab + " (median)")
+        for acc in cu["accuracy"]:
+            ax.plot(stds, [a if a is not None else 0.0 for a in acc], ".", color=col, alpha=0.4, ms=4)
+            ax.plot([s for s, a in zip(stds, acc) if a is None], [0.0] * sum(a is None for a in acc), "x", color=col, ms=6)
+    ax.axhline(b["setup"]["threshold"], color="k", ls=":", lw=1)
+    ax.axhline(b["setup"]["chance"], color="#999999", ls="--", lw=1, label="largest class")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("init std of W")
+    ax.set_ylabel("final training accuracy")
+    ax.set_ylim(-0.03, 1.03)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.96)
+    return fig
+
+
 #: figure group -> drawer, for the remedies' sections (one figure each, id = the group).
 REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot,
-                "dead_relu": _dead_relu_plot, "jacobian": _jacobian_plot}
+                "dead_relu": _dead_relu_plot, "jacobian": _jacobian_plot,
+                "bn_init_scale": _bn_scale_plot}
 
 
 def figure_ids(group: str, exp: dict) -> list[str]:
@@ -1042,6 +1066,33 @@ def _jacobian(r, figs) -> str:
             + table(["init", "published", "measured (settled layers)", "per layer"], rows) + "</section>")
 
 
+def _bn_init_scale(r, figs) -> str:
+    b = r["experiments"]["bn_init_scale"]
+    p = "experiments/bn_init_scale"
+    st = b["setup"]
+    rows = []
+    for j, sd in enumerate(st["stds"]):
+        cells = [k(f"{p}/setup/stds/{j}", sd, ".3g")]
+        for ci, cu in enumerate(b["curves"]):
+            runs = ", ".join("diverged" if a[j] is None else k(f"{p}/curves/{ci}/accuracy/{s_}/{j}", a[j], ".3f")
+                             for s_, a in enumerate(cu["accuracy"]))
+            cells += [k(f"{p}/curves/{ci}/median/{j}", cu["median"][j], ".3f"), runs]
+        rows.append(cells)
+    return (f'<section id="bn_init_scale"><h2>Batchnorm and the init scale</h2>'
+            f'<p>{k(p + "/setup/hidden_layers", st["hidden_layers"])} hidden {k(p + "/setup/activation", st["activation"])} layers of '
+            f'{k(p + "/setup/width", st["width"])} units, W ~ std·N(0, 1) at 16 stds from 1 to 1e-4, with and without batchnorm after each '
+            f'hidden affine; {k(p + "/setup/optimizer", st["optimizer"])}, learning rate {k(p + "/setup/lr", st["lr"])}, a fixed budget of '
+            f'{k(p + "/setup/iterations", st["iterations"])} steps on mini-batches of {k(p + "/setup/batch", st["batch"])}; '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds. Data: {k(p + "/setup/data", st["data"])}; the largest class is '
+            f'{k(p + "/setup/chance", st["chance"], ".3f")} of it. A run whose numbers stop being finite is reported as diverged.</p>'
+            + _claims_table(b["claims"], p + "/claims")
+            + figure(figs["bn_init_scale"], "training accuracy vs init std",
+                     "Final training accuracy against the init std (dots: seeds, ×: diverged; line: median). Without batchnorm only a "
+                     "narrow band of stds trains in the budget (too large diverges, too small stalls at the largest class); with "
+                     "batchnorm nearly all do (Saito 2016, Fig. 6-19).")
+            + table(["init std", "median without", "per seed without", "median with", "per seed with"], rows) + "</section>")
+
+
 #: section id -> (nav title, renderer(report, figures)), in page order.
 SECTIONS = {
     "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
@@ -1055,6 +1106,7 @@ SECTIONS = {
     "residual": ("residual", lambda r, f: _residual(r, f)),
     "dead_relu": ("dead ReLU", lambda r, f: _dead_relu(r, f)),
     "jacobian": ("Jacobians", lambda r, f: _jacobian(r, f)),
+    "bn_init_scale": ("batchnorm vs init scale", lambda r, f: _bn_init_scale(r, f)),
 }
 
 

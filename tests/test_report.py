@@ -520,3 +520,15 @@ def test_jacobian_claim_disagrees_when_the_normalised_init_is_replaced():
     assert all(_verdicts(R.jacobian_singular_values(0, seeds=1, examples=3)["claims"]).values())
     bad = R.jacobian_singular_values(0, seeds=1, examples=3, draws={"glorot": R.JACOBIAN_INITS["classic"][1]})
     assert _verdicts(bad["claims"]) == {"jacobian_singular_values": False}
+
+
+def test_batchnorm_init_scale_claim_disagrees_when_batchnorm_is_disabled():
+    kw = dict(seeds=1, iterations=15, width=30, hidden=3, stds=[1.0, 0.1, 0.01, 0.001, 1e-4])
+    # a doctored measurement: the "with batchnorm" curve replaced by the one without
+    res = R.batchnorm_init_scale(0, **kw)
+    broken = copy.deepcopy(res)
+    broken["curves"][1] = dict(broken["curves"][0], batchnorm=True)
+    assert _verdicts(R.bn_scale_claims(broken)) == {"bn_wide_init_range": False}
+    off = R.batchnorm_init_scale(0, use_bn=False, **kw)
+    assert off["curves"][0]["median"] == off["curves"][1]["median"]
+    assert _verdicts(off["claims"]) == {"bn_wide_init_range": False}
