@@ -467,10 +467,28 @@ def _bn_scale_plot(b):
     return fig
 
 
+def _overfitting_plot(o):
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(o["configs"]), figsize=(12, 3.3), sharey=True)
+    every = o["setup"]["record_every"]
+    for ax, c in zip(axes, o["configs"]):
+        x = [i * every for i in range(len(c["train"]))]
+        ax.plot(x, c["train"], "-", color="#1f77b4", label="train")
+        ax.plot(x, c["test"], "-", color="#ff7f0e", label="test")
+        ax.fill_between(x, c["test"], c["train"], color="#cccccc", alpha=0.5, lw=0)
+        ax.set_title(f"{c['regulariser']}: final gap {c['final_gap_median']:.2f}", fontsize=9, y=1.0)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("accuracy (median over seeds)")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.08)
+    return fig
+
+
 #: figure group -> drawer, for the remedies' sections (one figure each, id = the group).
 REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot,
                 "dead_relu": _dead_relu_plot, "jacobian": _jacobian_plot,
-                "bn_init_scale": _bn_scale_plot}
+                "bn_init_scale": _bn_scale_plot, "overfitting": _overfitting_plot}
 
 
 def figure_ids(group: str, exp: dict) -> list[str]:
@@ -1093,6 +1111,34 @@ def _bn_init_scale(r, figs) -> str:
             + table(["init std", "median without", "per seed without", "median with", "per seed with"], rows) + "</section>")
 
 
+def _overfitting(r, figs) -> str:
+    o = r["experiments"]["overfitting"]
+    p = "experiments/overfitting"
+    st = o["setup"]
+    rows = []
+    for i, c in enumerate(o["configs"]):
+        cp = f"{p}/configs/{i}"
+        last = len(c["train"]) - 1
+        rows.append([k(cp + "/regulariser", c["regulariser"]), k(f"{cp}/train/{last}", c["train"][last], ".3f"),
+                     k(f"{cp}/test/{last}", c["test"][last], ".3f"), k(cp + "/final_gap_median", c["final_gap_median"], ".3f"),
+                     ", ".join(k(f"{cp}/final_gap/{j}", g, ".3f") for j, g in enumerate(c["final_gap"]))])
+    return (f'<section id="overfitting"><h2>Overfitting and regularisation</h2>'
+            f'<p>{k(p + "/setup/n_train", st["n_train"])} training and {k(p + "/setup/n_test", st["n_test"])} test examples '
+            f'({k(p + "/setup/data", st["data"])}: {k(p + "/setup/label_noise", st["label_noise"])} of the training labels), '
+            f'd = {k(p + "/setup/d", st["d"])}; {k(p + "/setup/hidden_layers", st["hidden_layers"])} hidden relu layers of '
+            f'{k(p + "/setup/width", st["width"])} (He init), {k(p + "/setup/optimizer", st["optimizer"])}, learning rate '
+            f'{k(p + "/setup/lr", st["lr"])}, {k(p + "/setup/epochs", st["epochs"])} epochs, {k(p + "/setup/seeds", st["seeds"])} seeds. '
+            f'L2: <code>l2_penalty_forward/backward</code> with λ = {k(p + "/setup/l2", st["l2"])}; dropout: <code>dropout_mask</code>, '
+            f'<code>dropout_forward/backward</code> (inverted) with p = {k(p + "/setup/dropout", st["dropout"])} on every hidden layer, '
+            "none at evaluation.</p>"
+            + _claims_table(o["claims"], p + "/claims")
+            + figure(figs["overfitting"], "train and test accuracy over epochs",
+                     "Train and test accuracy over the epochs (median over seeds); the shaded band is the gap (Saito 2016, "
+                     "Fig. 6-20, 6-21, 6-23).")
+            + table(["regulariser", "final train accuracy", "final test accuracy", "gap (median)", "gap per seed"], rows)
+            + "</section>")
+
+
 #: section id -> (nav title, renderer(report, figures)), in page order.
 SECTIONS = {
     "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
@@ -1107,6 +1153,7 @@ SECTIONS = {
     "dead_relu": ("dead ReLU", lambda r, f: _dead_relu(r, f)),
     "jacobian": ("Jacobians", lambda r, f: _jacobian(r, f)),
     "bn_init_scale": ("batchnorm vs init scale", lambda r, f: _bn_init_scale(r, f)),
+    "overfitting": ("overfitting", lambda r, f: _overfitting(r, f)),
 }
 
 

@@ -532,3 +532,9 @@ def test_batchnorm_init_scale_claim_disagrees_when_batchnorm_is_disabled():
     off = R.batchnorm_init_scale(0, use_bn=False, **kw)
     assert off["curves"][0]["median"] == off["curves"][1]["median"]
     assert _verdicts(off["claims"]) == {"bn_wide_init_range": False}
+
+
+def test_overfitting_claim_disagrees_without_the_regularisers():
+    kw = dict(seeds=1, epochs=60, width=60)
+    assert all(_verdicts(R.overfitting(0, **kw)["claims"]).values())
+    assert _verdicts(R.overfitting(0, regularise=False, **kw)["claims"]) == {"regularisation_narrows_gap": False}
