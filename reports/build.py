@@ -401,6 +401,65 @@ def measured_dimensions() -> dict:
     return {"network": {"sizes": sizes, "layer": 2, "hidden": "tanh", "output": "identity_mse"}, "rows": rows}
 
 
+#: The formula of every layer quantity in both layouts (shown when the symbolic oracle did not publish its own).
+LAYER_FORMULAS = {
+    "row": {"W": "W", "b": "b", "Z": "Z = A W + 1 bᵀ", "A": "A = σ(Z)", "dW": "dW = Aᵀ dZ", "db": "db = dZᵀ 1 (sum over the batch)",
+            "dZ": "dZ = dA ⊙ σ'(Z) (holds the 1/m)", "dA": "dA = dZ^{l+1} W^{l+1}ᵀ"},
+    "column": {"W": "W", "b": "b", "Z": "Z = W A + b 1ᵀ", "A": "A = σ(Z)", "dW": "dW = δ Aᵀ / m", "db": "db = δ 1 / m (sum over the batch)",
+               "dZ": "δ = m ∂C/∂Z (per example, no 1/m)", "dA": "dA = W^{l+1}ᵀ δ^{l+1} / m (= ∂C/∂A)"},
+}
+ONE_OVER_M = {"row": "inside dZ (= ∂C/∂Z of the mean cost)", "column": "in dW and db (δ is per example)"}
+LAYOUT_TITLES = {"row": ("row layout (the protocol): one example per row", "Z = A W + 1 bᵀ"),
+                 "column": ("column layout (Nielsen, Ng): one example per column", "Z = W A + b 1ᵀ")}
+
+
+def dimension_table(measured: dict, symbolic: dict) -> dict:
+    """One table of the dimension rules: per layout and quantity, the formula, the shape rule, the reference's measured
+    shapes (one example and a batch), the symbolic oracle's derived shapes and its verdict on the row.
+
+    The verdict is computed here, at build time, with :func:`gradspec.symbolic.dimensions.row_problems` on the symbolic
+    rows of the same layout, quantity and batch kind (the page only shows it).
+    """
+    problems_of = None
+    if symbolic["available"]:
+        try:
+            from ..symbolic.dimensions import row_problems as problems_of
+        except Exception:  # noqa: BLE001 - without the symbolic package the rows are "not checked"
+            problems_of = None
+    rows = []
+    for layout in ("row", "column"):
+        for q in ("W", "b", "Z", "A", "dW", "db", "dZ", "dA"):
+            meas = {r["m"]: r for r in measured["rows"] if r["layout"] == layout and r["quantity"] == q}
+            batch_m = max(meas)
+            sym = [r for r in symbolic["rows"] if isinstance(r, dict) and r.get("layout") == layout and r.get("quantity") == q]
+            sym_single = next((r for r in sym if str(r.get("batch", "")).startswith("single")), None)
+            sym_batch = next((r for r in sym if not str(r.get("batch", "")).startswith("single")), None)
+            formula = next((r["formula"] for r in sym if r.get("formula")), LAYER_FORMULAS[layout][q])
+            row = {"layout": layout, "quantity": q, "formula": str(formula), "rule": meas[batch_m]["rule"],
+                   "shape_single": meas[1]["shape"], "shape_batch": meas[batch_m]["shape"], "batch_m": batch_m,
+                   "same_as_param": meas[batch_m]["same_as_param"],
+                   "derived_single": (sym_single or {}).get("derived_shape"), "derived_batch": (sym_batch or {}).get("derived_shape"),
+                   "formula_proved": None, "value_error": None, "verdict": "not checked", "problems": []}
+            proved = [r.get("formula_proved") for r in sym if isinstance(r.get("formula_proved"), bool)]
+            row["formula_proved"] = all(proved) if proved else None
+            errs = [r.get("reference_value_error") for r in sym if isinstance(r.get("reference_value_error"), (int, float))]
+            row["value_error"] = max(errs) if errs else None
+            if problems_of is not None:
+                if not sym:
+                    row["verdict"] = "not derived"
+                else:
+                    row["problems"] = [p_ for r in sym for p_ in problems_of(r)]
+                    row["verdict"] = "mismatch" if row["problems"] else "agrees"
+            rows.append(row)
+    one_over_m = {}
+    for layout in ("row", "column"):
+        one_over_m[layout] = next((str(r["one_over_m"]) for r in symbolic["rows"] if isinstance(r, dict)
+                                   and r.get("layout") == layout and r.get("one_over_m")), ONE_OVER_M[layout])
+    return {"rows": rows, "layouts": {lay: {"title": LAYOUT_TITLES[lay][0], "formula": LAYOUT_TITLES[lay][1],
+                                            "one_over_m": one_over_m[lay]} for lay in ("row", "column")},
+            "checked_by": symbolic["source"] if problems_of is not None else None}
+
+
 def conventions_table() -> list[dict]:
     """The conventions and kinks of every registry entry."""
     rows = []
@@ -734,11 +793,12 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         "oracles": availability,
         "matrix": matrix,
         "bp": extras["bp"],
-        "dimensions": {"measured": measured_dimensions(), "symbolic": extras["dimensions"]},
+        "dimensions": {"measured": measured_dimensions(), "symbolic": extras["dimensions"]},  # the table: below
         "experiments": exp if exp is not None else {"not_run": "experiments disabled for this report"},
         "hypothesis": hypothesis_coverage(matrix, availability, observed),
         "conventions": conventions_table(),
     }
+    report["dimensions"]["table"] = dimension_table(report["dimensions"]["measured"], extras["dimensions"])
     if exp is not None:
         report["summary"]["durations_s"]["experiments"] = round(exp_s, 3)  # beyond the checks (they overlap)
         exp["not_selected"] = [n for n in EXPERIMENT_NAMES if n not in selected]

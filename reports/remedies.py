@@ -895,10 +895,10 @@ def bn_scale_claims(res: dict) -> list[dict]:
     return [claim(
         "bn_wide_init_range", "Saito 2016 (Deep Learning from Scratch) §6.3.2, Fig. 6-19; Ioffe & Szegedy 2015 §3.3",
         f"with batchnorm the final training accuracy stays high (≥ {st['threshold']}) over a much wider range of init stds "
-        "than without: at least 3/4 of the 16 values, and at least 4 more than without",
-        f"with ≥ {math.ceil(0.75 * n)} of {n} and ≥ without + 4", yes["high"],
+        f"than without: at least {math.ceil(0.6 * n)} of the {n} values, and at least 6 more than without",
+        f"with ≥ {math.ceil(0.6 * n)} of {n} and ≥ without + 6", yes["high"],
         f"std values with median accuracy ≥ {st['threshold']}: with batchnorm {yes['high']} of {n}, without {no['high']}",
-        yes["high"] >= 0.75 * n and yes["high"] >= no["high"] + 4)]
+        yes["high"] >= math.ceil(0.6 * n) and yes["high"] >= no["high"] + 6)]
 
 
 # =========================================================================== 8. overfitting and regularisation

@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import math
+import re
 
 PAGE_TITLE = "gradspec verification report"
 
@@ -536,7 +537,8 @@ FIGURE_GROUPS = ("vanishing", "clipping", "histograms", "numdiff") + tuple(REMED
 
 # --------------------------------------------------------------------------- sections
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222;line-height:1.4}
+*,*::before,*::after{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222;line-height:1.4;overflow-wrap:anywhere}
 h1{margin-bottom:0.2em} h2{border-bottom:2px solid #ddd;padding-bottom:0.2em;margin-top:2em} h3{margin-top:1.4em}
 table{border-collapse:collapse;margin:0.6em 0;font-size:0.88em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} td.num,span.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -551,6 +553,8 @@ figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption
 math.eq{font-size:1.15em;margin:0.3em 0}
 .matrix td{white-space:nowrap} .matrix tr.details-row td{white-space:normal;max-width:1100px} .summary th{width:14em}
 .details-row pre{max-width:1080px;white-space:pre}
+table{max-width:100%} th{overflow-wrap:normal} td code{white-space:nowrap} math.fm{font-size:1.05em}
+table.dims tr.group th{background:#e8eef7;text-align:left;font-weight:600}
 """
 
 
@@ -696,46 +700,113 @@ def _bp(r) -> str:
             f"<tbody>{rows}</tbody></table>{proved}</section>")
 
 
-def _symbolic_verdict(sym, row_) -> str:
-    """What the symbolic derivation says about one measured row: its own row's verdict, not the table's presence."""
-    if not sym["available"]:
-        return "not checked (no symbolic derivation)"
-    from ..symbolic.dimensions import row_problems
+# --------------------------------------------------------------------------- text formulas as MathML
 
-    single = row_["m"] == 1
-    match = [s for s in sym["rows"] if s.get("layout") == row_["layout"] and s.get("quantity") == row_["quantity"]
-             and str(s.get("batch", "")).startswith("single") == single]
-    if not match:
-        return "not derived"
-    problems = [p for s in match for p in row_problems(s)]
-    return "derived: agrees" if not problems else '<b class="fail">MISMATCH</b>: ' + esc("; ".join(problems))
+
+_TOKEN = re.compile(r"d[A-Zb](?![a-z])|[A-Za-zα-ωΑ-Ω∇](?![a-z]{2})|\d+(?:\.\d+)?|[_^{}ᵀ'′=⊙/,()+\-−·∂∑⊤√²]|𝟏|\s+|.")
+_COMMENT = re.compile(r"\s*[(\[][^()\[\]]*(?:\([^()]*\)[^()\[\]]*)*[a-z]{3}[^\[\]]*[)\]]\s*$")
+
+
+def _math_nodes(tokens: list[str], i: int = 0, stop: str | None = None) -> tuple[list[str], int]:
+    nodes: list[str] = []
+    while i < len(tokens):
+        t = tokens[i]
+        i += 1
+        if t == stop:
+            return nodes, i
+        if t.isspace():
+            continue
+        if t in ("_", "^"):
+            if i < len(tokens) and tokens[i] == "{":
+                arg, i = _math_nodes(tokens, i + 1, "}")
+            else:
+                arg, i = _math_nodes(tokens[i:i + 1])[0], i + 1
+            base = nodes.pop() if nodes else mi("")
+            nodes.append((sub if t == "_" else sup)(base, row(*arg)))
+        elif t == "ᵀ":
+            nodes.append(sup(nodes.pop() if nodes else mi(""), mi("⊤")))
+        elif t in ("'", "′"):
+            nodes.append(sup(nodes.pop() if nodes else mi(""), mo("′")))
+        elif t == "²":
+            nodes.append(sup(nodes.pop() if nodes else mi(""), mn("2")))
+        elif t[0].isdigit():
+            nodes.append(mn(t))
+        elif t[0].isalpha() or t in ("𝟏", "∇"):
+            nodes.append(mi(t))
+        else:
+            nodes.append(mo("−" if t == "-" else t))
+    return nodes, i
+
+
+def math_text(text: str) -> str:
+    """A formula written in the report's plain-text notation (``dZ^{l+1} W^{l+1}ᵀ``, ``(n_{l-1}, n_l)``, ``σ'(Z)``) as
+    inline MathML; a trailing remark in words (``(sum over the batch)``) stays text beside it."""
+    text = str(text)
+    m = _COMMENT.search(text)
+    remark = ""
+    if m and m.start() > 0:
+        text, remark = text[:m.start()], text[m.start():].strip()
+    nodes, _ = _math_nodes(_TOKEN.findall(text))
+    out = f'<math class="fm" data-formula="{esc(text)}">{row(*nodes)}</math>'
+    return out + (f' <span class="note">{esc(remark)}</span>' if remark else "")
+
+
+def _shape(path: str, shape) -> str:
+    if shape is None:
+        return "—"
+    inner = ", ".join(k(f"{path}/{i}", d) for i, d in enumerate(shape))
+    return f"<code>({inner}{',' if len(shape) == 1 else ''})</code>"
 
 
 def _dimensions(r) -> str:
     d = r["dimensions"]
-    m = d["measured"]
+    t = d["table"]
     sym = d["symbolic"]
-    rows = []
-    for i, row_ in enumerate(m["rows"]):
-        p = f"dimensions/measured/rows/{i}"
-        rows.append([k(p + "/layout", row_["layout"]), k(p + "/batch", row_["batch"]), f"<b>{k(p + '/quantity', row_['quantity'])}</b>",
-                     k(p + "/rule", row_["rule"]), f"<code>{esc(tuple(row_['shape']))}</code>",
-                     "—" if row_["same_as_param"] is None else k(p + "/same_as_param", row_["same_as_param"]),
-                     _symbolic_verdict(sym, row_)])
-    net = m["network"]
-    head = (f'<p class="note">Shapes produced by the reference for layer {k("dimensions/measured/network/layer", net["layer"])} '
-            f"of a network of sizes <code>{esc(net['sizes'])}</code> (n<sub>l−1</sub> = 3, n<sub>l</sub> = 5, m = 7), "
-            "rewritten in terms of the layer sizes. dZ is δ; dA is the gradient reaching A<sup>l</sup>. "
-            "Gradients have the shape of their parameter in both layouts; dW = δ·aᵀ (column) and aᵀ·δ (row); db sums over "
-            "the batch; the 1/m sits in BP3/BP4 in the column layout and inside δ in the row layout.</p>")
-    t = table(["layout", "batch", "quantity", "shape rule", "measured shape", "same shape as parameter", "symbolic derivation"], rows)
-    if sym["available"]:
-        s = (f'<h3>Derived by the symbolic oracle</h3><p class="note">source: <code>{k("dimensions/symbolic/source", sym["source"])}</code></p>'
-             + _generic_table(sym["rows"], "dimensions/symbolic/rows"))
-    else:
-        s = (f'<p class="claim-bad">Symbolic derivation of the dimension rules: <b>not available</b> — '
-             f'{k("dimensions/symbolic/reason", sym["reason"])}. The rules below are the reference\'s measured shapes only.</p>')
-    return f'<section id="dimensions"><h2>Dimension rules</h2>{s}{head}{t}</section>'
+    net = d["measured"]["network"]
+    body = []
+    for layout in ("row", "column"):
+        lay = t["layouts"][layout]
+        body.append(f'<tr class="group"><th colspan="8">{esc(lay["title"][0].upper() + lay["title"][1:])}, '
+                    f'{math_text(lay["formula"])}; the 1/m of the mean cost '
+                    f'sits {k(f"dimensions/table/layouts/{layout}/one_over_m", lay["one_over_m"])}</th></tr>')
+        for i, row_ in enumerate(t["rows"]):
+            if row_["layout"] != layout:
+                continue
+            p = f"dimensions/table/rows/{i}"
+            v = row_["verdict"]
+            if v == "agrees":
+                verdict = f'<span class="badge s-pass" data-k="{p}/verdict">agrees</span>'
+            elif v == "mismatch":
+                verdict = f'<span class="badge s-fail" data-k="{p}/verdict">mismatch</span> MISMATCH: ' + "; ".join(
+                    k(f"{p}/problems/{j}", pr) for j, pr in enumerate(row_["problems"]))
+            else:
+                verdict = f'<span class="note" data-k="{p}/verdict">{esc(v)}</span>'
+            extra = []
+            if row_["formula_proved"] is not None:
+                extra.append("formula proved" if row_["formula_proved"] else "<b>formula not proved</b>")
+            if row_["value_error"] is not None:
+                extra.append(f"value error {k(p + '/value_error', row_['value_error'], '.2g')}")
+            derived = ("—" if row_["derived_single"] is None and row_["derived_batch"] is None else
+                       f"{_shape(p + '/derived_single', row_['derived_single'])} / {_shape(p + '/derived_batch', row_['derived_batch'])}")
+            same = "—" if row_["same_as_param"] is None else k(p + "/same_as_param", row_["same_as_param"])
+            cells = [f"<b>{math_text(row_['quantity'])}</b>", math_text(row_["formula"]), math_text(row_["rule"]),
+                     _shape(p + "/shape_single", row_["shape_single"]), _shape(p + "/shape_batch", row_["shape_batch"]), derived, same,
+                     verdict + (f'<br><span class="note">{", ".join(extra)}</span>' if extra else "")]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    m = t["rows"][0]["batch_m"]
+    head = "".join(f"<th>{h}</th>" for h in (
+        "quantity", "formula", "shape rule", "reference shape, one example", f"reference shape, batch of {esc(m)}",
+        "derived by SymPy (one example / batch)", "same shape as the parameter", "symbolic check"))
+    note = (f'<p class="note">Layer {k("dimensions/measured/network/layer", net["layer"])} of a network of sizes '
+            f"<code>{esc(net['sizes'])}</code>: n<sub>l−1</sub> = 3, n<sub>l</sub> = 5. The shapes are produced by the reference "
+            "(<code>mlp_backprop</code>); dZ is δ, dA the gradient reaching A<sup>l</sup>. Gradients have the shape of their "
+            "parameter in both layouts. "
+            + (f'Derived and checked by the symbolic oracle (<code>{k("dimensions/symbolic/source", sym["source"])}</code>).'
+               if sym["available"] else
+               f'<span class="claim-bad">Symbolic derivation not available: {k("dimensions/symbolic/reason", sym["reason"])}; '
+               "the shapes are the reference's only.</span>") + "</p>")
+    return (f'<section id="dimensions"><h2>Dimension rules</h2>{note}'
+            f'<table class="dims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></section>')
 
 
 def _claims_table(claims, path) -> str:

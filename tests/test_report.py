@@ -191,7 +191,8 @@ def test_report_sections_and_size():
     assert page.index('id="summary"') < page.index('id="matrix"')  # summary first
     assert os.path.getsize(os.path.join(quick_report(), "index.html")) < 10 * 2**20
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing loaded from the network
-    assert page.count("<math") == 8  # BP1-BP4, both layouts
+    assert page.count('<math display="block"') == 8  # BP1-BP4, both layouts
+    assert page.count('<math class="fm"') == 3 * len(report["dimensions"]["table"]["rows"]) + 2  # quantity, formula, rule; layouts
     assert page.count('src="data:image/png;base64,') >= 10
     # the measured dimension rules: each gradient has its parameter's shape, in both layouts
     rows = report["dimensions"]["measured"]["rows"]
@@ -356,7 +357,9 @@ def test_what_the_symbolic_oracle_publishes_is_rendered(tmp_path, monkeypatch):
     assert report["dimensions"]["symbolic"]["available"] and report["dimensions"]["symbolic"]["rows"] == rules
     assert report["matrix"][1]["cells"]["symbolic"]["status"] == "not_applicable"  # sigmoid: the oracle said it does not apply
     page = (tmp_path / "index.html").read_text()
-    assert 'data-k="bp/items/0/equation">BP2<' in page and 'data-k="dimensions/symbolic/rows/0/derived">(n_{l−1}, n_l)<' in page
+    assert 'data-k="bp/items/0/equation">BP2<' in page
+    verdicts = {(r["layout"], r["quantity"]): r["verdict"] for r in report["dimensions"]["table"]["rows"]}
+    assert verdicts[("row", "dW")] == "mismatch" and verdicts[("row", "W")] == "not derived"
     assert "not run" not in page.split('id="bp"')[1].split("</section>")[0]
     # each measured row shows its own symbolic verdict: the mismatching row says so, rows not derived say that
     dims = page.split('id="dimensions"')[1].split("</section>")[0]
@@ -538,3 +541,57 @@ def test_overfitting_claim_disagrees_without_the_regularisers():
     kw = dict(seeds=1, epochs=60, width=60)
     assert all(_verdicts(R.overfitting(0, **kw)["claims"]).values())
     assert _verdicts(R.overfitting(0, regularise=False, **kw)["claims"]) == {"regularisation_narrows_gap": False}
+
+
+# --------------------------------------------------------------------------- the page: one dimension table, rendered from the JSON only
+_HEAVY = ("sympy", "mpmath", "hypothesis", "gradspec.oracles", "gradspec.symbolic", "gradspec.highprec", "gradspec.properties",
+          "gradspec.runner", "gradspec.reports.build", "gradspec.reports.experiments", "gradspec.reports.remedies")
+_RENDER_ONLY = ("import json, sys\n{pre}from gradspec.reports import render\n"
+                "render.render_html(json.load(open(sys.argv[1], encoding='utf-8')))\n"
+                "print(json.dumps(sorted(m for m in sys.modules if m.startswith({heavy!r}))))\n")
+
+
+def _modules_after_rendering(path, pre=""):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _RENDER_ONLY.format(pre=pre, heavy=_HEAVY), path], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_renderer_imports_neither_sympy_nor_any_oracle():
+    path = os.path.join(quick_report(), "report.json")
+    assert _modules_after_rendering(path) == []
+    # the check sees such an import when there is one
+    assert "sympy" in _modules_after_rendering(path, pre="import sympy\n")
+
+
+def test_one_dimension_table_with_human_headers_and_math():
+    report, page = _load(quick_report())
+    dims = page.split('<section id="dimensions">')[1].split("</section>")[0]
+    assert dims.count("<table") == 1
+    headers = re.findall(r"<th>(.*?)</th>", dims)
+    assert headers and not any("_" in h for h in headers), headers  # no raw JSON field names
+    rows = report["dimensions"]["table"]["rows"]
+    assert {(r["layout"], r["quantity"]) for r in rows} == {(lay, q) for lay in ("row", "column")
+                                                            for q in ("W", "b", "Z", "A", "dW", "db", "dZ", "dA")}
+    # the symbolic oracle did not run in this report: every row says so, nothing is filled in
+    assert {r["verdict"] for r in rows} == {"not checked"} and all(r["derived_batch"] is None for r in rows)
+    assert all(r["same_as_param"] for r in rows if r["quantity"] in ("dW", "db"))
+
+
+def test_dimension_verdicts_are_computed_at_build_time():
+    sym_rows = [{"layout": "row", "batch": "batch (m=3)", "quantity": "dW", "formula": "dW = Aᵀ dZ", "rule": "(n_{l-1}, n_l)",
+                 "rule_shape": [2, 3], "derived_shape": [2, 3], "reference_shape": [2, 3], "match": True, "formula_proved": True,
+                 "reference_value_error": 1e-16, "same_shape_as_param": True}]
+    measured = build.measured_dimensions()
+    sym = {"available": True, "source": "stand-in", "reason": "", "rows": sym_rows}
+    good = {(r["layout"], r["quantity"]): r for r in build.dimension_table(measured, sym)["rows"]}
+    assert good[("row", "dW")]["verdict"] == "agrees" and good[("row", "dW")]["formula_proved"] is True
+    bad_rows = [dict(sym_rows[0], derived_shape=[3, 2], match=False)]
+    bad = {(r["layout"], r["quantity"]): r for r in build.dimension_table(measured, dict(sym, rows=bad_rows))["rows"]}
+    assert bad[("row", "dW")]["verdict"] == "mismatch" and bad[("row", "dW")]["problems"]
+    off = build.dimension_table(measured, {"available": False, "source": None, "reason": "not run", "rows": []})
+    assert {r["verdict"] for r in off["rows"]} == {"not checked"}
