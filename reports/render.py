@@ -553,7 +553,7 @@ figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption
 math.eq{font-size:1.15em;margin:0.3em 0}
 .matrix td{white-space:nowrap} .matrix tr.details-row td{white-space:normal;max-width:1100px} .summary th{width:14em}
 .details-row pre{max-width:1080px;white-space:pre}
-table{max-width:100%} th{overflow-wrap:normal} td code{white-space:nowrap} math.fm{font-size:1.05em}
+table{max-width:100%} th{overflow-wrap:normal} .badge{overflow-wrap:normal;white-space:nowrap} td code{white-space:nowrap} math.fm{font-size:1.05em}
 table.dims tr.group th{background:#e8eef7;text-align:left;font-weight:600}
 """
 
@@ -656,6 +656,13 @@ def _matrix(r) -> str:
             f'<details><summary>every check of the ops that did not fail</summary><ul>{"".join(other_checks)}</ul></details></section>')
 
 
+#: Human headers for the fields of the tables other oracles publish (any other field: its name with spaces).
+HUMAN_HEADERS = {"statement": "statement", "activation": "activation", "output": "output layer and cost", "depth": "depth",
+                 "networks": "networks", "widths": "widths proved", "equations": "equations", "identities_proved": "identities proved",
+                 "identities_failed": "identities failed", "holds": "holds", "seconds": "time (s)", "equation": "equation",
+                 "layout": "layout", "width": "width", "proved": "proved"}
+
+
 def _generic_table(items, path) -> str:
     """A table of a list of flat dicts (the symbolic oracle's published tables), every cell from the JSON."""
     if not items:
@@ -678,7 +685,7 @@ def _generic_table(items, path) -> str:
             else:
                 cells.append(k(f"{path}/{i}/{c}", v))
         rows.append(cells)
-    return table([esc(c) for c in cols], rows)
+    return table([esc(HUMAN_HEADERS.get(c, c.replace("_", " "))) for c in cols], rows)
 
 
 def _bp(r) -> str:
@@ -703,7 +710,7 @@ def _bp(r) -> str:
 # --------------------------------------------------------------------------- text formulas as MathML
 
 
-_TOKEN = re.compile(r"d[A-Zb](?![a-z])|[A-Za-zα-ωΑ-Ω∇](?![a-z]{2})|\d+(?:\.\d+)?|[_^{}ᵀ'′=⊙/,()+\-−·∂∑⊤√²]|𝟏|\s+|.")
+_TOKEN = re.compile(r"d[A-Zb](?![a-z])|[A-Za-z]{2,}|[A-Za-zα-ωΑ-Ω∇](?![a-z]{2})|\d+(?:\.\d+)?|[_^{}ᵀ'′=⊙/,()\[\]+\-−·∂∑⊤√²←]|𝟏|\s+|.")
 _COMMENT = re.compile(r"\s*[(\[][^()\[\]]*(?:\([^()]*\)[^()\[\]]*)*[a-z]{3}[^\[\]]*[)\]]\s*$")
 
 
@@ -846,7 +853,7 @@ def _vanishing(r, figs) -> str:
              f'{k(p + "/setup/input", st["input"])}, b = {k(p + "/setup/bias", st["bias"])}, upstream {k(p + "/setup/upstream", st["upstream"])}, '
              f'{k(p + "/setup/seeds", st["seeds"])} seeds (median and range), depths {esc(st["depths"])}. '
              "Theory: the mean-field recursion of every per-layer variance (docstring of <code>experiments.mean_field</code>), "
-             "whose per-layer gradient factor is √(n·Var W·E[f′(z)²]). Glorot normal equals LeCun on these square layers "
+             f"whose per-layer gradient factor is {math_text('√(n·Var W·E[f′(z)²])')}. Glorot normal equals LeCun on these square layers "
              "(same variance, same draws).</p>")
     figs = [
         figure(figs["vanishing_dA"], "std of dA per layer",
@@ -921,7 +928,7 @@ def _init(r) -> str:
             f'agreement: {k(p + "/setup/agreement", e["setup"]["agreement"])}. The last column lists the other schemes whose '
             "target variance the interval excludes (what tells Glorot, LeCun and He apart when fan_in ≠ fan_out).</p>"
             + _claims_table(e["claims"], p + "/claims")
-            + table(["scheme", "shape", "", "fan_in / fan_out", "mean [95% CI]", "variance [95% CI] vs target", "KS test",
+            + table(["scheme", "kind", "shape", "fan-in / fan-out", "mean [95% CI]", "variance [95% CI] vs target", "KS test",
                      "other schemes' variances", "verdict"], rows)
             + "</section>")
 
@@ -993,7 +1000,7 @@ def _optimizers(r, figs) -> str:
                      _range(op + "/final_distance", opt["final_distance"]),
                      ", ".join(k(f"{op}/y_sign_changes/{j}", v) for j, v in enumerate(opt["y_sign_changes"])),
                      k(op + "/max_step/0", opt["max_step"][0], ".3g")])
-    return (f'<section id="optimizers"><h2>Optimizer paths on x²/20 + y²</h2>'
+    return (f'<section id="optimizers"><h2>Optimizer paths on {math_text("x²/20 + y²")}</h2>'
             f'<p>The reference optimizers (<code>sgd_update</code>, <code>momentum_update</code> with μ = {k(p + "/setup/momentum", st["momentum"])}, '
             f'<code>adagrad_update</code>, <code>adam_update</code>) for {k(p + "/setup/steps", st["steps"])} steps on '
             f'{k(p + "/setup/function", st["function"])} from ({k(p + "/setup/start/0", st["start"][0])}, {k(p + "/setup/start/1", st["start"][1])}) '
@@ -1071,7 +1078,7 @@ def _batchnorm(r, figs) -> str:
             f'batch {k(p + "/setup/batch", st["batch"])}, {k(p + "/setup/seeds", st["seeds"])} seeds; <code>batchnorm_forward</code>/'
             f'<code>batchnorm_backward</code> of the reference with γ = {k(p + "/setup/gamma", st["gamma"])}, β = {k(p + "/setup/beta", st["beta"])}, '
             f'eps = {k(p + "/setup/eps", st["eps"])}. The weights are std × N(0, 1) with the same draws at both stds. '
-            f'Mean-field factor with batchnorm √(E[f′(u)²]/Var f(u)), u ~ N(0, 1): sigmoid {k(p + "/setup/theory_factor/sigmoid", th["sigmoid"], ".4g")}, '
+            f'Mean-field factor with batchnorm {math_text("√(E[f′(u)²]/Var f(u))")}, u ~ N(0, 1): sigmoid {k(p + "/setup/theory_factor/sigmoid", th["sigmoid"], ".4g")}, '
             f'tanh {k(p + "/setup/theory_factor/tanh", th["tanh"], ".4g")}.</p>'
             + _claims_table(b["claims"], p + "/claims")
             + figure(figs["batchnorm"], "std of dA per layer with and without batchnorm",
@@ -1128,7 +1135,7 @@ def _dead_relu(r, figs) -> str:
             + figure(figs["dead_relu"], "dead relu fractions vs depth, and after one step",
                      "Left: nets dead at one input against the closed form. Middle: born dead on the whole batch, and the fraction of "
                      "dead units. Right: dead units before and after one SGD step at a small and a large learning rate.")
-            + table(["width", "depth", "hidden layers", "dead at one input", "closed form 1 − (1 − 2<sup>−N</sup>)<sup>H</sup>",
+            + table(["width", "depth", "hidden layers", "dead at one input", "closed form " + math_text("1 − (1 − 2^{−N})^H"),
                      "born dead (whole batch)", "dead units"], rows)
             + table(["learning rate", "dead units at init", "after one step"], srows) + "</section>")
 
@@ -1145,7 +1152,7 @@ def _jacobian(r, figs) -> str:
     return (f'<section id="jacobian"><h2>Jacobian singular values</h2>'
             f'<p>{k(p + "/setup/activation", st["activation"])} net of depth {k(p + "/setup/depth", st["depth"])} and width '
             f'{k(p + "/setup/width", st["width"])}, {k(p + "/setup/input", st["input"])}, {k(p + "/setup/examples", st["examples"])} examples × '
-            f'{k(p + "/setup/seeds", st["seeds"])} seeds. J<sup>l</sup> = W<sup>l</sup>·diag(tanh′(z<sup>l</sup>)) with tanh′ from '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds. {math_text("J^l = W^l·diag(tanh′(z^l))")} with tanh′ from '
             "<code>tanh_backward</code>; every singular value of every example's J<sup>l</sup> is averaged. The claim uses layers "
             f'{k(p + "/setup/settled_from", st["settled_from"])} and up, past the transient of the input scale (shaded in the plot).</p>'
             + _claims_table(j["claims"], p + "/claims")
