@@ -11,7 +11,8 @@ r"""Assemble ``report.json``: the checker over the registry with every available
    rules) and what the properties oracle drew (Hypothesis events), when they ran;
 4. measures the shapes the reference produces for every layer quantity in both
    layouts (the dimension-rule table);
-5. runs the experiments of :mod:`gradspec.reports.experiments`;
+5. runs the experiments of :mod:`gradspec.reports.experiments` (initialisation) and
+   :mod:`gradspec.reports.remedies` (remedies and training dynamics), all or those selected;
 6. writes ``DIR/report.json`` (validated against ``schema.json``) and
    ``DIR/index.html`` (:mod:`gradspec.reports.render`).
 
@@ -45,6 +46,7 @@ MAX_REPRODUCER = 20000  # characters
 
 #: The experiment sizes of the two profiles. ``quick`` keeps every configuration
 #: and the 5 seeds but uses a batch of 100 (the full profile: 1000, as specified).
+#: The remedies' experiments carry their own sizes per profile (``remedies.EXPERIMENTS``).
 PROFILES = {
     "full": {"batch": 1000, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 24, "examples": None},
     "quick": {"batch": 100, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 8, "examples": 1},

@@ -15,6 +15,18 @@ Experiments (:data:`EXPERIMENTS`)
 * :func:`xor_and_depth` — the perceptron cycles on XOR (not linearly
   separable); a 2-2-1 sigmoid MLP learns it; n-bit parity with a deep
   O(n) circuit vs a one-hidden-layer DNF of 2^(n−1) units.
+* :func:`batchnorm_remedy` — depth-30 sigmoid/tanh nets with and without
+  batchnorm: the per-layer gradient factor (Ioffe & Szegedy 2015).
+* :func:`residual_connections` — y = x + F(x) against plain blocks with the
+  mean-field theory (He et al. 2016; Balduzzi et al. 2017).
+* :func:`dead_relu` — narrow relu nets at init against the closed form
+  1 − (1 − 2^−N)^H; one large step (Lu et al. 2019).
+* :func:`jacobian_singular_values` — tanh layer Jacobians, classic vs
+  normalised init (Glorot & Bengio 2010, §4.2.2).
+* :func:`batchnorm_init_scale` — training accuracy against 16 init stds with
+  and without batchnorm (Saito 2016, §6.3.2).
+* :func:`overfitting` — train/test accuracy with no regularisation, L2 and
+  inverted dropout (Saito 2016, §6.4).
 """
 from __future__ import annotations
 
@@ -23,7 +35,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from ..reference.mlp import mlp_forward
+from ..reference.mlp import activation, activation_prime, mlp_forward
 
 
 def claim(id_: str, source: str, statement: str, theory, measured, measured_text: str, agrees) -> dict:
@@ -426,11 +438,11 @@ def bn_theory_factor(act: str) -> float:
     :math:`z = aW`, :math:`\sqrt{n\,\mathrm{Var}W\,\mathrm{Var}f}`, which cancels the
     :math:`\sqrt{n\,\mathrm{Var}W}` of the backward matrix product: the weight scale drops out.
     """
-    from .experiments import _f, _fprime, gauss_expect  # noqa: PLC0415 - the first half's mean-field quadrature
+    from .experiments import gauss_expect  # the first half's mean-field quadrature
 
-    m1 = gauss_expect(lambda z: _f(act, z), 1.0)
-    m2 = gauss_expect(lambda z: _f(act, z) ** 2, 1.0)
-    return math.sqrt(gauss_expect(lambda z: _fprime(act, z) ** 2, 1.0) / (m2 - m1 * m1))
+    m1 = gauss_expect(lambda z: activation(act, z), 1.0)
+    m2 = gauss_expect(lambda z: activation(act, z) ** 2, 1.0)
+    return math.sqrt(gauss_expect(lambda z: activation_prime(act, z) ** 2, 1.0) / (m2 - m1 * m1))
 
 
 def batchnorm_remedy(seed: int, seeds: int = 3, depth: int = 30, width: int = 100, batch: int = 200,
@@ -511,13 +523,13 @@ def residual_theory(act: str, nvar: float, depth: int, residual: bool) -> float:
     the identity path adds the 1 (He et al. 2016, Eq. 5), and the unscaled sum makes the variance grow
     (Balduzzi et al. 2017).
     """
-    from .experiments import _f, _fprime, gauss_expect  # noqa: PLC0415
+    from .experiments import gauss_expect
 
     q, log_ratio = 1.0, 0.0
     for _ in range(depth):
-        g = nvar * gauss_expect(lambda z: _fprime(act, z) ** 2, q)
+        g = nvar * gauss_expect(lambda z: activation_prime(act, z) ** 2, q)
         log_ratio += 0.5 * math.log((1.0 if residual else 0.0) + g)
-        q = (q if residual else 0.0) + nvar * gauss_expect(lambda z: _f(act, z) ** 2, q)
+        q = (q if residual else 0.0) + nvar * gauss_expect(lambda z: activation(act, z) ** 2, q)
     return math.exp(log_ratio)
 
 
