@@ -390,11 +390,11 @@ def xor_claims(res: dict) -> list[dict]:
 BN_EPS = 1e-5
 
 
-def _layer_forward_backward(X, Ws, dA_top, act: str, bn: bool, residual: bool = False) -> list[np.ndarray]:
+def _layer_forward_backward(X, Ws, dA_top, act: str, bn: bool, block: str = "post", skip: bool = False) -> list[np.ndarray]:
     """Forward then backward through ``len(Ws)`` layers of the reference ops; returns dA^0 .. dA^L.
 
-    A layer is A ← f(BN(A W)) (``bn``) or f(A W); with ``residual`` it is A ← A + f(A) W (a pre-activation
-    residual block y = x + F(x)). b = 0; batchnorm has γ = 1, β = 0.
+    ``block="post"``: A ← f(BN(A W)) (``bn``) or f(A W). ``block="pre"``: A ← f(A) W, or with ``skip``
+    A ← A + f(A) W (a pre-activation residual block y = x + F(x)). b = 0; batchnorm has γ = 1, β = 0.
     """
     from .experiments import ACTIVATIONS
 
@@ -403,10 +403,10 @@ def _layer_forward_backward(X, Ws, dA_top, act: str, bn: bool, residual: bool = 
     b, gamma, beta = np.zeros(width), np.ones(width), np.zeros(width)
     cache, A = [], X
     for W in Ws:
-        if residual:
+        if block == "pre":
             H = fwd(A)
             cache.append((A, H))
-            A = A + ref.affine_forward(H, W, b)
+            A = (A if skip else 0.0) + ref.affine_forward(H, W, b)
             continue
         Z = ref.affine_forward(A, W, b)
         U = ref.batchnorm_forward(Z, gamma, beta, BN_EPS) if bn else Z
@@ -414,10 +414,10 @@ def _layer_forward_backward(X, Ws, dA_top, act: str, bn: bool, residual: bool = 
         A = fwd(U)
     dA, out = dA_top, [dA_top]
     for W, c in zip(Ws[::-1], cache[::-1]):
-        if residual:
+        if block == "pre":
             A_in, H = c
             dH = ref.affine_backward(H, W, b, dA)[0]
-            dA = dA + bwd(A_in, dH)  # the identity path carries dA unchanged (He et al. 2016, Eq. 5)
+            dA = (dA if skip else 0.0) + bwd(A_in, dH)  # the identity path carries dA unchanged (He et al. 2016, Eq. 5)
         else:
             A_in, Z, U = c
             dU = bwd(U, dA)
@@ -549,7 +549,7 @@ def residual_connections(seed: int, seeds: int = 3, depths=(10, 30, 100), width:
                     rng = np.random.default_rng([seed, 53, depth, s])
                     X = rng.normal(size=(batch, width))
                     Ws = [draw[init]((width, width), rng) for _ in range(depth)]
-                    dA = _layer_forward_backward(X, Ws, rng.normal(size=(batch, width)), act, False, residual and skip)
+                    dA = _layer_forward_backward(X, Ws, rng.normal(size=(batch, width)), act, False, "pre", residual and skip)
                     ratios.append(float(dA[0].std() / dA[-1].std()))
                     shares.append(float(np.linalg.norm(dA[-1]) / np.linalg.norm(dA[0])))
                 configs.append({"activation": act, "init": init, "init_label": label, "depth": depth, "residual": residual,
@@ -675,7 +675,7 @@ def dead_relu(seed: int, nets: int = 150, widths=(2, 3, 4, 6, 10), depths=(2, 4,
                 out, cache = _relu_forward(params, X, stop_when_dead=True)
                 hidden = [Z for _, Z in cache[: depth - 1]]
                 dead_x0 += int(any(np.all(Z[0] <= 0.0) for Z in hidden))
-                dead_batch += int(out is None or depth == 1)
+                dead_batch += int(out is None)
                 units = np.concatenate([np.all(Z <= 0.0, axis=0) for Z in hidden] + [np.ones(width * (depth - 1 - len(hidden)), bool)])
                 unit_fracs.append(float(units.mean()))
             configs.append({"width": width, "depth": depth, "hidden": depth - 1, "dead_at_x0": dead_x0 / nets,

@@ -497,10 +497,7 @@ def test_mean_field_of_residual_and_batchnorm_nets_matches_closed_forms():
     assert math.isclose(R.residual_theory("relu", 2.0, 10, residual=False), 1.0, rel_tol=1e-9)
     assert math.isclose(R.residual_theory("relu", 2.0, 10, residual=True), 2.0 ** 5, rel_tol=1e-9)
     # batchnorm: sqrt(E[f'(u)^2] / Var f(u)); for relu: E[f'^2] = 1/2, Var relu(u) = 1/2 - 1/(2 pi)
-    from gradspec.reports import experiments as E_
-
-    assert math.isclose(R.bn_theory_factor("relu") if "relu" in E_.ACTIVATIONS else 0.0,
-                        math.sqrt(0.5 / (0.5 - 1 / (2 * math.pi))), rel_tol=1e-6)
+    assert math.isclose(R.bn_theory_factor("relu"), math.sqrt(0.5 / (0.5 - 1 / (2 * math.pi))), rel_tol=1e-6)
 
 
 def test_dead_relu_claims_follow_the_closed_form_and_disagree_when_broken():
