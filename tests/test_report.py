@@ -593,3 +593,23 @@ def test_dimension_verdicts_are_computed_at_build_time():
     assert bad[("row", "dW")]["verdict"] == "mismatch" and bad[("row", "dW")]["problems"]
     off = build.dimension_table(measured, {"available": False, "source": None, "reason": "not run", "rows": []})
     assert {r["verdict"] for r in off["rows"]} == {"not checked"}
+
+
+def test_every_remaining_claim_flips_on_a_doctored_measurement():
+    """The claims not flipped by a broken run above, each fed a measurement that contradicts it."""
+    bn = R.batchnorm_remedy(0, seeds=1, depth=10, width=100, batch=100)
+    doctored = copy.deepcopy(bn)
+    for c in doctored["configs"]:
+        if not c["batchnorm"]:
+            c["factor_median"] = 1.0  # the nets without batchnorm neither vanish nor explode
+    assert _verdicts(R.batchnorm_claims(doctored))["no_bn_vanishes_or_explodes"] is False
+    res = R.residual_connections(0, seeds=2, depths=(10, 30), width=50, batch=50)
+    doctored = copy.deepcopy(res)
+    for c in doctored["configs"]:
+        if not c["residual"]:
+            c["ratio_median"] *= 10.0  # the plain nets off their mean-field theory
+    assert _verdicts(R.residual_claims(doctored))["plain_mean_field"] is False
+    dead = R.dead_relu(0, nets=40, widths=(2, 4), depths=(2, 8, 16), batch=16)
+    doctored = copy.deepcopy(dead)
+    doctored["configs"][2]["dead_on_batch"] = 0.1  # the deepest narrow nets survive
+    assert _verdicts(R.dead_relu_claims(doctored))["born_dead_with_depth"] is False
