@@ -1052,8 +1052,9 @@ def _xor(r, figs) -> str:
             + "<h3>Perceptron rule and linear separability</h3>"
             + table(["task", "mistakes per pass", "pass with no mistake", "repeated state", "Σ s<sub>i</sub> [x<sub>i</sub>, 1]",
                      "separating lines on the grid"], prow)
-            + "<h3>2-2-1 MLP on XOR, per seed</h3>"
+            + "<h3>2-2-1 MLP on XOR</h3><details><summary>every seed: final loss and outputs</summary>"
             + table(["seed", "final loss", "outputs on the right side of 0.5", "outputs for (0,0), (0,1), (1,0), (1,1)"], mrow)
+            + "</details>"
             + "<h3>n-bit parity</h3>"
             + table(["n", "inputs", "XOR tree: units", "depth", "errors", "DNF: units", "errors", "count layer: units", "errors",
                      "min. distance between odd inputs"], qrow)
