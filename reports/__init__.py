@@ -6,6 +6,10 @@
 * :mod:`gradspec.reports.experiments` — gradient vanishing/exploding with the
   mean-field theory, clipping, init statistics, activation histograms, the
   numerical-differentiation V curve; each states the figure it reproduces;
+* :mod:`gradspec.reports.remedies` — optimizer paths, XOR and parity, batchnorm,
+  residual connections, dead relu, Jacobian singular values, batchnorm vs the
+  init scale, overfitting and regularisation; each claim computed by a separate
+  function of the measurements, so a broken measurement flips it;
 * :mod:`gradspec.reports.render` — one self-contained HTML page from the JSON;
 * :mod:`gradspec.reports.schema` — ``schema.json`` (every field documented) and
   a small validator.

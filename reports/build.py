@@ -11,7 +11,8 @@ r"""Assemble ``report.json``: the checker over the registry with every available
    rules) and what the properties oracle drew (Hypothesis events), when they ran;
 4. measures the shapes the reference produces for every layer quantity in both
    layouts (the dimension-rule table);
-5. runs the experiments of :mod:`gradspec.reports.experiments`;
+5. runs the experiments of :mod:`gradspec.reports.experiments` (initialisation) and
+   :mod:`gradspec.reports.remedies` (remedies and training dynamics), all or those selected;
 6. writes ``DIR/report.json`` (validated against ``schema.json``) and
    ``DIR/index.html`` (:mod:`gradspec.reports.render`).
 
@@ -35,7 +36,7 @@ import numpy as np
 from .. import __version__, oracles as oracle_registry, registry
 from ..impl import DEFAULT_IMPL, Implementation
 from ..results import jsonable
-from . import experiments as E
+from . import experiments as E, remedies as R
 
 SCHEMA_VERSION = 1
 DEFAULT_OUT = os.path.join("reports", "out")
@@ -45,10 +46,30 @@ MAX_REPRODUCER = 20000  # characters
 
 #: The experiment sizes of the two profiles. ``quick`` keeps every configuration
 #: and the 5 seeds but uses a batch of 100 (the full profile: 1000, as specified).
+#: The remedies' experiments carry their own sizes per profile (``remedies.EXPERIMENTS``).
 PROFILES = {
     "full": {"batch": 1000, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 24, "examples": None},
     "quick": {"batch": 100, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 8, "examples": 1},
 }
+
+
+#: Every experiment section, in page order: the first half (initialisation), then the remedies and training
+#: dynamics of :mod:`gradspec.reports.remedies`. ``gradspec report --experiments NAME ...`` selects some.
+INIT_EXPERIMENTS = ("vanishing", "clipping", "init", "histograms", "numdiff")
+EXPERIMENT_NAMES = INIT_EXPERIMENTS + tuple(R.EXPERIMENTS)
+
+
+def selected_experiments(experiments) -> tuple[str, ...]:
+    """The experiment names a ``build_report(experiments=...)`` value selects: True (all), False/None (none) or names."""
+    if experiments is True:
+        return EXPERIMENT_NAMES
+    if not experiments:
+        return ()
+    names = [experiments] if isinstance(experiments, str) else list(experiments)
+    unknown = [n for n in names if n not in EXPERIMENT_NAMES]
+    if unknown:
+        raise KeyError(f"unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENT_NAMES)}")
+    return tuple(n for n in EXPERIMENT_NAMES if n in names)
 
 
 def library_versions() -> dict:
@@ -382,6 +403,65 @@ def measured_dimensions() -> dict:
     return {"network": {"sizes": sizes, "layer": 2, "hidden": "tanh", "output": "identity_mse"}, "rows": rows}
 
 
+#: The formula of every layer quantity in both layouts (shown when the symbolic oracle did not publish its own).
+LAYER_FORMULAS = {
+    "row": {"W": "W", "b": "b", "Z": "Z = A W + 1 bᵀ", "A": "A = σ(Z)", "dW": "dW = Aᵀ dZ", "db": "db = dZᵀ 1 (sum over the batch)",
+            "dZ": "dZ = dA ⊙ σ'(Z) (holds the 1/m)", "dA": "dA = dZ^{l+1} W^{l+1}ᵀ"},
+    "column": {"W": "W", "b": "b", "Z": "Z = W A + b 1ᵀ", "A": "A = σ(Z)", "dW": "dW = δ Aᵀ / m", "db": "db = δ 1 / m (sum over the batch)",
+               "dZ": "δ = m ∂C/∂Z (per example, no 1/m)", "dA": "dA = W^{l+1}ᵀ δ^{l+1} / m (= ∂C/∂A)"},
+}
+ONE_OVER_M = {"row": "inside dZ (= ∂C/∂Z of the mean cost)", "column": "in dW and db (δ is per example)"}
+LAYOUT_TITLES = {"row": ("row layout (the protocol): one example per row", "Z = A W + 1 bᵀ"),
+                 "column": ("column layout (Nielsen, Ng): one example per column", "Z = W A + b 1ᵀ")}
+
+
+def dimension_table(measured: dict, symbolic: dict) -> dict:
+    """One table of the dimension rules: per layout and quantity, the formula, the shape rule, the reference's measured
+    shapes (one example and a batch), the symbolic oracle's derived shapes and its verdict on the row.
+
+    The verdict is computed here, at build time, with :func:`gradspec.symbolic.dimensions.row_problems` on the symbolic
+    rows of the same layout, quantity and batch kind (the page only shows it).
+    """
+    problems_of = None
+    if symbolic["available"]:
+        try:
+            from ..symbolic.dimensions import row_problems as problems_of
+        except Exception:  # noqa: BLE001 - without the symbolic package the rows are "not checked"
+            problems_of = None
+    rows = []
+    for layout in ("row", "column"):
+        for q in ("W", "b", "Z", "A", "dW", "db", "dZ", "dA"):
+            meas = {r["m"]: r for r in measured["rows"] if r["layout"] == layout and r["quantity"] == q}
+            batch_m = max(meas)
+            sym = [r for r in symbolic["rows"] if isinstance(r, dict) and r.get("layout") == layout and r.get("quantity") == q]
+            sym_single = next((r for r in sym if str(r.get("batch", "")).startswith("single")), None)
+            sym_batch = next((r for r in sym if not str(r.get("batch", "")).startswith("single")), None)
+            formula = next((r["formula"] for r in sym if r.get("formula")), LAYER_FORMULAS[layout][q])
+            row = {"layout": layout, "quantity": q, "formula": str(formula), "rule": meas[batch_m]["rule"],
+                   "shape_single": meas[1]["shape"], "shape_batch": meas[batch_m]["shape"], "batch_m": batch_m,
+                   "same_as_param": meas[batch_m]["same_as_param"],
+                   "derived_single": (sym_single or {}).get("derived_shape"), "derived_batch": (sym_batch or {}).get("derived_shape"),
+                   "formula_proved": None, "value_error": None, "verdict": "not checked", "problems": []}
+            proved = [r.get("formula_proved") for r in sym if isinstance(r.get("formula_proved"), bool)]
+            row["formula_proved"] = all(proved) if proved else None
+            errs = [r.get("reference_value_error") for r in sym if isinstance(r.get("reference_value_error"), (int, float))]
+            row["value_error"] = max(errs) if errs else None
+            if problems_of is not None:
+                if not sym:
+                    row["verdict"] = "not derived"
+                else:
+                    row["problems"] = [p_ for r in sym for p_ in problems_of(r)]
+                    row["verdict"] = "mismatch" if row["problems"] else "agrees"
+            rows.append(row)
+    one_over_m = {}
+    for layout in ("row", "column"):
+        one_over_m[layout] = next((str(r["one_over_m"]) for r in symbolic["rows"] if isinstance(r, dict)
+                                   and r.get("layout") == layout and r.get("one_over_m")), ONE_OVER_M[layout])
+    return {"rows": rows, "layouts": {lay: {"title": LAYOUT_TITLES[lay][0], "formula": LAYOUT_TITLES[lay][1],
+                                            "one_over_m": one_over_m[lay]} for lay in ("row", "column")},
+            "checked_by": symbolic["source"] if problems_of is not None else None}
+
+
 def conventions_table() -> list[dict]:
     """The conventions and kinks of every registry entry."""
     rows = []
@@ -431,6 +511,14 @@ def _call(task):
     return out, round(time.perf_counter() - t0, 3)
 
 
+def _remedy_task(task):
+    """Run ``remedies.run(name, seed, profile)`` (a picklable task for the worker processes)."""
+    name, seed, profile = task
+    t0 = time.perf_counter()
+    out = R.run(name, seed, profile)
+    return out, round(time.perf_counter() - t0, 3)
+
+
 def _bp_task() -> list[dict]:
     """BP1–BP4 proved in a worker process (the symbolic oracle's slowest piece, the same for every implementation)."""
     from ..symbolic.backprop import bp_proofs
@@ -454,8 +542,10 @@ class ExperimentRunner:
     statistics call the implementation under test, so they always run here.
     """
 
-    def __init__(self, seed: int, profile: str, workers: int = 2, prove_bp: bool = False):
+    def __init__(self, seed: int, profile: str, workers: int = 2, prove_bp: bool = False, selected=EXPERIMENT_NAMES):
         self.seed, self.p, self.workers = seed, PROFILES[profile], workers
+        self.profile = profile
+        self.selected = tuple(selected)
         self.prove_bp = prove_bp  # also prove BP1–BP4 in a worker (for the symbolic oracle); see adopt_bp()
         self.bp_future = None
         self.bp_error: str | None = None
@@ -483,30 +573,34 @@ class ExperimentRunner:
         self.done += 1
 
     def _run_all(self):
-        p, seed = self.p, self.seed
+        p, seed, sel = self.p, self.seed, self.selected
         try:
-            small = {"clipping": ("clipping", {"seed": seed, "batch": p["batch"]}),
-                     "histograms": ("activation_histograms", {"seed": seed}),
-                     "numdiff": ("numerical_differentiation", {"seed": seed, "points": p["numdiff_points"]})}
-            self.total = len(small) + 3 * len(E.WEIGHT_SCALES) * len(p["depths"])
+            small = {"clipping": (_call, ("clipping", {"seed": seed, "batch": p["batch"]})),
+                     "histograms": (_call, ("activation_histograms", {"seed": seed})),
+                     "numdiff": (_call, ("numerical_differentiation", {"seed": seed, "points": p["numdiff_points"]}))}
+            small.update({name: (_remedy_task, (name, seed, self.profile)) for name in R.EXPERIMENTS})
+            small = {name: task for name, task in small.items() if name in sel}
+            self.total = len(small) + (3 * len(E.WEIGHT_SCALES) * len(p["depths"]) if "vanishing" in sel else 0)
             t0 = time.perf_counter()
             if self._pool is not None:
-                futs = {name: self._pool.submit(_call, task) for name, task in small.items()}
+                futs = {name: self._pool.submit(fn, task) for name, (fn, task) in small.items()}
                 for f in futs.values():
                     f.add_done_callback(self._tick)
-            self.results["vanishing"] = E.vanishing_exploding(seed, seeds=p["seeds"], depths=p["depths"], batch=p["batch"],
-                                                              map_fn=self._map)
-            self.timings["vanishing"] = round(time.perf_counter() - t0, 3)
-            for name, task in small.items():
+            if "vanishing" in sel:
+                self.results["vanishing"] = E.vanishing_exploding(seed, seeds=p["seeds"], depths=p["depths"], batch=p["batch"],
+                                                                  map_fn=self._map)
+                self.timings["vanishing"] = round(time.perf_counter() - t0, 3)
+            for name, (fn, task) in small.items():
                 if self._pool is not None:
                     self.results[name], self.timings[name] = futs[name].result()
                 else:
-                    self.results[name], self.timings[name] = _call(task)
+                    self.results[name], self.timings[name] = fn(task)
                     self.done += 1
             if self._pool is not None:  # the figures too, while the checks may still run
                 from .render import FIGURE_GROUPS, figure_ids
 
-                tasks = [(g, self.results[g], fid) for g in FIGURE_GROUPS for fid in figure_ids(g, self.results[g])]
+                tasks = [(g, self.results[g], fid) for g in FIGURE_GROUPS if g in self.results
+                         for fid in figure_ids(g, self.results[g])]
                 self.total += len(tasks)
                 futs = [self._pool.submit(_figures_task, t) for t in tasks]
                 for f in futs:
@@ -559,15 +653,17 @@ class ExperimentRunner:
 
         from .. import reference as ref_pkg
 
-        provides_init = impl is not None and any(impl.function(s) is not None for s in E.INIT_SCHEMES)
-        if provides_init:
-            init = E.init_statistics(self.seed, draw)
-            init["setup"]["drawn_by"] = impl.name
-        else:  # nothing to measure on the implementation: the section shows the schemes themselves
-            init = E.init_statistics(self.seed)
-            init["setup"]["drawn_by"] = ("gradspec.reference" if impl is None or impl.name == DEFAULT_IMPL else
-                                         f"gradspec.reference ({impl.name} provides no init scheme)")
-        self.timings["init"] = round(time.perf_counter() - t0, 3)
+        init = None
+        if "init" in self.selected:
+            provides_init = impl is not None and any(impl.function(s) is not None for s in E.INIT_SCHEMES)
+            if provides_init:
+                init = E.init_statistics(self.seed, draw)
+                init["setup"]["drawn_by"] = impl.name
+            else:  # nothing to measure on the implementation: the section shows the schemes themselves
+                init = E.init_statistics(self.seed)
+                init["setup"]["drawn_by"] = ("gradspec.reference" if impl is None or impl.name == DEFAULT_IMPL else
+                                             f"gradspec.reference ({impl.name} provides no init scheme)")
+            self.timings["init"] = round(time.perf_counter() - t0, 3)
         try:
             if self._thread is None:
                 self._run_all()
@@ -582,16 +678,14 @@ class ExperimentRunner:
                 self._env.__exit__()
         if self.error is not None:
             raise self.error
-        out = {key: self.results[key] for key in ("vanishing", "clipping")}
-        out["init"] = init
-        out["histograms"] = self.results["histograms"]
-        out["numdiff"] = self.results["numdiff"]
+        results = dict(self.results, init=init)
+        out = {key: results[key] for key in self.selected}
         out["timings_s"] = self.timings
         return out
 
 
 # --------------------------------------------------------------------------- the report
-def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, oracles=None) -> str:
+def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, oracles=None, experiments=None) -> str:
     parts = ["gradspec", "report"]
     if impl_name:
         parts += ["--impl", impl_name]
@@ -600,6 +694,8 @@ def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, o
         parts.append("--quick")
     if oracles is not None:
         parts += ["--oracle", *oracles]
+    if experiments is not None:
+        parts += ["--experiments", *experiments] if experiments else ["--no-experiments"]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -621,8 +717,9 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         Restrict the verification matrix to these ops (default: the whole registry).
     oracles : list of str, optional
         Restrict the oracles (default: every registered oracle that imports).
-    experiments : bool
-        Run the experiments (False leaves those sections marked as not run).
+    experiments : bool or list of str
+        Run every experiment (True), none (False: those sections are marked as not run), or the named ones
+        (:data:`EXPERIMENT_NAMES`; the others are listed as not selected).
     progress : callable, optional
         ``progress(label, index, total)``; index/total may be None.
     workers : int
@@ -653,8 +750,9 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         if progress:
             progress(f"check: {name}", i, n)
 
-    runner = (ExperimentRunner(seed, profile, workers, prove_bp="symbolic" in run_oracles).start()
-              if experiments else None)
+    selected = selected_experiments(experiments)
+    runner = (ExperimentRunner(seed, profile, workers, prove_bp="symbolic" in run_oracles, selected=selected).start()
+              if selected else None)
     try:
         t_check = time.perf_counter()
         props = "properties" in run_oracles
@@ -689,21 +787,24 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
             "date": started.isoformat(timespec="seconds"),
             "duration_s": 0.0,
             "durations_s": {"check": round(check_s, 3)},
-            "command": reproduce_command(None if impl_obj.name == DEFAULT_IMPL else impl_obj.name, out, seed, quick, oracles),
+            "command": reproduce_command(None if impl_obj.name == DEFAULT_IMPL else impl_obj.name, out, seed, quick, oracles,
+                                         None if selected == EXPERIMENT_NAMES else list(selected)),
             "verdicts": run["summary"],
             "claims": {"agree": 0, "disagree": 0},
         },
         "oracles": availability,
         "matrix": matrix,
         "bp": extras["bp"],
-        "dimensions": {"measured": measured_dimensions(), "symbolic": extras["dimensions"]},
+        "dimensions": {"measured": measured_dimensions(), "symbolic": extras["dimensions"]},  # the table: below
         "experiments": exp if exp is not None else {"not_run": "experiments disabled for this report"},
         "hypothesis": hypothesis_coverage(matrix, availability, observed),
         "conventions": conventions_table(),
     }
+    report["dimensions"]["table"] = dimension_table(report["dimensions"]["measured"], extras["dimensions"])
     if exp is not None:
         report["summary"]["durations_s"]["experiments"] = round(exp_s, 3)  # beyond the checks (they overlap)
-        claims = [c for key in ("vanishing", "clipping", "init", "histograms", "numdiff") for c in exp[key]["claims"]]
+        exp["not_selected"] = [n for n in EXPERIMENT_NAMES if n not in selected]
+        claims = [c for key in selected for c in exp[key]["claims"]]
         report["summary"]["claims"] = {"agree": sum(c["agrees"] for c in claims),
                                        "disagree": sum(not c["agrees"] for c in claims)}
     report = json.loads(json.dumps(jsonable(report), allow_nan=False, default=str))
@@ -759,7 +860,8 @@ def main_report(args, split=lambda v: list(v or [])) -> int:
         print(f"gradspec report: {'quick' if args.quick else 'full'} profile, writing {out_dir}/ ...", file=err)
     try:
         report = build_report(impl=args.impl, out=out_dir, seed=args.seed, quick=args.quick, ops=ops, oracles=oracles,
-                              experiments=not args.no_experiments, progress=progress)
+                              experiments=False if args.no_experiments else (split(getattr(args, "experiments", None)) or True),
+                              progress=progress)
     except ImplementationError as exc:
         print(f"\ngradspec report: {exc}" if tty else f"gradspec report: {exc}", file=err)
         return 2

@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import math
+import re
 
 PAGE_TITLE = "gradspec verification report"
 
@@ -278,15 +279,230 @@ def _numdiff_plot(nd):
     return fig
 
 
+# --------------------------------------------------------------------------- plots of the remedies and training dynamics
+OPT_COLORS = {"sgd": "#d62728", "momentum": "#1f77b4", "adagrad": "#2ca02c", "adam": "#ff7f0e"}
+
+
+def _optimizers_plot(o):
+    import numpy as np
+
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    x, y = np.meshgrid(np.linspace(-10, 10, 201), np.linspace(-5, 5, 101))
+    ax.contour(x, y, x**2 / 20 + y**2, levels=[0.1, 0.5, 1, 2, 4, 8, 16], colors="#bbbbbb", linewidths=0.8)
+    for opt in o["optimizers"]:
+        p = np.array(opt["path"])
+        ax.plot(p[:, 0], p[:, 1], "o-", ms=2.5, lw=1.1, color=OPT_COLORS[opt["name"]], label=f"{opt['label']} (lr {opt['lr']:g})")
+        ax2.semilogy(range(len(opt["loss"])), np.maximum(opt["loss"], 1e-300), "-", color=OPT_COLORS[opt["name"]], label=opt["label"])
+    ax.plot([0], [0], "k+", ms=10)
+    ax.set_xlim(-10, 10)
+    ax.set_ylim(-5, 5)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("paths from (−7, 2) over the contours of x²/20 + y²", fontsize=9, y=1.0)
+    ax.legend(fontsize=7, loc="lower right")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("f(x, y)")
+    ax2.set_title("loss", fontsize=9, y=1.0)
+    ax2.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.91, wspace=0.22)
+    return fig
+
+
+def _xor_plot(x):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    per = x["perceptron"]
+    axes[0].plot(range(1, len(per["xor"]["mistakes"]) + 1), per["xor"]["mistakes"], "o-", label="XOR")
+    axes[0].plot(range(1, len(per["and"]["mistakes"]) + 1), per["and"]["mistakes"], "s-", label="AND")
+    axes[0].set_xlabel("pass over the 4 examples")
+    axes[0].set_ylabel("mistakes")
+    axes[0].set_title("perceptron rule", fontsize=9, y=1.0)
+    axes[0].legend(fontsize=7)
+    every = x["setup"]["record_every"]
+    for m in x["mlp"]:
+        ok = m["final_loss"] < x["setup"]["loss_threshold"]
+        axes[1].semilogy([i * every for i in range(len(m["curve"]) - 1)] + [x["setup"]["iterations"]], m["curve"],
+                         "-", color="#2ca02c" if ok else "#d62728", lw=1)
+    axes[1].axhline(x["setup"]["loss_threshold"], color="k", ls=":", lw=1)
+    axes[1].set_xlabel("iteration")
+    axes[1].set_ylabel("MSE loss")
+    axes[1].set_title("2-2-1 sigmoid MLP on XOR, one line per seed", fontsize=9, y=1.0)
+    ns = [r["n"] for r in x["parity"]]
+    axes[2].semilogy(ns, [r["deep_units"] for r in x["parity"]], "o-", label="XOR tree, depth 2⌈log₂ n⌉")
+    axes[2].semilogy(ns, [r["dnf_units"] for r in x["parity"]], "s-", label="one layer of AND units (DNF)")
+    axes[2].semilogy(ns, [r["count_units"] for r in x["parity"]], "^--", label="one layer on the count Σx")
+    axes[2].set_xlabel("n (bits)")
+    axes[2].set_ylabel("threshold units")
+    axes[2].set_title("n-bit parity circuits", fontsize=9, y=1.0)
+    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.28)
+    return fig
+
+
+def _batchnorm_plot(b):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    colors = {1.0: "#d62728", 0.01: "#1f77b4"}
+    for ax, act in zip(axes, ("sigmoid", "tanh")):
+        for c in b["configs"]:
+            if c["activation"] != act:
+                continue
+            ax.semilogy(range(len(c["dA_std"])), c["dA_std"], "-" if c["batchnorm"] else "--", color=colors.get(c["std"], "k"),
+                        label=f"{c['scale_label']}, {'with' if c['batchnorm'] else 'without'} batchnorm")
+        ax.set_title(f"{act}, depth {b['setup']['depth']}", fontsize=9, y=1.0)
+        ax.set_xlabel("layer l")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("std of dA^l (median over seeds)")
+    axes[1].legend(fontsize=7)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.91, wspace=0.08)
+    return fig
+
+
+def _residual_plot(r):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    colors = {"relu": "#ff7f0e", "tanh": "#1f77b4"}
+    for act in ("relu", "tanh"):
+        for residual in (False, True):
+            cs = [c for c in r["configs"] if c["activation"] == act and c["residual"] == residual]
+            if not cs:
+                continue
+            d = [c["depth"] for c in cs]
+            name = f"{act} + {cs[0]['init']}, {'residual' if residual else 'plain'}"
+            axes[0].loglog(d, [c["ratio_median"] for c in cs], "o-" if residual else "s-", color=colors[act], label=name,
+                           alpha=1.0 if residual else 0.6)
+            axes[0].loglog(d, [c["theory"] for c in cs], ":", color=colors[act], lw=1)
+            if residual:
+                axes[1].semilogy(d, [float(sorted(c["identity_share"])[len(c["identity_share"]) // 2]) for c in cs], "o-",
+                                 color=colors[act], label=f"{act} + {cs[0]['init']}")
+    axes[0].set_xlabel("depth L (blocks)")
+    axes[0].set_ylabel("std(dA⁰)/std(dA^L)")
+    axes[0].set_title("gradient reaching the input; dotted: mean-field theory", fontsize=9, y=1.0)
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("depth L (blocks)")
+    axes[1].set_ylabel("‖dA^L‖/‖dA⁰‖")
+    axes[1].set_title("share of the input gradient carried by the identity path alone", fontsize=9, y=1.0)
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.91, wspace=0.22)
+    return fig
+
+
+def _dead_relu_plot(d):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), gridspec_kw={"width_ratios": [1.3, 1.3, 0.8]})
+    widths = d["setup"]["widths"]
+    cmap = plt.get_cmap("viridis")
+    for i, w in enumerate(widths):
+        cs = [c for c in d["configs"] if c["width"] == w]
+        col = cmap(i / max(1, len(widths) - 1))
+        dep = [c["depth"] for c in cs]
+        axes[0].plot(dep, [c["dead_at_x0"] for c in cs], "o", color=col, label=f"width {w}")
+        axes[0].plot(dep, [c["theory_dead_at_x"] for c in cs], "-", color=col, lw=1)
+        axes[1].plot(dep, [c["dead_on_batch"] for c in cs], "s-", color=col, label=f"width {w}")
+        axes[1].plot(dep, [c["dead_units"] for c in cs], ":", color=col)
+    for ax in axes[:2]:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth (affine layers)")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_title("dead at one input: measured (o), 1 − (1 − 2^−N)^H (line)", fontsize=9, y=1.0)
+    axes[0].legend(fontsize=7)
+    axes[1].set_title("dead on the whole batch (■); dead units (dotted)", fontsize=9, y=1.0)
+    st = d["steps"]
+    x = list(range(len(st)))
+    axes[2].bar([i - 0.2 for i in x], [s["dead_units_before"] for s in st], 0.4, label="at init")
+    axes[2].bar([i + 0.2 for i in x], [s["dead_units_after"] for s in st], 0.4, label="after one step")
+    axes[2].set_xticks(x)
+    axes[2].set_xticklabels([f"lr {s['lr']:g}" for s in st])
+    axes[2].set_ylabel("dead-unit fraction")
+    axes[2].set_title("one SGD step", fontsize=9, y=1.0)
+    axes[2].legend(fontsize=7)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.15, top=0.9, wspace=0.25)
+    return fig
+
+
+def _jacobian_plot(j):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for i, init in enumerate(j["inits"]):
+        x = list(range(1, len(init["per_layer"]) + 1))
+        col = f"C{i}"
+        ax.plot(x, init["per_layer"], "o-", color=col, label=init["label"])
+        ax.fill_between(x, init["per_layer_min"], init["per_layer_max"], color=col, alpha=0.2, lw=0)
+        ax.axhline(init["published"], color=col, ls=":", lw=1)
+    ax.axvspan(j["setup"]["settled_from"] - 0.5, len(j["inits"][0]["per_layer"]) + 0.5, color="#eeeeee", zorder=0)
+    ax.set_xlabel("layer l")
+    ax.set_ylabel("mean singular value of ∂a^l/∂a^(l−1)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.96)
+    return fig
+
+
+def _bn_scale_plot(b):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    stds = b["setup"]["stds"]
+    for cu, col in zip(b["curves"], ("#d62728", "#1f77b4")):
+        lab = "with batchnorm" if cu["batchnorm"] else "without batchnorm"
+        ax.plot(stds, cu["median"], "o-", color=col, label=lab + " (median)")
+        for acc in cu["accuracy"]:
+            ax.plot(stds, [a if a is not None else 0.0 for a in acc], ".", color=col, alpha=0.4, ms=4)
+            ax.plot([s for s, a in zip(stds, acc) if a is None], [0.0] * sum(a is None for a in acc), "x", color=col, ms=6)
+    ax.axhline(b["setup"]["threshold"], color="k", ls=":", lw=1)
+    ax.axhline(b["setup"]["chance"], color="#999999", ls="--", lw=1, label="largest class")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("init std of W")
+    ax.set_ylabel("final training accuracy")
+    ax.set_ylim(-0.03, 1.03)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(True, alpha=0.3)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.96)
+    return fig
+
+
+def _overfitting_plot(o):
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(o["configs"]), figsize=(12, 3.3), sharey=True)
+    every = o["setup"]["record_every"]
+    for ax, c in zip(axes, o["configs"]):
+        x = [i * every for i in range(len(c["train"]))]
+        ax.plot(x, c["train"], "-", color="#1f77b4", label="train")
+        ax.plot(x, c["test"], "-", color="#ff7f0e", label="test")
+        ax.fill_between(x, c["test"], c["train"], color="#cccccc", alpha=0.5, lw=0)
+        ax.set_title(f"{c['regulariser']}: final gap {c['final_gap_median']:.2f}", fontsize=9, y=1.0)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("accuracy (median over seeds)")
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.08)
+    return fig
+
+
+#: figure group -> drawer, for the remedies' sections (one figure each, id = the group).
+REMEDY_PLOTS = {"optimizers": _optimizers_plot, "xor": _xor_plot, "batchnorm": _batchnorm_plot, "residual": _residual_plot,
+                "dead_relu": _dead_relu_plot, "jacobian": _jacobian_plot,
+                "bn_init_scale": _bn_scale_plot, "overfitting": _overfitting_plot}
+
+
 def figure_ids(group: str, exp: dict) -> list[str]:
     """The figure ids of one experiment section."""
+    if group in REMEDY_PLOTS:
+        return [group]
     if group == "vanishing":
         return ["vanishing_dA", "vanishing_A", "vanishing_dW", "vanishing_factor"]
     if group == "histograms":
         return [f"histogram_{i}" for i in range(len(exp["configs"]))]
     if group in ("clipping", "numdiff"):
         return [group]
-    raise ValueError(f"unknown figure group {group!r}; known: vanishing, clipping, histograms, numdiff")
+    raise ValueError(f"unknown figure group {group!r}; known: {', '.join(FIGURE_GROUPS)}")
 
 
 def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
@@ -304,6 +520,8 @@ def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
                    "vanishing_dW": lambda: _vanishing_plot(exp, "dW_std", deepest, ["tanh"] if "tanh" in acts else acts[:1],
                                                            "std of dW^l"),
                    "vanishing_factor": lambda: _factor_plot(exp)}[fid]()
+        elif group in REMEDY_PLOTS:
+            fig = REMEDY_PLOTS[group](exp)
         elif group == "histograms":
             fig = _hist_plot(exp["configs"][int(fid.rsplit("_", 1)[1])])
         elif group == "clipping":
@@ -314,12 +532,13 @@ def figure_pngs(group: str, exp: dict, ids=None) -> dict[str, str]:
     return out
 
 
-FIGURE_GROUPS = ("vanishing", "clipping", "histograms", "numdiff")
+FIGURE_GROUPS = ("vanishing", "clipping", "histograms", "numdiff") + tuple(REMEDY_PLOTS)
 
 
 # --------------------------------------------------------------------------- sections
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222;line-height:1.4}
+*,*::before,*::after{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222;line-height:1.4;overflow-wrap:anywhere}
 h1{margin-bottom:0.2em} h2{border-bottom:2px solid #ddd;padding-bottom:0.2em;margin-top:2em} h3{margin-top:1.4em}
 table{border-collapse:collapse;margin:0.6em 0;font-size:0.88em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} td.num,span.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -334,6 +553,8 @@ figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption
 math.eq{font-size:1.15em;margin:0.3em 0}
 .matrix td{white-space:nowrap} .matrix tr.details-row td{white-space:normal;max-width:1100px} .summary th{width:14em}
 .details-row pre{max-width:1080px;white-space:pre}
+table{max-width:100%} th{overflow-wrap:normal} .badge{overflow-wrap:normal;white-space:nowrap} td code{white-space:nowrap} math.fm{font-size:1.05em}
+table.dims tr.group th{background:#e8eef7;text-align:left;font-weight:600}
 """
 
 
@@ -435,6 +656,13 @@ def _matrix(r) -> str:
             f'<details><summary>every check of the ops that did not fail</summary><ul>{"".join(other_checks)}</ul></details></section>')
 
 
+#: Human headers for the fields of the tables other oracles publish (any other field: its name with spaces).
+HUMAN_HEADERS = {"statement": "statement", "activation": "activation", "output": "output layer and cost", "depth": "depth",
+                 "networks": "networks", "widths": "widths proved", "equations": "equations", "identities_proved": "identities proved",
+                 "identities_failed": "identities failed", "holds": "holds", "seconds": "time (s)", "equation": "equation",
+                 "layout": "layout", "width": "width", "proved": "proved"}
+
+
 def _generic_table(items, path) -> str:
     """A table of a list of flat dicts (the symbolic oracle's published tables), every cell from the JSON."""
     if not items:
@@ -457,7 +685,7 @@ def _generic_table(items, path) -> str:
             else:
                 cells.append(k(f"{path}/{i}/{c}", v))
         rows.append(cells)
-    return table([esc(c) for c in cols], rows)
+    return table([esc(HUMAN_HEADERS.get(c, c.replace("_", " "))) for c in cols], rows)
 
 
 def _bp(r) -> str:
@@ -479,46 +707,113 @@ def _bp(r) -> str:
             f"<tbody>{rows}</tbody></table>{proved}</section>")
 
 
-def _symbolic_verdict(sym, row_) -> str:
-    """What the symbolic derivation says about one measured row: its own row's verdict, not the table's presence."""
-    if not sym["available"]:
-        return "not checked (no symbolic derivation)"
-    from ..symbolic.dimensions import row_problems
+# --------------------------------------------------------------------------- text formulas as MathML
 
-    single = row_["m"] == 1
-    match = [s for s in sym["rows"] if s.get("layout") == row_["layout"] and s.get("quantity") == row_["quantity"]
-             and str(s.get("batch", "")).startswith("single") == single]
-    if not match:
-        return "not derived"
-    problems = [p for s in match for p in row_problems(s)]
-    return "derived: agrees" if not problems else '<b class="fail">MISMATCH</b>: ' + esc("; ".join(problems))
+
+_TOKEN = re.compile(r"d[A-Zb](?![a-z])|[A-Za-z]{2,}|[A-Za-zα-ωΑ-Ω∇](?![a-z]{2})|\d+(?:\.\d+)?|[_^{}ᵀ'′=⊙/,()\[\]+\-−·∂∑⊤√²←]|𝟏|\s+|.")
+_COMMENT = re.compile(r"\s*[(\[][^()\[\]]*(?:\([^()]*\)[^()\[\]]*)*[a-z]{3}[^\[\]]*[)\]]\s*$")
+
+
+def _math_nodes(tokens: list[str], i: int = 0, stop: str | None = None) -> tuple[list[str], int]:
+    nodes: list[str] = []
+    while i < len(tokens):
+        t = tokens[i]
+        i += 1
+        if t == stop:
+            return nodes, i
+        if t.isspace():
+            continue
+        if t in ("_", "^"):
+            if i < len(tokens) and tokens[i] == "{":
+                arg, i = _math_nodes(tokens, i + 1, "}")
+            else:
+                arg, i = _math_nodes(tokens[i:i + 1])[0], i + 1
+            base = nodes.pop() if nodes else mi("")
+            nodes.append((sub if t == "_" else sup)(base, row(*arg)))
+        elif t == "ᵀ":
+            nodes.append(sup(nodes.pop() if nodes else mi(""), mi("⊤")))
+        elif t in ("'", "′"):
+            nodes.append(sup(nodes.pop() if nodes else mi(""), mo("′")))
+        elif t == "²":
+            nodes.append(sup(nodes.pop() if nodes else mi(""), mn("2")))
+        elif t[0].isdigit():
+            nodes.append(mn(t))
+        elif t[0].isalpha() or t in ("𝟏", "∇"):
+            nodes.append(mi(t))
+        else:
+            nodes.append(mo("−" if t == "-" else t))
+    return nodes, i
+
+
+def math_text(text: str) -> str:
+    """A formula written in the report's plain-text notation (``dZ^{l+1} W^{l+1}ᵀ``, ``(n_{l-1}, n_l)``, ``σ'(Z)``) as
+    inline MathML; a trailing remark in words (``(sum over the batch)``) stays text beside it."""
+    text = str(text)
+    m = _COMMENT.search(text)
+    remark = ""
+    if m and m.start() > 0:
+        text, remark = text[:m.start()], text[m.start():].strip()
+    nodes, _ = _math_nodes(_TOKEN.findall(text))
+    out = f'<math class="fm" data-formula="{esc(text)}">{row(*nodes)}</math>'
+    return out + (f' <span class="note">{esc(remark)}</span>' if remark else "")
+
+
+def _shape(path: str, shape) -> str:
+    if shape is None:
+        return "—"
+    inner = ", ".join(k(f"{path}/{i}", d) for i, d in enumerate(shape))
+    return f"<code>({inner}{',' if len(shape) == 1 else ''})</code>"
 
 
 def _dimensions(r) -> str:
     d = r["dimensions"]
-    m = d["measured"]
+    t = d["table"]
     sym = d["symbolic"]
-    rows = []
-    for i, row_ in enumerate(m["rows"]):
-        p = f"dimensions/measured/rows/{i}"
-        rows.append([k(p + "/layout", row_["layout"]), k(p + "/batch", row_["batch"]), f"<b>{k(p + '/quantity', row_['quantity'])}</b>",
-                     k(p + "/rule", row_["rule"]), f"<code>{esc(tuple(row_['shape']))}</code>",
-                     "—" if row_["same_as_param"] is None else k(p + "/same_as_param", row_["same_as_param"]),
-                     _symbolic_verdict(sym, row_)])
-    net = m["network"]
-    head = (f'<p class="note">Shapes produced by the reference for layer {k("dimensions/measured/network/layer", net["layer"])} '
-            f"of a network of sizes <code>{esc(net['sizes'])}</code> (n<sub>l−1</sub> = 3, n<sub>l</sub> = 5, m = 7), "
-            "rewritten in terms of the layer sizes. dZ is δ; dA is the gradient reaching A<sup>l</sup>. "
-            "Gradients have the shape of their parameter in both layouts; dW = δ·aᵀ (column) and aᵀ·δ (row); db sums over "
-            "the batch; the 1/m sits in BP3/BP4 in the column layout and inside δ in the row layout.</p>")
-    t = table(["layout", "batch", "quantity", "shape rule", "measured shape", "same shape as parameter", "symbolic derivation"], rows)
-    if sym["available"]:
-        s = (f'<h3>Derived by the symbolic oracle</h3><p class="note">source: <code>{k("dimensions/symbolic/source", sym["source"])}</code></p>'
-             + _generic_table(sym["rows"], "dimensions/symbolic/rows"))
-    else:
-        s = (f'<p class="claim-bad">Symbolic derivation of the dimension rules: <b>not available</b> — '
-             f'{k("dimensions/symbolic/reason", sym["reason"])}. The rules below are the reference\'s measured shapes only.</p>')
-    return f'<section id="dimensions"><h2>Dimension rules</h2>{s}{head}{t}</section>'
+    net = d["measured"]["network"]
+    body = []
+    for layout in ("row", "column"):
+        lay = t["layouts"][layout]
+        body.append(f'<tr class="group"><th colspan="8">{esc(lay["title"][0].upper() + lay["title"][1:])}, '
+                    f'{math_text(lay["formula"])}; the 1/m of the mean cost '
+                    f'sits {k(f"dimensions/table/layouts/{layout}/one_over_m", lay["one_over_m"])}</th></tr>')
+        for i, row_ in enumerate(t["rows"]):
+            if row_["layout"] != layout:
+                continue
+            p = f"dimensions/table/rows/{i}"
+            v = row_["verdict"]
+            if v == "agrees":
+                verdict = f'<span class="badge s-pass" data-k="{p}/verdict">agrees</span>'
+            elif v == "mismatch":
+                verdict = f'<span class="badge s-fail" data-k="{p}/verdict">mismatch</span> MISMATCH: ' + "; ".join(
+                    k(f"{p}/problems/{j}", pr) for j, pr in enumerate(row_["problems"]))
+            else:
+                verdict = f'<span class="note" data-k="{p}/verdict">{esc(v)}</span>'
+            extra = []
+            if row_["formula_proved"] is not None:
+                extra.append("formula proved" if row_["formula_proved"] else "<b>formula not proved</b>")
+            if row_["value_error"] is not None:
+                extra.append(f"value error {k(p + '/value_error', row_['value_error'], '.2g')}")
+            derived = ("—" if row_["derived_single"] is None and row_["derived_batch"] is None else
+                       f"{_shape(p + '/derived_single', row_['derived_single'])} / {_shape(p + '/derived_batch', row_['derived_batch'])}")
+            same = "—" if row_["same_as_param"] is None else k(p + "/same_as_param", row_["same_as_param"])
+            cells = [f"<b>{math_text(row_['quantity'])}</b>", math_text(row_["formula"]), math_text(row_["rule"]),
+                     _shape(p + "/shape_single", row_["shape_single"]), _shape(p + "/shape_batch", row_["shape_batch"]), derived, same,
+                     verdict + (f'<br><span class="note">{", ".join(extra)}</span>' if extra else "")]
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    m = t["rows"][0]["batch_m"]
+    head = "".join(f"<th>{h}</th>" for h in (
+        "quantity", "formula", "shape rule", "reference shape, one example", f"reference shape, batch of {esc(m)}",
+        "derived by SymPy (one example / batch)", "same shape as the parameter", "symbolic check"))
+    note = (f'<p class="note">Layer {k("dimensions/measured/network/layer", net["layer"])} of a network of sizes '
+            f"<code>{esc(net['sizes'])}</code>: n<sub>l−1</sub> = 3, n<sub>l</sub> = 5. The shapes are produced by the reference "
+            "(<code>mlp_backprop</code>); dZ is δ, dA the gradient reaching A<sup>l</sup>. Gradients have the shape of their "
+            "parameter in both layouts. "
+            + (f'Derived and checked by the symbolic oracle (<code>{k("dimensions/symbolic/source", sym["source"])}</code>).'
+               if sym["available"] else
+               f'<span class="claim-bad">Symbolic derivation not available: {k("dimensions/symbolic/reason", sym["reason"])}; '
+               "the shapes are the reference's only.</span>") + "</p>")
+    return (f'<section id="dimensions"><h2>Dimension rules</h2>{note}'
+            f'<table class="dims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></section>')
 
 
 def _claims_table(claims, path) -> str:
@@ -558,7 +853,7 @@ def _vanishing(r, figs) -> str:
              f'{k(p + "/setup/input", st["input"])}, b = {k(p + "/setup/bias", st["bias"])}, upstream {k(p + "/setup/upstream", st["upstream"])}, '
              f'{k(p + "/setup/seeds", st["seeds"])} seeds (median and range), depths {esc(st["depths"])}. '
              "Theory: the mean-field recursion of every per-layer variance (docstring of <code>experiments.mean_field</code>), "
-             "whose per-layer gradient factor is √(n·Var W·E[f′(z)²]). Glorot normal equals LeCun on these square layers "
+             f"whose per-layer gradient factor is {math_text('√(n·Var W·E[f′(z)²])')}. Glorot normal equals LeCun on these square layers "
              "(same variance, same draws).</p>")
     figs = [
         figure(figs["vanishing_dA"], "std of dA per layer",
@@ -633,7 +928,7 @@ def _init(r) -> str:
             f'agreement: {k(p + "/setup/agreement", e["setup"]["agreement"])}. The last column lists the other schemes whose '
             "target variance the interval excludes (what tells Glorot, LeCun and He apart when fan_in ≠ fan_out).</p>"
             + _claims_table(e["claims"], p + "/claims")
-            + table(["scheme", "shape", "", "fan_in / fan_out", "mean [95% CI]", "variance [95% CI] vs target", "KS test",
+            + table(["scheme", "kind", "shape", "fan-in / fan-out", "mean [95% CI]", "variance [95% CI] vs target", "KS test",
                      "other schemes' variances", "verdict"], rows)
             + "</section>")
 
@@ -683,6 +978,264 @@ def _numdiff(r, figs) -> str:
             + table(["function", "forward best h", "forward best error", "central best h", "central best error"], rows) + "</section>")
 
 
+# --------------------------------------------------------------------------- sections of the remedies and training dynamics
+def _range(path: str, values, spec=".3g") -> str:
+    """median [min–max] of a list in the JSON, each element tagged."""
+    import statistics
+
+    lo, hi = min(range(len(values)), key=values.__getitem__), max(range(len(values)), key=values.__getitem__)
+    return (f"{esc(fmt(float(statistics.median(values)), spec))} "
+            f"[{k(f'{path}/{lo}', values[lo], spec)}–{k(f'{path}/{hi}', values[hi], spec)}]")
+
+
+def _optimizers(r, figs) -> str:
+    o = r["experiments"]["optimizers"]
+    p = "experiments/optimizers"
+    st = o["setup"]
+    rows = []
+    for i, opt in enumerate(o["optimizers"]):
+        op = f"{p}/optimizers/{i}"
+        rows.append([k(op + "/label", opt["label"]), k(op + "/lr", opt["lr"]),
+                     k(op + "/final_distance/0", opt["final_distance"][0], ".3g"), k(op + "/final_loss/0", opt["final_loss"][0], ".3g"),
+                     _range(op + "/final_distance", opt["final_distance"]),
+                     ", ".join(k(f"{op}/y_sign_changes/{j}", v) for j, v in enumerate(opt["y_sign_changes"])),
+                     k(op + "/max_step/0", opt["max_step"][0], ".3g")])
+    return (f'<section id="optimizers"><h2>Optimizer paths on {math_text("x²/20 + y²")}</h2>'
+            f'<p>The reference optimizers (<code>sgd_update</code>, <code>momentum_update</code> with μ = {k(p + "/setup/momentum", st["momentum"])}, '
+            f'<code>adagrad_update</code>, <code>adam_update</code>) for {k(p + "/setup/steps", st["steps"])} steps on '
+            f'{k(p + "/setup/function", st["function"])} from ({k(p + "/setup/start/0", st["start"][0])}, {k(p + "/setup/start/1", st["start"][1])}) '
+            f'({k(p + "/setup/seeds", st["seeds"])} starts in all, one per seed: the others jittered by N(0, '
+            f'{k(p + "/setup/jitter", st["jitter"])}²) per coordinate), at the fish book\'s learning rates.</p>'
+            + _claims_table(o["claims"], p + "/claims")
+            + figure(figs["optimizers"], "optimizer paths and loss",
+                     "The four paths over the contours (left) and f along them (right): SGD zigzags across the narrow y direction, "
+                     "Momentum and Adam roll like a ball, AdaGrad damps y at once (Saito 2016, Fig. 6-8).")
+            + table(["optimizer", "learning rate", "final distance to the minimum (classic start)", "final loss (classic start)",
+                     "final distance, median [range] over the starts", "y sign changes per start", "largest coordinate step"], rows)
+            + "</section>")
+
+
+def _xor(r, figs) -> str:
+    x = r["experiments"]["xor"]
+    p = "experiments/xor"
+    st = x["setup"]
+    per = x["perceptron"]
+    prow = []
+    for task in ("xor", "and"):
+        d = per[task]
+        cyc = d["cycle"]
+        prow.append([task.upper(), ", ".join(k(f"{p}/perceptron/{task}/mistakes/{j}", m) for j, m in enumerate(d["mistakes"])),
+                     k(f"{p}/perceptron/{task}/converged_epoch", d["converged_epoch"]),
+                     (f"from pass {k(f'{p}/perceptron/{task}/cycle/first_epoch', cyc['first_epoch'])}, period "
+                      f"{k(f'{p}/perceptron/{task}/cycle/period', cyc['period'])}") if cyc else "—",
+                     "<code>" + esc(x["separability"][task]["combination"]) + "</code>",
+                     k(f"{p}/separability/{task}/grid_separating", x["separability"][task]["grid_separating"])])
+    mrow = [[str(i), k(f"{p}/mlp/{i}/final_loss", m["final_loss"], ".3g"), k(f"{p}/mlp/{i}/correct", m["correct"]),
+             ", ".join(k(f"{p}/mlp/{i}/outputs/{j}", v, ".3f") for j, v in enumerate(m["outputs"]))] for i, m in enumerate(x["mlp"])]
+    qrow = [[k(f"{p}/parity/{i}/n", q["n"]), k(f"{p}/parity/{i}/inputs", q["inputs"]),
+             k(f"{p}/parity/{i}/deep_units", q["deep_units"]), k(f"{p}/parity/{i}/deep_depth", q["deep_depth"]),
+             k(f"{p}/parity/{i}/deep_errors", q["deep_errors"]), k(f"{p}/parity/{i}/dnf_units", q["dnf_units"]),
+             k(f"{p}/parity/{i}/dnf_errors", q["dnf_errors"]), k(f"{p}/parity/{i}/count_units", q["count_units"]),
+             k(f"{p}/parity/{i}/count_errors", q["count_errors"]), k(f"{p}/parity/{i}/odd_min_hamming", q["odd_min_hamming"])]
+            for i, q in enumerate(x["parity"])]
+    return (f'<section id="xor"><h2>XOR, the perceptron and depth</h2>'
+            f'<p><code>perceptron_update</code> (learning rate {k(p + "/setup/perceptron_lr", st["perceptron_lr"])}) for '
+            f'{k(p + "/setup/epochs", st["epochs"])} passes over the four inputs from w = 0, b = 0; a '
+            f'{k(p + "/setup/mlp", st["mlp"])} trained with <code>mlp_loss_and_grads</code> at learning rate '
+            f'{k(p + "/setup/mlp_lr", st["mlp_lr"])} for {k(p + "/setup/iterations", st["iterations"])} iterations, '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds; n-bit parity circuits of threshold units '
+            "(<code>affine_forward</code> then <code>step_forward</code>) evaluated on all 2<sup>n</sup> inputs.</p>"
+            + _claims_table(x["claims"], p + "/claims")
+            + figure(figs["xor"], "perceptron mistakes, MLP loss curves, parity circuit sizes",
+                     "Left: the perceptron rule keeps making mistakes on XOR and converges on AND. Middle: the MLP's loss per seed "
+                     "(green: below the threshold, dotted; red: stuck). Right: units needed for n-bit parity.")
+            + "<h3>Perceptron rule and linear separability</h3>"
+            + table(["task", "mistakes per pass", "pass with no mistake", "repeated state", "Σ s<sub>i</sub> [x<sub>i</sub>, 1]",
+                     "separating lines on the grid"], prow)
+            + "<h3>2-2-1 MLP on XOR</h3><details><summary>every seed: final loss and outputs</summary>"
+            + table(["seed", "final loss", "outputs on the right side of 0.5", "outputs for (0,0), (0,1), (1,0), (1,1)"], mrow)
+            + "</details>"
+            + "<h3>n-bit parity</h3>"
+            + table(["n", "inputs", "XOR tree: units", "depth", "errors", "DNF: units", "errors", "count layer: units", "errors",
+                     "min. distance between odd inputs"], qrow)
+            + '<p class="note">The DNF needs one AND unit per odd-parity input because no two of them differ in a single bit '
+            "(a product term covering both would have to ignore that bit). Threshold units on the sum Σx need only n + 1 "
+            "units in one hidden layer: the exponential size is a property of AND/OR circuits.</p></section>")
+
+
+def _batchnorm(r, figs) -> str:
+    b = r["experiments"]["batchnorm"]
+    p = "experiments/batchnorm"
+    st = b["setup"]
+    rows = []
+    for i, c in enumerate(b["configs"]):
+        cp = f"{p}/configs/{i}"
+        rows.append([k(cp + "/activation", c["activation"]), k(cp + "/scale_label", c["scale_label"]), k(cp + "/batchnorm", c["batchnorm"]),
+                     k(cp + "/factor_median", c["factor_median"], ".4g"), _range(cp + "/factor", c["factor"], ".4g"),
+                     k(f"{cp}/dA_std/0", c["dA_std"][0], ".3g")])
+    th = st["theory_factor"]
+    return (f'<section id="batchnorm"><h2>Batchnorm as a remedy</h2>'
+            f'<p>{k(p + "/setup/layer", st["layer"])}; depth {k(p + "/setup/depth", st["depth"])}, width {k(p + "/setup/width", st["width"])}, '
+            f'batch {k(p + "/setup/batch", st["batch"])}, {k(p + "/setup/seeds", st["seeds"])} seeds; <code>batchnorm_forward</code>/'
+            f'<code>batchnorm_backward</code> of the reference with γ = {k(p + "/setup/gamma", st["gamma"])}, β = {k(p + "/setup/beta", st["beta"])}, '
+            f'eps = {k(p + "/setup/eps", st["eps"])}. The weights are std × N(0, 1) with the same draws at both stds. '
+            f'Mean-field factor with batchnorm {math_text("√(E[f′(u)²]/Var f(u))")}, u ~ N(0, 1): sigmoid {k(p + "/setup/theory_factor/sigmoid", th["sigmoid"], ".4g")}, '
+            f'tanh {k(p + "/setup/theory_factor/tanh", th["tanh"], ".4g")}.</p>'
+            + _claims_table(b["claims"], p + "/claims")
+            + figure(figs["batchnorm"], "std of dA per layer with and without batchnorm",
+                     "Std of the back-propagated gradient per layer: without batchnorm (dashed) it vanishes at std 0.01 and explodes "
+                     "for tanh at std 1; with batchnorm (solid) the two inits give the same flat curve (Ioffe &amp; Szegedy 2015 §3.3).")
+            + table(["activation", "weights", "batchnorm", "per-layer factor (median)", "median [range] over seeds", "std of dA⁰"], rows)
+            + "</section>")
+
+
+def _residual(r, figs) -> str:
+    e = r["experiments"]["residual"]
+    p = "experiments/residual"
+    st = e["setup"]
+    rows = []
+    for i, c in enumerate(e["configs"]):
+        cp = f"{p}/configs/{i}"
+        share = _range(cp + "/identity_share", c["identity_share"]) if c["identity_share"] else "—"
+        rows.append([k(cp + "/activation", c["activation"]), k(cp + "/init_label", c["init_label"]), k(cp + "/depth", c["depth"]),
+                     "residual" if c["residual"] else "plain", k(cp + "/ratio_median", c["ratio_median"], ".4g"),
+                     _range(cp + "/ratio", c["ratio"], ".3g"), k(cp + "/theory", c["theory"], ".4g"), share])
+    return (f'<section id="residual"><h2>Residual connections</h2>'
+            f'<p>Plain blocks {k(p + "/setup/plain", st["plain"])} against residual blocks {k(p + "/setup/residual", st["residual"])}, '
+            f'width {k(p + "/setup/width", st["width"])}, batch {k(p + "/setup/batch", st["batch"])}, {k(p + "/setup/seeds", st["seeds"])} seeds, '
+            f'{k(p + "/setup/input", st["input"])}. Backward: dx = dy + (dF/dx)ᵀ dy, the identity path adding dy itself (He et al. 2016, Eq. 5). '
+            "The theory is the mean-field recursion (<code>remedies.residual_theory</code>): the identity adds 1 to the per-block "
+            "variance factor, so unscaled sums grow (Balduzzi et al. 2017).</p>"
+            + _claims_table(e["claims"], p + "/claims")
+            + figure(figs["residual"], "gradient ratio vs depth, plain and residual",
+                     "Left: std(dA⁰)/std(dA^L) against depth, measured (median over seeds) and mean-field (dotted). Right: the share of "
+                     "‖dA⁰‖ that the identity path alone (dA^L passed straight down) carries.")
+            + table(["activation", "init", "depth", "blocks", "std(dA⁰)/std(dA^L) (median)", "median [range] over seeds",
+                     "mean-field theory", "identity path's share ‖dA^L‖/‖dA⁰‖"], rows)
+            + "</section>")
+
+
+def _dead_relu(r, figs) -> str:
+    d = r["experiments"]["dead_relu"]
+    p = "experiments/dead_relu"
+    st = d["setup"]
+    rows = [[k(f"{p}/configs/{i}/width", c["width"]), k(f"{p}/configs/{i}/depth", c["depth"]), k(f"{p}/configs/{i}/hidden", c["hidden"]),
+             k(f"{p}/configs/{i}/dead_at_x0", c["dead_at_x0"], ".3f"), k(f"{p}/configs/{i}/theory_dead_at_x", c["theory_dead_at_x"], ".3f"),
+             k(f"{p}/configs/{i}/dead_on_batch", c["dead_on_batch"], ".3f"), k(f"{p}/configs/{i}/dead_units", c["dead_units"], ".3f")]
+            for i, c in enumerate(d["configs"])]
+    srows = [[k(f"{p}/steps/{i}/lr", s_["lr"]), k(f"{p}/steps/{i}/dead_units_before", s_["dead_units_before"], ".3f"),
+              k(f"{p}/steps/{i}/dead_units_after", s_["dead_units_after"], ".3f")] for i, s_ in enumerate(d["steps"])]
+    sp = st["step"]
+    return (f'<section id="dead_relu"><h2>Dead ReLU</h2>'
+            f'<p>{k(p + "/setup/nets", st["nets"])} networks per (width, depth), {k(p + "/setup/init", st["init"])}, '
+            f'{k(p + "/setup/batch", st["batch"])} inputs {k(p + "/setup/input", st["input"])}; a unit is dead when it is inactive '
+            "on every input, a net is born dead when some hidden layer is (its output is then constant). Then one SGD step "
+            f'(reference backwards, loss {k(p + "/setup/step/loss", sp["loss"])}, target {k(p + "/setup/step/target", sp["target"])}) on '
+            f'width-{k(p + "/setup/step/width", sp["width"])}, depth-{k(p + "/setup/step/depth", sp["depth"])} nets.</p>'
+            + _claims_table(d["claims"], p + "/claims")
+            + figure(figs["dead_relu"], "dead relu fractions vs depth, and after one step",
+                     "Left: nets dead at one input against the closed form. Middle: born dead on the whole batch, and the fraction of "
+                     "dead units. Right: dead units before and after one SGD step at a small and a large learning rate.")
+            + table(["width", "depth", "hidden layers", "dead at one input", "closed form " + math_text("1 − (1 − 2^{−N})^H"),
+                     "born dead (whole batch)", "dead units"], rows)
+            + table(["learning rate", "dead units at init", "after one step"], srows) + "</section>")
+
+
+def _jacobian(r, figs) -> str:
+    j = r["experiments"]["jacobian"]
+    p = "experiments/jacobian"
+    st = j["setup"]
+    rows = []
+    for i, init in enumerate(j["inits"]):
+        ip = f"{p}/inits/{i}"
+        rows.append([k(ip + "/label", init["label"]), k(ip + "/published", init["published"]), k(ip + "/settled_mean", init["settled_mean"], ".3f"),
+                     ", ".join(k(f"{ip}/per_layer/{l}", v, ".3f") for l, v in enumerate(init["per_layer"]))])
+    return (f'<section id="jacobian"><h2>Jacobian singular values</h2>'
+            f'<p>{k(p + "/setup/activation", st["activation"])} net of depth {k(p + "/setup/depth", st["depth"])} and width '
+            f'{k(p + "/setup/width", st["width"])}, {k(p + "/setup/input", st["input"])}, {k(p + "/setup/examples", st["examples"])} examples × '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds. {math_text("J^l = W^l·diag(tanh′(z^l))")} with tanh′ from '
+            "<code>tanh_backward</code>; every singular value of every example's J<sup>l</sup> is averaged. The claim uses layers "
+            f'{k(p + "/setup/settled_from", st["settled_from"])} and up, past the transient of the input scale (shaded in the plot).</p>'
+            + _claims_table(j["claims"], p + "/claims")
+            + figure(figs["jacobian"], "mean singular value per layer",
+                     "Mean singular value of the layer-to-layer Jacobian per layer (band: range over seeds); dotted: the values "
+                     "Glorot &amp; Bengio 2010 §4.2.2 report (0.5 and 0.8).")
+            + table(["init", "published", "measured (settled layers)", "per layer"], rows) + "</section>")
+
+
+def _bn_init_scale(r, figs) -> str:
+    b = r["experiments"]["bn_init_scale"]
+    p = "experiments/bn_init_scale"
+    st = b["setup"]
+    rows = []
+    for j, sd in enumerate(st["stds"]):
+        cells = [k(f"{p}/setup/stds/{j}", sd, ".3g")]
+        for ci, cu in enumerate(b["curves"]):
+            runs = ", ".join("diverged" if a[j] is None else k(f"{p}/curves/{ci}/accuracy/{s_}/{j}", a[j], ".3f")
+                             for s_, a in enumerate(cu["accuracy"]))
+            cells += [k(f"{p}/curves/{ci}/median/{j}", cu["median"][j], ".3f"), runs]
+        rows.append(cells)
+    return (f'<section id="bn_init_scale"><h2>Batchnorm and the init scale</h2>'
+            f'<p>{k(p + "/setup/hidden_layers", st["hidden_layers"])} hidden {k(p + "/setup/activation", st["activation"])} layers of '
+            f'{k(p + "/setup/width", st["width"])} units, W ~ std·N(0, 1) at 16 stds from 1 to 1e-4, with and without batchnorm after each '
+            f'hidden affine; {k(p + "/setup/optimizer", st["optimizer"])}, learning rate {k(p + "/setup/lr", st["lr"])}, a fixed budget of '
+            f'{k(p + "/setup/iterations", st["iterations"])} steps on mini-batches of {k(p + "/setup/batch", st["batch"])}; '
+            f'{k(p + "/setup/seeds", st["seeds"])} seeds. Data: {k(p + "/setup/data", st["data"])}; the largest class is '
+            f'{k(p + "/setup/chance", st["chance"], ".3f")} of it. A run whose numbers stop being finite is reported as diverged.</p>'
+            + _claims_table(b["claims"], p + "/claims")
+            + figure(figs["bn_init_scale"], "training accuracy vs init std",
+                     "Final training accuracy against the init std (dots: seeds, ×: diverged; line: median). Without batchnorm only a "
+                     "narrow band of stds trains in the budget (too large diverges, too small stalls at the largest class); with "
+                     "batchnorm nearly all do (Saito 2016, Fig. 6-19).")
+            + table(["init std", "median without", "per seed without", "median with", "per seed with"], rows) + "</section>")
+
+
+def _overfitting(r, figs) -> str:
+    o = r["experiments"]["overfitting"]
+    p = "experiments/overfitting"
+    st = o["setup"]
+    rows = []
+    for i, c in enumerate(o["configs"]):
+        cp = f"{p}/configs/{i}"
+        last = len(c["train"]) - 1
+        rows.append([k(cp + "/regulariser", c["regulariser"]), k(f"{cp}/train/{last}", c["train"][last], ".3f"),
+                     k(f"{cp}/test/{last}", c["test"][last], ".3f"), k(cp + "/final_gap_median", c["final_gap_median"], ".3f"),
+                     ", ".join(k(f"{cp}/final_gap/{j}", g, ".3f") for j, g in enumerate(c["final_gap"]))])
+    return (f'<section id="overfitting"><h2>Overfitting and regularisation</h2>'
+            f'<p>{k(p + "/setup/n_train", st["n_train"])} training and {k(p + "/setup/n_test", st["n_test"])} test examples '
+            f'({k(p + "/setup/data", st["data"])}: {k(p + "/setup/label_noise", st["label_noise"])} of the training labels), '
+            f'd = {k(p + "/setup/d", st["d"])}; {k(p + "/setup/hidden_layers", st["hidden_layers"])} hidden relu layers of '
+            f'{k(p + "/setup/width", st["width"])} (He init), {k(p + "/setup/optimizer", st["optimizer"])}, learning rate '
+            f'{k(p + "/setup/lr", st["lr"])}, {k(p + "/setup/epochs", st["epochs"])} epochs, {k(p + "/setup/seeds", st["seeds"])} seeds. '
+            f'L2: <code>l2_penalty_forward/backward</code> with λ = {k(p + "/setup/l2", st["l2"])}; dropout: <code>dropout_mask</code>, '
+            f'<code>dropout_forward/backward</code> (inverted) with p = {k(p + "/setup/dropout", st["dropout"])} on every hidden layer, '
+            "none at evaluation.</p>"
+            + _claims_table(o["claims"], p + "/claims")
+            + figure(figs["overfitting"], "train and test accuracy over epochs",
+                     "Train and test accuracy over the epochs (median over seeds); the shaded band is the gap (Saito 2016, "
+                     "Fig. 6-20, 6-21, 6-23).")
+            + table(["regulariser", "final train accuracy", "final test accuracy", "gap (median)", "gap per seed"], rows)
+            + "</section>")
+
+
+#: section id -> (nav title, renderer(report, figures)), in page order.
+SECTIONS = {
+    "vanishing": ("vanishing/exploding", lambda r, f: _vanishing(r, f)),
+    "clipping": ("clipping", lambda r, f: _clipping(r, f)),
+    "init": ("init", lambda r, f: _init(r)),
+    "histograms": ("histograms", lambda r, f: _histograms(r, f)),
+    "numdiff": ("numerical differentiation", lambda r, f: _numdiff(r, f)),
+    "optimizers": ("optimizers", lambda r, f: _optimizers(r, f)),
+    "xor": ("XOR and depth", lambda r, f: _xor(r, f)),
+    "batchnorm": ("batchnorm", lambda r, f: _batchnorm(r, f)),
+    "residual": ("residual", lambda r, f: _residual(r, f)),
+    "dead_relu": ("dead ReLU", lambda r, f: _dead_relu(r, f)),
+    "jacobian": ("Jacobians", lambda r, f: _jacobian(r, f)),
+    "bn_init_scale": ("batchnorm vs init scale", lambda r, f: _bn_init_scale(r, f)),
+    "overfitting": ("overfitting", lambda r, f: _overfitting(r, f)),
+}
+
+
 def _experiments(r, figures=None) -> str:
     e = r["experiments"]
     if "not_run" in e:
@@ -690,10 +1243,15 @@ def _experiments(r, figures=None) -> str:
                 "</section>")
     figs = dict(figures or {})
     for group in FIGURE_GROUPS:
+        if group not in e:
+            continue
         missing = [fid for fid in figure_ids(group, e[group]) if fid not in figs]
         if missing:
             figs.update(figure_pngs(group, e[group], missing))
-    return _vanishing(r, figs) + _clipping(r, figs) + _init(r) + _histograms(r, figs) + _numdiff(r, figs)
+    skipped = e.get("not_selected") or []
+    note = (f'<p class="note" id="not-selected">Experiments not selected for this report (<code>--experiments</code>): '
+            + ", ".join(k(f"experiments/not_selected/{i}", n) for i, n in enumerate(skipped)) + ".</p>") if skipped else ""
+    return note + "".join(render(r, figs) for name, (_, render) in SECTIONS.items() if name in e)
 
 
 def _hypothesis(r) -> str:
@@ -730,8 +1288,8 @@ def render_html(report: dict, figures: dict | None = None) -> str:
     verdict_ok = s["verdicts"].get("fail", 0) == 0 and s["verdicts"].get("error", 0) == 0
     nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("summary", "summary"), ("matrix", "matrix"), ("bp", "BP1–BP4"), ("dimensions", "dimensions"),
-        ("vanishing", "vanishing/exploding"), ("clipping", "clipping"), ("init", "init"), ("histograms", "histograms"),
-        ("numdiff", "numerical differentiation"), ("hypothesis", "Hypothesis"), ("conventions", "conventions")))
+        *[(name, title) for name, (title, _) in SECTIONS.items() if name in report["experiments"]],
+        ("hypothesis", "Hypothesis"), ("conventions", "conventions")))
     body = (f"<header><h1>{esc(PAGE_TITLE)}</h1><p>{esc(s['implementation']['name'])} — "
             f'<span class="badge {"s-pass" if verdict_ok else "s-fail"}" id="overall">{"all ops pass" if verdict_ok else "failures"}</span>'
             f"</p><nav>{nav}</nav></header>"

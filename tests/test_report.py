@@ -191,7 +191,9 @@ def test_report_sections_and_size():
     assert page.index('id="summary"') < page.index('id="matrix"')  # summary first
     assert os.path.getsize(os.path.join(quick_report(), "index.html")) < 10 * 2**20
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing loaded from the network
-    assert page.count("<math") == 8  # BP1-BP4, both layouts
+    assert page.count('<math display="block"') == 8  # BP1-BP4, both layouts
+    dims = page.split('<section id="dimensions">')[1].split("</section>")[0]
+    assert dims.count('<math class="fm"') == 3 * len(report["dimensions"]["table"]["rows"]) + 2  # quantity, formula, rule; layouts
     assert page.count('src="data:image/png;base64,') >= 10
     # the measured dimension rules: each gradient has its parameter's shape, in both layouts
     rows = report["dimensions"]["measured"]["rows"]
@@ -356,7 +358,9 @@ def test_what_the_symbolic_oracle_publishes_is_rendered(tmp_path, monkeypatch):
     assert report["dimensions"]["symbolic"]["available"] and report["dimensions"]["symbolic"]["rows"] == rules
     assert report["matrix"][1]["cells"]["symbolic"]["status"] == "not_applicable"  # sigmoid: the oracle said it does not apply
     page = (tmp_path / "index.html").read_text()
-    assert 'data-k="bp/items/0/equation">BP2<' in page and 'data-k="dimensions/symbolic/rows/0/derived">(n_{l−1}, n_l)<' in page
+    assert 'data-k="bp/items/0/equation">BP2<' in page
+    verdicts = {(r["layout"], r["quantity"]): r["verdict"] for r in report["dimensions"]["table"]["rows"]}
+    assert verdicts[("row", "dW")] == "mismatch" and verdicts[("row", "W")] == "not derived"
     assert "not run" not in page.split('id="bp"')[1].split("</section>")[0]
     # each measured row shows its own symbolic verdict: the mismatching row says so, rows not derived say that
     dims = page.split('id="dimensions"')[1].split("</section>")[0]
@@ -407,3 +411,210 @@ def test_a_failed_bp_worker_leaves_the_proof_to_the_symbolic_oracle(monkeypatch)
     runner.bp_future.set_exception(RuntimeError("worker died"))
     runner.adopt_bp()  # does not raise: the report goes on and the oracle proves BP1–BP4 itself
     assert backprop._ADOPTED == {} and runner.bp_error == "RuntimeError: worker died"
+
+
+# --------------------------------------------------------------------------- the remedies and training dynamics
+from gradspec.reports import remedies as R  # noqa: E402
+
+
+def _verdicts(claims) -> dict:
+    return {c["id"]: c["agrees"] for c in claims}
+
+
+def test_every_claim_of_the_quick_report_agrees_and_is_counted():
+    report, _ = _load(quick_report())
+    e = report["experiments"]
+    assert set(build.EXPERIMENT_NAMES) <= set(e) and e["not_selected"] == []
+    claims = [c for name in build.EXPERIMENT_NAMES for c in e[name]["claims"]]
+    assert [c["id"] for c in claims if not c["agrees"]] == []
+    assert report["summary"]["claims"] == {"agree": len(claims), "disagree": 0}
+
+
+def test_optimizer_claims_disagree_with_a_wrong_learning_rate():
+    good = R.optimizer_paths(0, seeds=3)
+    assert all(_verdicts(good["claims"]).values())
+    # SGD at 0.4 (< 1/2) does not zigzag (so Momentum and Adam are no smoother than it); AdaGrad at 0.05 neither
+    # damps y nor wins; Adam's bound does not involve the others
+    bad = _verdicts(R.optimizer_paths(0, seeds=3, lrs={"sgd": 0.4, "adagrad": 0.05})["claims"])
+    assert bad == {"sgd_zigzag": False, "momentum_adam_smooth": False, "adagrad_damps_y": False, "adagrad_closest": False,
+                   "adam_step_bound": True}
+    # a measurement doctored after the fact: a recorded SGD lr that is not the one the path was run with
+    doctored = copy.deepcopy(good)
+    doctored["optimizers"][0]["lr"] = 0.9
+    assert _verdicts(R.optimizer_claims(doctored))["sgd_zigzag"] is False
+    doctored["optimizers"][3]["max_step"][0] = 10.0
+    assert _verdicts(R.optimizer_claims(doctored))["adam_step_bound"] is False
+
+
+def test_xor_claims_disagree_on_separable_labels_a_broken_circuit_and_no_learning():
+    bad = _verdicts(R.xor_and_depth(0, seeds=3, iterations=200, lr=0.01, parity_ns=(2, 3, 4),
+                                    xor_targets=R.AND_T, gate_error=True)["claims"])
+    assert bad == {"perceptron_cycles": False, "xor_not_separable": False, "mlp_learns_xor": False, "parity_depth": False}
+
+
+def test_parity_circuits_compute_parity_exactly():
+    rows = R.parity_table(range(2, 8))
+    assert all(r["deep_errors"] == r["dnf_errors"] == r["count_errors"] == 0 for r in rows)
+    assert [r["dnf_units"] for r in rows] == [2 ** (n - 1) + 1 for n in range(2, 8)]
+    assert [r["deep_depth"] for r in rows] == [2 * math.ceil(math.log2(n)) for n in range(2, 8)]
+    assert R.parity_table([5], gate_error=True)[0]["deep_errors"] > 0
+
+
+def test_experiment_selection(tmp_path, capsys):
+    out = tmp_path / "sel"
+    assert cli.main(["report", "--quick", "--oracle", "fd64", "--ops", "relu", "--experiments", "optimizers",
+                     "--out", str(out)]) == 0
+    report, page = _load(out)
+    schema.validate(report)
+    assert set(report["experiments"]) == {"optimizers", "timings_s", "not_selected"}
+    assert report["experiments"]["not_selected"] == [n for n in build.EXPERIMENT_NAMES if n != "optimizers"]
+    assert report["summary"]["command"].endswith("--experiments optimizers")
+    assert '<section id="optimizers">' in page and '<section id="vanishing">' not in page and 'id="not-selected"' in page
+    _, bad = disagreements(report, page)
+    assert not bad, bad[:5]
+    assert cli.main(["report", "--experiments", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_batchnorm_claim_disagrees_when_batchnorm_is_disabled():
+    kw = dict(seeds=1, depth=10, width=100, batch=100)
+    assert all(_verdicts(R.batchnorm_remedy(0, **kw)["claims"]).values())
+    bad = _verdicts(R.batchnorm_remedy(0, use_bn=False, **kw)["claims"])
+    assert bad["bn_factor_near_one"] is False
+    assert bad["no_bn_vanishes_or_explodes"] is True  # the nets without batchnorm are unchanged
+
+
+def test_residual_claims_disagree_when_the_skip_path_is_removed():
+    kw = dict(seeds=2, depths=(10, 30), width=50, batch=50)
+    assert all(_verdicts(R.residual_connections(0, **kw)["claims"]).values())
+    bad = _verdicts(R.residual_connections(0, skip=False, **kw)["claims"])
+    assert bad["identity_path_keeps_gradient"] is False and bad["residual_variance_growth"] is False
+    assert bad["plain_mean_field"] is True
+
+
+def test_mean_field_of_residual_and_batchnorm_nets_matches_closed_forms():
+    # relu + He: the plain block keeps the gradient (factor 1), the unscaled residual block doubles its variance
+    assert math.isclose(R.residual_theory("relu", 2.0, 10, residual=False), 1.0, rel_tol=1e-9)
+    assert math.isclose(R.residual_theory("relu", 2.0, 10, residual=True), 2.0 ** 5, rel_tol=1e-9)
+    # batchnorm: sqrt(E[f'(u)^2] / Var f(u)); for relu: E[f'^2] = 1/2, Var relu(u) = 1/2 - 1/(2 pi)
+    assert math.isclose(R.bn_theory_factor("relu"), math.sqrt(0.5 / (0.5 - 1 / (2 * math.pi))), rel_tol=1e-6)
+
+
+def test_dead_relu_claims_follow_the_closed_form_and_disagree_when_broken():
+    kw = dict(nets=40, widths=(2, 4), depths=(2, 8, 16), batch=16)
+    res = R.dead_relu(0, **kw)
+    assert all(_verdicts(res["claims"]).values())
+    assert R.dead_relu_probability(2, 3) == 1 - 0.75**3
+    # a doctored measurement: nets reported alive that the closed form says die; no step effect at the large rate
+    broken = copy.deepcopy(res)
+    for c in broken["configs"]:
+        c["dead_at_x0"] = 0.0
+    broken["steps"][-1]["dead_units_after"] = broken["steps"][-1]["dead_units_before"]
+    bad = _verdicts(R.dead_relu_claims(broken))
+    assert bad["dead_at_a_point"] is False and bad["large_step_kills_units"] is False
+    # a learning rate that is not large: the step kills nothing
+    small = _verdicts(R.dead_relu(0, step_lrs=(0.001, 0.002), **kw)["claims"])
+    assert small["large_step_kills_units"] is False
+
+
+def test_jacobian_claim_disagrees_when_the_normalised_init_is_replaced():
+    assert all(_verdicts(R.jacobian_singular_values(0, seeds=1, examples=3)["claims"]).values())
+    bad = R.jacobian_singular_values(0, seeds=1, examples=3, draws={"glorot": R.JACOBIAN_INITS["classic"][1]})
+    assert _verdicts(bad["claims"]) == {"jacobian_singular_values": False}
+
+
+def test_batchnorm_init_scale_claim_disagrees_when_batchnorm_is_disabled():
+    kw = dict(seeds=1, iterations=15, width=30, hidden=3, stds=[1.0, 0.1, 0.01, 0.001, 1e-4])
+    # a doctored measurement: the "with batchnorm" curve replaced by the one without
+    res = R.batchnorm_init_scale(0, **kw)
+    broken = copy.deepcopy(res)
+    broken["curves"][1] = dict(broken["curves"][0], batchnorm=True)
+    assert _verdicts(R.bn_scale_claims(broken)) == {"bn_wide_init_range": False}
+    off = R.batchnorm_init_scale(0, use_bn=False, **kw)
+    assert off["curves"][0]["median"] == off["curves"][1]["median"]
+    assert _verdicts(off["claims"]) == {"bn_wide_init_range": False}
+
+
+def test_overfitting_claim_disagrees_without_the_regularisers():
+    kw = dict(seeds=1, epochs=60, width=60)
+    assert all(_verdicts(R.overfitting(0, **kw)["claims"]).values())
+    assert _verdicts(R.overfitting(0, regularise=False, **kw)["claims"]) == {"regularisation_narrows_gap": False}
+
+
+# --------------------------------------------------------------------------- the page: one dimension table, rendered from the JSON only
+_HEAVY = ("sympy", "mpmath", "hypothesis", "gradspec.oracles", "gradspec.symbolic", "gradspec.highprec", "gradspec.properties",
+          "gradspec.runner", "gradspec.reports.build", "gradspec.reports.experiments", "gradspec.reports.remedies")
+_RENDER_ONLY = ("import json, sys\n{pre}from gradspec.reports import render\n"
+                "render.render_html(json.load(open(sys.argv[1], encoding='utf-8')))\n"
+                "print(json.dumps(sorted(m for m in sys.modules if m.startswith({heavy!r}))))\n")
+
+
+def _modules_after_rendering(path, pre=""):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _RENDER_ONLY.format(pre=pre, heavy=_HEAVY), path], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_renderer_imports_neither_sympy_nor_any_oracle(tmp_path):
+    path = os.path.join(quick_report(), "report.json")
+    assert _modules_after_rendering(path) == []
+    # the check sees such an import when there is one (on the report without its experiments: no plots to draw)
+    report, _ = _load(quick_report())
+    report["experiments"] = {"not_run": "experiments disabled for this report"}
+    small = tmp_path / "report.json"
+    small.write_text(json.dumps(report), encoding="utf-8")
+    assert _modules_after_rendering(str(small)) == []
+    assert "sympy" in _modules_after_rendering(str(small), pre="import sympy\n")
+
+
+def test_one_dimension_table_with_human_headers_and_math():
+    report, page = _load(quick_report())
+    dims = page.split('<section id="dimensions">')[1].split("</section>")[0]
+    assert dims.count("<table") == 1
+    headers = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", page)]
+    assert headers and not any(re.search(r"[a-z]_[a-z]", h) for h in headers), headers  # no raw JSON field names anywhere
+    rows = report["dimensions"]["table"]["rows"]
+    assert {(r["layout"], r["quantity"]) for r in rows} == {(lay, q) for lay in ("row", "column")
+                                                            for q in ("W", "b", "Z", "A", "dW", "db", "dZ", "dA")}
+    # the symbolic oracle did not run in this report: every row says so, nothing is filled in
+    assert {r["verdict"] for r in rows} == {"not checked"} and all(r["derived_batch"] is None for r in rows)
+    assert all(r["same_as_param"] for r in rows if r["quantity"] in ("dW", "db"))
+
+
+def test_dimension_verdicts_are_computed_at_build_time():
+    sym_rows = [{"layout": "row", "batch": "batch (m=3)", "quantity": "dW", "formula": "dW = Aᵀ dZ", "rule": "(n_{l-1}, n_l)",
+                 "rule_shape": [2, 3], "derived_shape": [2, 3], "reference_shape": [2, 3], "match": True, "formula_proved": True,
+                 "reference_value_error": 1e-16, "same_shape_as_param": True}]
+    measured = build.measured_dimensions()
+    sym = {"available": True, "source": "stand-in", "reason": "", "rows": sym_rows}
+    good = {(r["layout"], r["quantity"]): r for r in build.dimension_table(measured, sym)["rows"]}
+    assert good[("row", "dW")]["verdict"] == "agrees" and good[("row", "dW")]["formula_proved"] is True
+    bad_rows = [dict(sym_rows[0], derived_shape=[3, 2], match=False)]
+    bad = {(r["layout"], r["quantity"]): r for r in build.dimension_table(measured, dict(sym, rows=bad_rows))["rows"]}
+    assert bad[("row", "dW")]["verdict"] == "mismatch" and bad[("row", "dW")]["problems"]
+    off = build.dimension_table(measured, {"available": False, "source": None, "reason": "not run", "rows": []})
+    assert {r["verdict"] for r in off["rows"]} == {"not checked"}
+
+
+def test_every_remaining_claim_flips_on_a_doctored_measurement():
+    """The claims not flipped by a broken run above, each fed a measurement that contradicts it."""
+    bn = R.batchnorm_remedy(0, seeds=1, depth=10, width=100, batch=100)
+    doctored = copy.deepcopy(bn)
+    for c in doctored["configs"]:
+        if not c["batchnorm"]:
+            c["factor_median"] = 1.0  # the nets without batchnorm neither vanish nor explode
+    assert _verdicts(R.batchnorm_claims(doctored))["no_bn_vanishes_or_explodes"] is False
+    res = R.residual_connections(0, seeds=2, depths=(10, 30), width=50, batch=50)
+    doctored = copy.deepcopy(res)
+    for c in doctored["configs"]:
+        if not c["residual"]:
+            c["ratio_median"] *= 10.0  # the plain nets off their mean-field theory
+    assert _verdicts(R.residual_claims(doctored))["plain_mean_field"] is False
+    dead = R.dead_relu(0, nets=40, widths=(2, 4), depths=(2, 8, 16), batch=16)
+    doctored = copy.deepcopy(dead)
+    doctored["configs"][2]["dead_on_batch"] = 0.1  # the deepest narrow nets survive
+    assert _verdicts(R.dead_relu_claims(doctored))["born_dead_with_depth"] is False

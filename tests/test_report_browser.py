@@ -23,6 +23,8 @@ import pytest
 
 from test_report import quick_report
 
+from gradspec.reports import build
+
 pytestmark = [pytest.mark.report, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
@@ -51,6 +53,17 @@ window.addEventListener('load', function () {
   var maths = Array.prototype.slice.call(document.querySelectorAll('math'));
   r.maths = maths.length;
   r.emptyMaths = maths.filter(function (m) { var b = m.getBoundingClientRect(); return !(b.width > 0 && b.height > 0); }).length;
+  r.mathsWithSup = maths.filter(function (m) { return !!m.querySelector('msup'); }).length;
+  r.scrollWidth = document.documentElement.scrollWidth;
+  r.innerWidth = window.innerWidth;
+  r.sectionPlots = {};
+  Array.prototype.slice.call(document.querySelectorAll('section[id]')).forEach(function (sec) {
+    var img = sec.querySelector('figure img');
+    r.sectionPlots[sec.id] = !!img && img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0;
+  });
+  r.overflowing = Array.prototype.slice.call(document.querySelectorAll('body *')).filter(function (e) {
+    return e.getBoundingClientRect().right > window.innerWidth + 0.5;
+  }).slice(0, 5).map(function (e) { return e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 40); });
   r.supRaised = maths.filter(function (m) {
     var s = m.querySelector('msup'); if (!s) return false;
     var base = s.children[0].getBoundingClientRect(), sup = s.children[1].getBoundingClientRect();
@@ -67,7 +80,7 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def browser_check(page_html: str, tmpdir: str) -> tuple[dict, list[str]]:
+def browser_check(page_html: str, tmpdir: str, width: int = 1200) -> tuple[dict, list[str]]:
     """Open ``page_html`` (with the checker added) in headless Chromium; return (measurements, console errors)."""
     page = page_html.replace("<head>", "<head>" + HOOKS, 1).replace("</body>", CHECKER + "</body>", 1)
     path = os.path.join(tmpdir, "checked.html")
@@ -76,7 +89,7 @@ def browser_check(page_html: str, tmpdir: str) -> tuple[dict, list[str]]:
     profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmpdir)
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--window-size=1280,1024",
+           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", f"--window-size={width},1024",
            "--dump-dom", "file://" + path]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     m = re.search(r'<pre id="gradspec-browser-check">(.*?)</pre>', proc.stdout, re.S)
@@ -97,8 +110,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert r["matrixRows"] == len(report["matrix"]) and r["matrixVisible"]
     assert r["images"] == page.count("<img ") and r["images"] >= 10
     assert r["badImages"] == []
-    assert r["maths"] == 8 and r["emptyMaths"] == 0
-    assert r["supRaised"] == 8 and r["fracStacked"], "MathML is not laid out as math"
+    assert r["maths"] == page.count("<math") and r["emptyMaths"] == 0
+    assert r["mathsWithSup"] >= 8 and r["supRaised"] == r["mathsWithSup"] and r["fracStacked"], "MathML is not laid out as math"
+    # every experiment section that has a plot shows it, decoded and laid out
+    plotted = [name for name in build.EXPERIMENT_NAMES if name != "init"]
+    assert {name: r["sectionPlots"].get(name) for name in plotted} == {name: True for name in plotted}
+    # no horizontal overflow at 1200 px
+    assert r["innerWidth"] == 1200 and r["scrollWidth"] <= r["innerWidth"], r["overflowing"]
     assert r["resources"] == [], "the report fetched something"
     assert r["errors"] == [] and console == []
 
@@ -112,3 +130,12 @@ def test_browser_check_catches_a_broken_image_and_a_script_error(tmp_path):
     assert r["badImages"] == ["broken"]
     assert any("undefinedFunction" in e for e in r["errors"] + console)
     assert r["matrixRows"] == 0
+
+
+@needs_chromium
+def test_browser_check_catches_horizontal_overflow_and_a_missing_plot(tmp_path):
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body><section id='optimizers'><h2>x</h2></section>"
+            "<table><tr><td style='white-space:nowrap'>" + "wide " * 400 + "</td></tr></table></body></html>")
+    r, _ = browser_check(page, str(tmp_path))
+    assert r["scrollWidth"] > r["innerWidth"] == 1200
+    assert r["sectionPlots"] == {"optimizers": False}

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="restrict the oracles (default: every registered oracle that imports)")
     r.add_argument("--ops", nargs="+", metavar="NAME", help="restrict the ops of the matrix (default: all)")
     r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
+    r.add_argument("--experiments", nargs="+", metavar="NAME", default=None,
+                   help="run only these experiments (default: all; the names are in gradspec.reports.build.EXPERIMENT_NAMES)")
     return p
 
 
