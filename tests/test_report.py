@@ -542,7 +542,7 @@ def test_overfitting_claim_disagrees_without_the_regularisers():
 
 
 # --------------------------------------------------------------------------- the page: one dimension table, rendered from the JSON only
-_HEAVY = ("sympy", "mpmath", "hypothesis", "gradspec.oracles", "gradspec.symbolic", "gradspec.highprec", "gradspec.properties",
+_HEAVY = ("sympy", "mpmath", "hypothesis", "gradspec.oracles", "gradspec.symbolic", "gradspec.mpmath_oracle", "gradspec.properties",
           "gradspec.runner", "gradspec.reports.build", "gradspec.reports.experiments", "gradspec.reports.remedies")
 _RENDER_ONLY = ("import json, sys\n{pre}from gradspec.reports import render\n"
                 "render.render_html(json.load(open(sys.argv[1], encoding='utf-8')))\n"
