@@ -16,16 +16,24 @@ slow properties run a fraction (``weight``) of them, never fewer than 2.
 """
 from __future__ import annotations
 
+import pickle
+import sys
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
+import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
 
+from ..impl import CallFailed
 from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
 from . import props as P
 from .strategies import OP_MODES, samples
+
+if sys.version_info < (3, 11):  # pragma: no cover - Hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 
 @dataclass(frozen=True)
@@ -171,24 +179,47 @@ def examples_for(prop: Property, max_examples: int | None = None) -> int:
 
 
 def check_property(prop: Property, impl, *, max_examples: int | None = None, derandomize: bool | None = None,
-                   seed: int | None = None, shrink: bool = True, database=...) -> None:
+                   seed: int | None = None, shrink: bool = True, database=..., shrink_seconds: float | None = None,
+                   multiple_bugs: bool = True) -> None:
     """Run one property with Hypothesis against ``impl``; raises the (shrunk) failure.
 
     Settings default to the active profile; ``max_examples`` is then scaled by
     the property's ``weight``. Raises :class:`~gradspec.properties.props.NotProvided`
     when ``impl`` lacks a function the property needs.
+
+    The exception raised carries its falsifying sample as ``gradspec_example``; when Hypothesis
+    finds several distinct failures it raises an ``ExceptionGroup`` whose members each carry their own
+    (:func:`failures` lists them). Time limits on failing code:
+
+    * ``shrink_seconds``: shrinking stops once this many seconds have passed since the first failure
+      (None: Hypothesis' own limits, up to 500 shrinks or 5 minutes), and Hypothesis' ``explain`` and
+      ``target`` phases are left out: the failure reported is the smallest found within the budget;
+    * ``shrink=False``: no shrinking, the first falsifying sample is reported as drawn;
+    * ``multiple_bugs=False``: stop at the first failure (when only the verdict is needed: no shrinking,
+      no search for further distinct failures);
+    * a property that delegates to an oracle (``prop.oracle``) is never shrunk: its sample is only
+      the seed of the oracle's own draw, so a smaller one is no more telling;
+    * a call of ``impl`` that times out (a :class:`~gradspec.impl.CallFailed` from a
+      :class:`~gradspec.impl.GuardedImplementation`) ends a ``shrink_seconds`` budget at once.
     """
     missing = prop.missing(impl)
     if missing:
         raise P.NotProvided(f"{prop.id} needs {', '.join(missing)}")
+    shrink = shrink and multiple_bugs and prop.oracle is None
+    budget = ShrinkBudget(shrink_seconds) if shrink and shrink_seconds is not None else None
 
     def run(sample):
         try:
-            prop.check(impl, sample)
+            if budget is None or budget.runs(sample):
+                prop.check(impl, sample)
         except BaseException as exc:
             # The failing sample as data: Hypothesis replays the shrunk example last, so the exception that
             # propagates carries the minimal one (each exception of a group carries its own).
             exc.gradspec_example = sample
+            if budget is not None:
+                budget.failed(sample)
+                if isinstance(exc, CallFailed) and exc.finding.kind == "timeout":
+                    budget.expire()  # a smaller sample would time out the same way: no shrinking
             raise
 
     run.__name__ = run.__qualname__ = "property_" + prop.id.replace(":", "_").replace("[", "_").replace("]", "")
@@ -203,10 +234,64 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
         kw["database"] = database
     if not shrink:
         kw["phases"] = (Phase.explicit, Phase.reuse, Phase.generate)
+    elif budget is not None:
+        kw["phases"] = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)
+    if not multiple_bugs:
+        kw["report_multiple_bugs"] = False
     test = given(samples(prop.op, prop.mode))(settings(**kw)(run))
     if seed is not None:
         test = hyp_seed(seed)(test)
     test()
+
+
+class ShrinkBudget:
+    """A time limit on Hypothesis' shrinking, kept by the test function itself.
+
+    Hypothesis has no setting for it. Once ``seconds`` have passed since the first failure, a sample
+    never seen failing is taken as passing without running the property: the shrinker then finds
+    nothing smaller and stops within a few cheap calls. A sample seen failing is always run, so
+    Hypothesis' replays of its failures (and the final report) run the property for real and fail
+    exactly as before.
+    """
+
+    def __init__(self, seconds: float):
+        if not seconds >= 0:
+            raise ValueError(f"shrink_seconds must be a number of seconds >= 0, got {seconds!r}")
+        self.seconds = float(seconds)
+        self.first_failure: float | None = None
+        self.failing: set[bytes] = set()
+
+    def runs(self, sample) -> bool:
+        """Whether to run the property on ``sample``."""
+        if self.first_failure is None or time.perf_counter() - self.first_failure <= self.seconds:
+            return True
+        return sample_key(sample) in self.failing
+
+    def expire(self) -> None:
+        """End the budget now."""
+        self.seconds = -1.0
+
+    def failed(self, sample) -> None:
+        if self.first_failure is None:
+            self.first_failure = time.perf_counter()
+        self.failing.add(sample_key(sample))
+
+
+def sample_key(sample) -> bytes:
+    """Bytes that are equal for equal samples (Hypothesis rebuilds the same sample from the same choices)."""
+    try:
+        return pickle.dumps(sample, protocol=4)
+    except Exception:  # noqa: BLE001 - a sample that does not pickle: its repr (arrays in full)
+        with np.printoptions(threshold=sys.maxsize, precision=17):
+            return repr(sample).encode()
+
+
+def failures(exc: BaseException) -> list[BaseException]:
+    """The distinct failures in what :func:`check_property` raised: the members of an ``ExceptionGroup``
+    (nested groups flattened), or the exception itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in failures(sub)]
+    return [exc]
 
 
 @dataclass
@@ -221,8 +306,12 @@ def check_op(op: str, impl, *, stop_at_first: bool = False, **kw) -> list[Outcom
 
     An exception other than a missing function counts as a failure (an
     implementation that raises on valid input is wrong). ``kw`` goes to
-    :func:`check_property`.
+    :func:`check_property`. ``stop_at_first``: only the verdict is needed, so the
+    first failing property ends the run and each property stops at its first
+    failure (``multiple_bugs=False``, unless ``kw`` says otherwise).
     """
+    if stop_at_first:
+        kw.setdefault("multiple_bugs", False)
     outcomes = []
     for prop in PROPERTIES[op]:
         missing = prop.missing(impl)
