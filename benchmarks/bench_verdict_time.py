@@ -127,7 +127,8 @@ def main(argv=None) -> None:
                 if args.timeout is not None:
                     cmd += ["--timeout", str(args.timeout)]
             wall, rc, _ = timed(cmd, tmp)
-            label = ("gradspec report --quick" if row == "report" else "check, 4 oracles") + f" on {row}.py"
+            label = ("gradspec report --quick" if row == "report" else "check, 4 oracles") + \
+                f" on {'broken' if row == 'report' else row}.py"
             rows.append((label, wall, rc, summary(out) if row != "report" else "-"))
             print(f"{label}: {wall:.1f} s (exit {rc})", file=sys.stderr, flush=True)
     print("| run | wall (s) | exit | ops |")

@@ -43,7 +43,7 @@ NAME = "properties"
 TITLE = "Hypothesis properties"
 DEFAULT_EXAMPLES = 5
 #: Seconds Hypothesis may spend shrinking one property's failures (after the first failure is found).
-SHRINK_SECONDS = 0.5
+SHRINK_SECONDS = 0.25
 #: The directory Hypothesis uses while the oracle runs; default: ``$XDG_CACHE_HOME/gradspec/hypothesis``
 #: (``~/.cache/gradspec/hypothesis``).
 DIR_ENV_VAR = "GRADSPEC_HYPOTHESIS_DIR"
@@ -73,7 +73,9 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
                                derandomize=False, shrink_seconds=SHRINK_SECONDS)
             except NotProvided as exc:  # pragma: no cover - filtered above
                 res.status, res.message = "not_applicable", str(exc)
-            except Exception as exc:  # noqa: BLE001 - an AssertionError, or the implementation raised on a valid sample
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - an AssertionError, or the implementation raised (even SystemExit)
                 res.findings = [_finding(prop, seed, e) for e in failures(exc)]
                 res.status = "fail" if all(f.kind == "property" for f in res.findings) else "error"
                 res.message = res.findings[0].message

@@ -16,14 +16,12 @@ slow properties run a fraction (``weight``) of them, never fewer than 2.
 """
 from __future__ import annotations
 
-import pickle
 import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
 
 from ..impl import CallFailed
@@ -191,9 +189,10 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     finds several distinct failures it raises an ``ExceptionGroup`` whose members each carry their own
     (:func:`failures` lists them). Time limits on failing code:
 
-    * ``shrink_seconds``: shrinking stops once this many seconds have passed since the first failure
+    * ``shrink_seconds``: the run ends once this many seconds have passed since the first failure
       (None: Hypothesis' own limits, up to 500 shrinks or 5 minutes), and Hypothesis' ``explain`` and
-      ``target`` phases are left out: the failure reported is the smallest found within the budget;
+      ``target`` phases are left out: each distinct failure is reported with the smallest sample found
+      within the budget (:class:`ShrinkBudget`);
     * ``shrink=False``: no shrinking, the first falsifying sample is reported as drawn;
     * ``multiple_bugs=False``: stop at the first failure (when only the verdict is needed: no shrinking,
       no search for further distinct failures);
@@ -210,17 +209,15 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
 
     def run(sample):
         try:
-            if budget is None or budget.runs(sample):
-                prop.check(impl, sample)
+            prop.check(impl, sample)
         except BaseException as exc:
             # The failing sample as data: Hypothesis replays the shrunk example last, so the exception that
             # propagates carries the minimal one (each exception of a group carries its own).
             exc.gradspec_example = sample
-            if budget is not None:
-                budget.failed(sample)
-                if isinstance(exc, CallFailed) and exc.finding.kind == "timeout":
-                    budget.expire()  # a smaller sample would time out the same way: no shrinking
             raise
+
+    if budget is not None:  # (a separate function: run's source, which derandomized runs hash, stays as it was)
+        run = budget.around(run)
 
     run.__name__ = run.__qualname__ = "property_" + prop.id.replace(":", "_").replace("[", "_").replace("]", "")
     run._hypothesis_internal_add_digest = prop.id.encode()  # a distinct example database key per property
@@ -241,17 +238,27 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     test = given(samples(prop.op, prop.mode))(settings(**kw)(run))
     if seed is not None:
         test = hyp_seed(seed)(test)
-    test()
+    try:
+        test()
+    except BudgetSpent:
+        budget.raise_failures()
+
+
+class BudgetSpent(BaseException):
+    """Ends a Hypothesis run from inside the test function: Hypothesis lets a ``BaseException`` that is not
+    ``SystemExit`` or ``GeneratorExit`` through at once, as it does ``KeyboardInterrupt``."""
 
 
 class ShrinkBudget:
-    """A time limit on Hypothesis' shrinking, kept by the test function itself.
+    """A time limit on Hypothesis' shrinking, kept by the test function itself (Hypothesis has no setting
+    for it).
 
-    Hypothesis has no setting for it. Once ``seconds`` have passed since the first failure, a sample
-    never seen failing is taken as passing without running the property: the shrinker then finds
-    nothing smaller and stops within a few cheap calls. A sample seen failing is always run, so
-    Hypothesis' replays of its failures (and the final report) run the property for real and fail
-    exactly as before.
+    It records every failure as it happens, the latest one per distinct failure (exception type and
+    the line that raised it, as Hypothesis distinguishes them): the shrinker only tries samples it
+    takes for smaller, so the latest is the smallest found so far. Once ``seconds`` have passed since
+    the first failure, :meth:`check` ends the run (:class:`BudgetSpent`) and :meth:`raise_failures`
+    raises what was recorded: the one failure, or an ``ExceptionGroup`` of the distinct ones, each
+    carrying its sample as ``gradspec_example``.
     """
 
     def __init__(self, seconds: float):
@@ -259,31 +266,52 @@ class ShrinkBudget:
             raise ValueError(f"shrink_seconds must be a number of seconds >= 0, got {seconds!r}")
         self.seconds = float(seconds)
         self.first_failure: float | None = None
-        self.failing: set[bytes] = set()
+        self.latest: dict[tuple, BaseException] = {}
 
-    def runs(self, sample) -> bool:
-        """Whether to run the property on ``sample``."""
-        if self.first_failure is None or time.perf_counter() - self.first_failure <= self.seconds:
-            return True
-        return sample_key(sample) in self.failing
+    def around(self, fn):
+        """``fn`` (a test function of one sample) under this budget."""
+        def budgeted(sample):
+            self.check()
+            try:
+                fn(sample)
+            except BaseException as exc:
+                self.failed(exc)
+                raise
+
+        return budgeted
+
+    def spent(self) -> bool:
+        return self.first_failure is not None and time.perf_counter() - self.first_failure > self.seconds
+
+    def check(self) -> None:
+        """Raise :class:`BudgetSpent` when the budget is spent."""
+        if self.spent():
+            raise BudgetSpent()
 
     def expire(self) -> None:
-        """End the budget now."""
+        """End the budget now (the next :meth:`check` raises)."""
         self.seconds = -1.0
 
-    def failed(self, sample) -> None:
+    def failed(self, exc: BaseException) -> None:
         if self.first_failure is None:
             self.first_failure = time.perf_counter()
-        self.failing.add(sample_key(sample))
+        self.latest[origin(exc)] = exc
+        if isinstance(exc, CallFailed) and exc.finding.kind == "timeout":
+            self.expire()  # a smaller sample would time out the same way: no shrinking
+
+    def raise_failures(self) -> None:
+        found = list(self.latest.values())
+        if len(found) == 1:
+            raise found[0]
+        raise BaseExceptionGroup(f"{len(found)} distinct failures (shrinking stopped by its time budget)", found)
 
 
-def sample_key(sample) -> bytes:
-    """Bytes that are equal for equal samples (Hypothesis rebuilds the same sample from the same choices)."""
-    try:
-        return pickle.dumps(sample, protocol=4)
-    except Exception:  # noqa: BLE001 - a sample that does not pickle: its repr (arrays in full)
-        with np.printoptions(threshold=sys.maxsize, precision=17):
-            return repr(sample).encode()
+def origin(exc: BaseException) -> tuple:
+    """What makes two failures distinct: the exception type and the file and line that raised it."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (type(exc), tb.tb_frame.f_code.co_filename if tb else None, tb.tb_lineno if tb else None)
 
 
 def failures(exc: BaseException) -> list[BaseException]:

@@ -139,15 +139,26 @@ def _mutant(name):
     return next(m for m in MUTANTS if m.name == name)
 
 
-def test_shrink_budget_runs_only_samples_seen_failing_once_spent():
+def test_shrink_budget_keeps_the_latest_failure_of_each_origin():
+    def fail(kind, msg):
+        try:
+            raise kind(msg)
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
     b = suite.ShrinkBudget(3600)
-    s = {"x": np.array([1.0, -2.0]), "seed": 3}
-    assert b.runs(s)
-    b.failed(s)
-    assert b.runs({"x": np.zeros(2), "seed": 0})  # within the budget: everything runs
+    b.check()  # nothing failed yet
+    first, second = fail(AssertionError, "big sample"), fail(AssertionError, "smaller sample")
+    other = ValueError("another bug")
+    for e in (first, other, second):
+        b.failed(e)
+    b.check()  # within the budget
     b.expire()
-    assert not b.runs({"x": np.zeros(2), "seed": 0})  # spent: a new sample is not run
-    assert b.runs({"x": np.array([1.0, -2.0]), "seed": 3})  # an equal sample seen failing still is
+    with pytest.raises(suite.BudgetSpent):
+        b.check()
+    with pytest.raises(ExceptionGroup) as group:
+        b.raise_failures()
+    assert suite.failures(group.value) == [second, other]
     with pytest.raises(ValueError, match="shrink_seconds"):
         suite.ShrinkBudget(-1)
 
