@@ -28,6 +28,9 @@ from gradspec.properties import suite
 from gradspec.properties.mutants import MUTANTS
 from gradspec.reports.build import verification_matrix
 
+if sys.version_info < (3, 11):  # pragma: no cover - the backport Hypothesis depends on
+    from exceptiongroup import ExceptionGroup
+
 ALL_ORACLES = ["fd64", "mpmath", "symbolic", "properties"]
 
 
@@ -253,7 +256,7 @@ def test_check_writes_no_hypothesis_directory_into_the_working_directory(tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (work / ".hypothesis").exists()
-    assert sorted(os.listdir(work)) == ["local_layers.py"] or set(os.listdir(work)) <= {"local_layers.py", "__pycache__"}
+    assert set(os.listdir(work)) <= {"local_layers.py", "__pycache__"}
 
 
 def test_hypothesis_storage_is_redirected_only_from_its_default(tmp_path, monkeypatch):
