@@ -205,7 +205,9 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     if missing:
         raise P.NotProvided(f"{prop.id} needs {', '.join(missing)}")
     shrink = shrink and multiple_bugs and prop.oracle is None
-    budget = ShrinkBudget(shrink_seconds) if shrink and shrink_seconds is not None else None
+    n = examples_for(prop, max_examples)
+    # the budget ends nothing before Hypothesis has generated its n examples (every distinct failure they show)
+    budget = ShrinkBudget(shrink_seconds, min_calls=n) if shrink and shrink_seconds is not None else None
 
     def run(sample):
         try:
@@ -223,7 +225,7 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     run._hypothesis_internal_add_digest = prop.id.encode()  # a distinct example database key per property
     # no deadline whatever the active profile: on a shared machine a slow example is not a failure
     # (Hypothesis' default 200 ms deadline made the CLI flaky); speed lives in benchmarks/
-    kw: dict[str, Any] = {"max_examples": examples_for(prop, max_examples), "deadline": None,
+    kw: dict[str, Any] = {"max_examples": n, "deadline": None,
                           "suppress_health_check": list(settings.default.suppress_health_check) + [HealthCheck.too_slow]}
     if derandomize is not None:
         kw["derandomize"] = derandomize
@@ -256,21 +258,25 @@ class ShrinkBudget:
     It records every failure as it happens, the latest one per distinct failure (exception type and
     the line that raised it, as Hypothesis distinguishes them): the shrinker only tries samples it
     takes for smaller, so the latest is the smallest found so far. Once ``seconds`` have passed since
-    the first failure, :meth:`check` ends the run (:class:`BudgetSpent`) and :meth:`raise_failures`
+    the first failure, and more than ``min_calls`` calls were made, :meth:`check` ends the run
+    (:class:`BudgetSpent`) and :meth:`raise_failures`
     raises what was recorded: the one failure, or an ``ExceptionGroup`` of the distinct ones, each
     carrying its sample as ``gradspec_example``.
     """
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, min_calls: int = 0):
         if not seconds >= 0:
             raise ValueError(f"shrink_seconds must be a number of seconds >= 0, got {seconds!r}")
         self.seconds = float(seconds)
+        self.min_calls = int(min_calls)
+        self.calls = 0
         self.first_failure: float | None = None
         self.latest: dict[tuple, BaseException] = {}
 
     def around(self, fn):
         """``fn`` (a test function of one sample) under this budget."""
         def budgeted(sample):
+            self.calls += 1
             self.check()
             try:
                 fn(sample)
@@ -281,7 +287,10 @@ class ShrinkBudget:
         return budgeted
 
     def spent(self) -> bool:
-        return self.first_failure is not None and time.perf_counter() - self.first_failure > self.seconds
+        """Whether the time since the first failure exceeds ``seconds``, once more than ``min_calls`` calls
+        were made (Hypothesis generates its examples first: the budget cuts only the shrinking after them)."""
+        return (self.first_failure is not None and self.calls > self.min_calls
+                and time.perf_counter() - self.first_failure > self.seconds)
 
     def check(self) -> None:
         """Raise :class:`BudgetSpent` when the budget is spent."""

@@ -143,27 +143,47 @@ def _mutant(name):
 
 
 def test_shrink_budget_keeps_the_latest_failure_of_each_origin():
-    def fail(kind, msg):
-        try:
-            raise kind(msg)
-        except Exception as exc:  # noqa: BLE001
-            return exc
+    def prop(sample):
+        if sample == "other":
+            raise ValueError("another bug")
+        if sample != "ok":
+            raise AssertionError(f"{sample} fails")
 
-    b = suite.ShrinkBudget(3600)
-    b.check()  # nothing failed yet
-    first, second = fail(AssertionError, "big sample"), fail(AssertionError, "smaller sample")
-    other = ValueError("another bug")
-    for e in (first, other, second):
-        b.failed(e)
-    b.check()  # within the budget
+    b = suite.ShrinkBudget(3600, min_calls=2)
+    run = b.around(prop)
+    run("ok")  # nothing failed yet
+    for sample in ("big sample", "other", "smaller sample"):
+        with pytest.raises((AssertionError, ValueError)):
+            run(sample)
+    run("ok")  # within the budget
     b.expire()
     with pytest.raises(suite.BudgetSpent):
-        b.check()
+        run("ok")
     with pytest.raises(ExceptionGroup) as group:
         b.raise_failures()
-    assert suite.failures(group.value) == [second, other]
+    assert [str(e) for e in suite.failures(group.value)] == ["smaller sample fails", "another bug"]
     with pytest.raises(ValueError, match="shrink_seconds"):
         suite.ShrinkBudget(-1)
+
+
+def test_shrink_budget_never_cuts_the_generation():
+    calls = []
+
+    def prop(sample):
+        calls.append(sample)
+        if sample == "bad":
+            raise AssertionError("bad")
+
+    b = suite.ShrinkBudget(0.0, min_calls=5)
+    run = b.around(prop)
+    with pytest.raises(AssertionError):
+        run("bad")
+    b.expire()
+    for k in range(4):  # calls 2..5 (Hypothesis' generated examples) run, whatever the time
+        run(f"ok {k}")
+    with pytest.raises(suite.BudgetSpent):  # call 6 (shrinking) ends the run
+        run("ok 5")
+    assert len(calls) == 5
 
 
 @pytest.mark.parametrize("seconds", [0.0, 0.5])
