@@ -227,7 +227,7 @@ def prop_agrees_with_oracle(impl, sample, op, oracle: str = "fd64"):
 
     The oracle module is imported only when the property runs (SymPy and mpmath are slow to import).
     """
-    from ..impl import Implementation
+    from ..impl import CallFailed, Implementation
     from ..oracles import get as get_oracle
 
     op = _op(op)
@@ -238,9 +238,12 @@ def prop_agrees_with_oracle(impl, sample, op, oracle: str = "fd64"):
     # only the checks about the implementation: an oracle's checks about the spec itself (BP1–BP4 proofs,
     # dimension rules) are the same for every implementation and tested where they are derived
     kw = {"spec_checks": False} if getattr(mod, "SPEC_CHECKS", ()) else {}
-    results = mod.check_op(op, Implementation(getattr(obj, "__name__", type(obj).__name__), obj),
-                           np.random.default_rng([int(sample.get("seed", 0)), 99]), 1, **kw)
+    # Implementation.wrap: a GuardedImplementation (the properties oracle's) brings its run's timeouts along
+    results = mod.check_op(op, Implementation.wrap(obj), np.random.default_rng([int(sample.get("seed", 0)), 99]), 1, **kw)
     bad = [c for c in results if c.status in ("fail", "error")]
+    timeouts = [f for c in bad for f in c.findings if f.kind == "timeout"]
+    if timeouts:  # the implementation did not return: the run's timeout finding, not a disagreement
+        raise CallFailed(timeouts[0])
     if bad:
         _fail(f"{op.name}: agrees with the {oracle} oracle", "; ".join(f"{c.check}: {c.message}" for c in bad))
 

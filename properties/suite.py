@@ -16,16 +16,22 @@ slow properties run a fraction (``weight``) of them, never fewer than 2.
 """
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
 
+from ..impl import CallFailed
 from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
 from . import props as P
 from .strategies import OP_MODES, samples
+
+if sys.version_info < (3, 11):  # pragma: no cover - Hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 
 @dataclass(frozen=True)
@@ -171,16 +177,37 @@ def examples_for(prop: Property, max_examples: int | None = None) -> int:
 
 
 def check_property(prop: Property, impl, *, max_examples: int | None = None, derandomize: bool | None = None,
-                   seed: int | None = None, shrink: bool = True, database=...) -> None:
+                   seed: int | None = None, shrink: bool = True, database=..., shrink_seconds: float | None = None,
+                   multiple_bugs: bool = True) -> None:
     """Run one property with Hypothesis against ``impl``; raises the (shrunk) failure.
 
     Settings default to the active profile; ``max_examples`` is then scaled by
     the property's ``weight``. Raises :class:`~gradspec.properties.props.NotProvided`
     when ``impl`` lacks a function the property needs.
+
+    The exception raised carries its falsifying sample as ``gradspec_example``; when Hypothesis
+    finds several distinct failures it raises an ``ExceptionGroup`` whose members each carry their own
+    (:func:`failures` lists them). Time limits on failing code:
+
+    * ``shrink_seconds``: the run ends once this many seconds have passed since the first failure
+      (None: Hypothesis' own limits, up to 500 shrinks or 5 minutes), and Hypothesis' ``explain`` and
+      ``target`` phases are left out: each distinct failure is reported with the smallest sample found
+      within the budget (:class:`ShrinkBudget`);
+    * ``shrink=False``: no shrinking, the first falsifying sample is reported as drawn;
+    * ``multiple_bugs=False``: stop at the first failure (when only the verdict is needed: no shrinking,
+      no search for further distinct failures);
+    * a property that delegates to an oracle (``prop.oracle``) is never shrunk: its sample is only
+      the seed of the oracle's own draw, so a smaller one is no more telling;
+    * a call of ``impl`` that times out (a :class:`~gradspec.impl.CallFailed` from a
+      :class:`~gradspec.impl.GuardedImplementation`) ends a ``shrink_seconds`` budget at once.
     """
     missing = prop.missing(impl)
     if missing:
         raise P.NotProvided(f"{prop.id} needs {', '.join(missing)}")
+    shrink = shrink and multiple_bugs and prop.oracle is None
+    n = examples_for(prop, max_examples)
+    # the budget ends nothing before Hypothesis has generated its n examples (every distinct failure they show)
+    budget = ShrinkBudget(shrink_seconds, min_calls=n) if shrink and shrink_seconds is not None else None
 
     def run(sample):
         try:
@@ -191,11 +218,14 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
             exc.gradspec_example = sample
             raise
 
+    if budget is not None:  # (a separate function: run's source, which derandomized runs hash, stays as it was)
+        run = budget.around(run)
+
     run.__name__ = run.__qualname__ = "property_" + prop.id.replace(":", "_").replace("[", "_").replace("]", "")
     run._hypothesis_internal_add_digest = prop.id.encode()  # a distinct example database key per property
     # no deadline whatever the active profile: on a shared machine a slow example is not a failure
     # (Hypothesis' default 200 ms deadline made the CLI flaky); speed lives in benchmarks/
-    kw: dict[str, Any] = {"max_examples": examples_for(prop, max_examples), "deadline": None,
+    kw: dict[str, Any] = {"max_examples": n, "deadline": None,
                           "suppress_health_check": list(settings.default.suppress_health_check) + [HealthCheck.too_slow]}
     if derandomize is not None:
         kw["derandomize"] = derandomize
@@ -203,10 +233,102 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
         kw["database"] = database
     if not shrink:
         kw["phases"] = (Phase.explicit, Phase.reuse, Phase.generate)
+    elif budget is not None:
+        kw["phases"] = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)
+    if not multiple_bugs:
+        kw["report_multiple_bugs"] = False
     test = given(samples(prop.op, prop.mode))(settings(**kw)(run))
     if seed is not None:
         test = hyp_seed(seed)(test)
-    test()
+    try:
+        test()
+    except BudgetSpent:
+        budget.raise_failures()
+
+
+class BudgetSpent(BaseException):
+    """Ends a Hypothesis run from inside the test function: Hypothesis lets a ``BaseException`` that is not
+    ``SystemExit`` or ``GeneratorExit`` through at once, as it does ``KeyboardInterrupt``."""
+
+
+class ShrinkBudget:
+    """A time limit on Hypothesis' shrinking, kept by the test function itself (Hypothesis has no setting
+    for it).
+
+    It records every failure as it happens, the latest one per distinct failure (exception type and
+    the line that raised it, as Hypothesis distinguishes them): the shrinker only tries samples it
+    takes for smaller, so the latest is the smallest found so far. Once ``seconds`` have passed since
+    the first failure, and more than ``min_calls`` calls were made, :meth:`check` ends the run
+    (:class:`BudgetSpent`) and :meth:`raise_failures`
+    raises what was recorded: the one failure, or an ``ExceptionGroup`` of the distinct ones, each
+    carrying its sample as ``gradspec_example``.
+    """
+
+    def __init__(self, seconds: float, min_calls: int = 0):
+        if not seconds >= 0:
+            raise ValueError(f"shrink_seconds must be a number of seconds >= 0, got {seconds!r}")
+        self.seconds = float(seconds)
+        self.min_calls = int(min_calls)
+        self.calls = 0
+        self.first_failure: float | None = None
+        self.latest: dict[tuple, BaseException] = {}
+
+    def around(self, fn):
+        """``fn`` (a test function of one sample) under this budget."""
+        def budgeted(sample):
+            self.calls += 1
+            self.check()
+            try:
+                fn(sample)
+            except BaseException as exc:
+                self.failed(exc)
+                raise
+
+        return budgeted
+
+    def spent(self) -> bool:
+        """Whether the time since the first failure exceeds ``seconds``, once more than ``min_calls`` calls
+        were made (Hypothesis generates its examples first: the budget cuts only the shrinking after them)."""
+        return (self.first_failure is not None and self.calls > self.min_calls
+                and time.perf_counter() - self.first_failure > self.seconds)
+
+    def check(self) -> None:
+        """Raise :class:`BudgetSpent` when the budget is spent."""
+        if self.spent():
+            raise BudgetSpent()
+
+    def expire(self) -> None:
+        """End the budget now (the next :meth:`check` raises)."""
+        self.seconds = -1.0
+
+    def failed(self, exc: BaseException) -> None:
+        if self.first_failure is None:
+            self.first_failure = time.perf_counter()
+        self.latest[origin(exc)] = exc
+        if isinstance(exc, CallFailed) and exc.finding.kind == "timeout":
+            self.expire()  # a smaller sample would time out the same way: no shrinking
+
+    def raise_failures(self) -> None:
+        found = list(self.latest.values())
+        if len(found) == 1:
+            raise found[0]
+        raise BaseExceptionGroup(f"{len(found)} distinct failures (shrinking stopped by its time budget)", found)
+
+
+def origin(exc: BaseException) -> tuple:
+    """What makes two failures distinct: the exception type and the file and line that raised it."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (type(exc), tb.tb_frame.f_code.co_filename if tb else None, tb.tb_lineno if tb else None)
+
+
+def failures(exc: BaseException) -> list[BaseException]:
+    """The distinct failures in what :func:`check_property` raised: the members of an ``ExceptionGroup``
+    (nested groups flattened), or the exception itself."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in failures(sub)]
+    return [exc]
 
 
 @dataclass
@@ -221,8 +343,12 @@ def check_op(op: str, impl, *, stop_at_first: bool = False, **kw) -> list[Outcom
 
     An exception other than a missing function counts as a failure (an
     implementation that raises on valid input is wrong). ``kw`` goes to
-    :func:`check_property`.
+    :func:`check_property`. ``stop_at_first``: only the verdict is needed, so the
+    first failing property ends the run and each property stops at its first
+    failure (``multiple_bugs=False``, unless ``kw`` says otherwise).
     """
+    if stop_at_first:
+        kw.setdefault("multiple_bugs", False)
     outcomes = []
     for prop in PROPERTIES[op]:
         missing = prop.missing(impl)

@@ -123,13 +123,16 @@ def _symbolic_args(op, der, sample):
 
 def _impl_on_symbols(op, impl, der, sample):
     """The implementation's backward evaluated on SymPy symbols, or (None, reason)."""
-    fn = impl.function(op.backward)
-    # not Implementation.call: its input-mutation check compares float arrays, not SymPy objects
-    done, value, exc = run_with_timeout(fn, tuple(_symbolic_args(op, der, sample)) + (der.dy,), {}, impl.timeout)
-    if not done:
-        return None, f"the implementation did not return on symbolic input within {impl.timeout:g} s"
-    if exc is not None:  # any rejection (even SystemExit) means "not evaluable on symbols"
-        return None, f"the implementation rejected symbolic input ({type(exc).__name__}: {str(exc)[:120]})"
+    # not Implementation.call: its input-mutation check compares float arrays, not SymPy objects. A hang on
+    # symbols is kept apart (hang_key) from one on floats, which would be a finding; one that hung on floats
+    # is not called again
+    value, exc, finding = impl.attempt(op.backward, tuple(_symbolic_args(op, der, sample)) + (der.dy,),
+                                       hang_key=f"{op.backward} on SymPy symbols")
+    if finding is not None and finding.kind == "timeout":
+        return None, f"the implementation did not return on symbolic input: {finding.message}"
+    if finding is not None:  # any rejection (even SystemExit) means "not evaluable on symbols"
+        why = f"{type(exc).__name__}: {str(exc)[:120]}" if exc is not None else finding.message
+        return None, f"the implementation rejected symbolic input ({why})"
     grads, bad = as_grad_tuple(value, len(der.definition.diff_args), op.backward)
     if bad:
         return None, f"the implementation's symbolic output is unusable ({bad.message})"

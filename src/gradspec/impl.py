@@ -2,11 +2,14 @@
 
 An implementation is any object exposing some of the protocol's functions as
 attributes: a module (``my_layers``), an object inside one
-(``my_layers:Layers``), or a ``.py`` file path. Every call goes through
-:meth:`Implementation.call`, which never lets a misbehaving implementation
-crash the checker: exceptions become findings that keep the exception type,
-message and the implementation's own frame, and inputs are compared before
-and after to catch mutation.
+(``my_layers:Layers``), or a ``.py`` file path. A run has one
+:class:`Implementation`, and every oracle's call goes through it:
+:meth:`Implementation.call` (inputs compared before and after to catch
+mutation), :meth:`Implementation.evaluate` (hot loops), or, for code written
+against the module itself (the properties), the :class:`GuardedImplementation`
+of :meth:`Implementation.guarded`. A misbehaving implementation never crashes
+the checker: exceptions become findings that keep the exception type, message
+and the implementation's own frame.
 
 Timeouts: each call runs in a daemon thread joined with a timeout
 (``Implementation.timeout`` seconds, :data:`DEFAULT_TIMEOUT` unless set through
@@ -15,8 +18,9 @@ calls directly, with no timeout; the first call of each function may take
 :data:`FIRST_CALL_GRACE` times as long, for lazy imports and warm-up). A call
 that does not return in time gets a
 ``timeout`` finding, and that function is not called again in the run (each
-later call gets the same finding at once), so a hanging implementation costs
-one timeout per function, not one per example. Python cannot kill a thread:
+later call, by any oracle of the run, gets the same finding at once), so a
+hanging implementation costs one timeout per function and run, not one per
+example or per oracle. Python cannot kill a thread:
 the hung call keeps running in the background until it returns or the process
 exits (the thread is a daemon, so it never blocks the exit). A hang that
 releases the GIL (sleep, I/O, a lock) costs nothing more; a CPU-bound Python
@@ -156,7 +160,8 @@ def safe_attr(obj, name: str, default=None):
 
 
 class CallFailed(Exception):
-    """Raised by :meth:`Implementation.evaluate`: the implementation's call failed; ``finding`` says how."""
+    """Raised by :meth:`Implementation.evaluate` and by the functions of a :class:`GuardedImplementation`:
+    the implementation's call failed; ``finding`` says how."""
 
     def __init__(self, finding: Finding):
         super().__init__(finding.message)
@@ -173,11 +178,17 @@ class Implementation:
         self.hung: dict[str, float] = {}  # function name -> the timeout it exceeded
         self.called: set[str] = set()  # functions called at least once (the first call gets FIRST_CALL_GRACE)
         self.warnings: dict[str, dict[str, int]] = {}  # function name -> {"Category: message": count}
+        self._guarded: GuardedImplementation | None = None
 
     @classmethod
     def wrap(cls, impl) -> "Implementation":
+        """``impl`` as an Implementation: itself, the Implementation behind a :class:`GuardedImplementation`
+        (so its run's timeouts and hung functions carry over), a loaded one for a name or None, or a new one
+        around an object."""
         if isinstance(impl, Implementation):
             return impl
+        if isinstance(impl, GuardedImplementation):
+            return impl.gradspec_implementation
         if impl is None or isinstance(impl, str):
             return load(impl)
         name = safe_attr(impl, "__name__")
@@ -206,17 +217,34 @@ class Implementation:
         present = [f for f in functions if self.function(f) is not None]
         return present, [f for f in functions if f not in present]
 
-    def _invoke(self, fn_name: str, args, kwargs, note: str = ""):
-        """(value, None), or (None, finding) when ``fn_name`` is missing, raises anything (even SystemExit), or
-        does not return within the timeout (3x for a function's first call). A function that timed out once is
-        not called again. ``note`` is added to a timeout's message (where the call was made)."""
+    def guarded(self) -> "GuardedImplementation":
+        """The implementation's object seen through this Implementation (see :class:`GuardedImplementation`):
+        code written against a module (the properties, the oracles' inner runs) calls it like the module,
+        and every call shares this run's timeouts and hung functions."""
+        if self._guarded is None:
+            self._guarded = GuardedImplementation(self)
+        return self._guarded
+
+    def attempt(self, fn_name: str, args=(), kwargs=None, *, note: str = "", hang_key: str | None = None):
+        """(value, exception, finding) of one guarded call of ``fn_name``; never raises.
+
+        ``finding`` is None when the call returned; otherwise it says why not: ``missing``, ``timeout`` or
+        ``exception`` (then ``exception`` is what the implementation raised, even ``SystemExit``). Timeouts:
+        the first call of a function may take :data:`FIRST_CALL_GRACE` times ``self.timeout``; a call that
+        does not return in time marks ``hang_key`` (default: ``fn_name``) as hung, and a function whose name
+        or ``hang_key`` is marked is not called again: the call gets the same ``timeout`` finding at once.
+        ``note`` is added to a timeout's message (where the call was made).
+        """
         fn = self.function(fn_name)
         if fn is None:
-            return None, Finding("missing", f"{fn_name} is not provided by the implementation")
-        if fn_name in self.hung:
-            t = self.hung[fn_name]
-            return None, Finding("timeout", f"{fn_name} was not called again: an earlier call did not return within {t:g} s",
-                                 {"function": fn_name, "timeout_s": t, "repeated": True})
+            return None, None, Finding("missing", f"{fn_name} is not provided by the implementation")
+        key = hang_key or fn_name
+        earlier = fn_name if fn_name in self.hung else key if key in self.hung else None
+        if earlier is not None:
+            t = self.hung[earlier]
+            return None, None, Finding(
+                "timeout", f"{fn_name} was not called again: an earlier call did not return within {t:g} s",
+                {"function": fn_name, "timeout_s": t, "repeated": True})
         limit = self.timeout if (not self.timeout or fn_name in self.called) else self.timeout * FIRST_CALL_GRACE
         self.called.add(fn_name)
         # the implementation's warnings are recorded (see take_warnings), never printed and never raised: the
@@ -224,22 +252,27 @@ class Implementation:
         # implementation. The main thread waits while the call runs, so the recording sees the call's warnings.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            done, value, exc = run_with_timeout(fn, args, kwargs, limit)
+            done, value, exc = run_with_timeout(fn, args, kwargs or {}, limit)
         for w in caught:
-            key = f"{w.category.__name__}: {w.message}"
+            message = f"{w.category.__name__}: {w.message}"
             counts = self.warnings.setdefault(fn_name, {})
-            counts[key] = counts.get(key, 0) + 1
+            counts[message] = counts.get(message, 0) + 1
         if not done:
-            self.hung[fn_name] = float(limit)
-            return None, Finding(
+            self.hung[key] = float(limit)
+            return None, None, Finding(
                 "timeout",
                 f"{fn_name} did not return within {limit:g} s{note} (timeout {self.timeout:g} s"
                 f"{f', x{FIRST_CALL_GRACE:g} for a first call' if limit != self.timeout else ''}; raise it with "
                 f"--timeout S or gradspec.check(..., timeout=S)); the call keeps running in a background thread",
                 {"function": fn_name, "timeout_s": float(limit), "repeated": False})
         if exc is not None:
-            return None, exception_finding(fn_name, exc)
-        return value, None
+            return None, exc, exception_finding(fn_name, exc)
+        return value, None, None
+
+    def invoke(self, fn_name: str, args=(), kwargs=None, *, note: str = "", hang_key: str | None = None):
+        """(value, None), or (None, finding) when the call failed: :meth:`attempt` without the exception."""
+        value, _, finding = self.attempt(fn_name, args, kwargs, note=note, hang_key=hang_key)
+        return value, finding
 
     def take_warnings(self, functions) -> dict[str, dict[str, int]]:
         """The warnings raised inside calls of ``functions`` since the last take, per function
@@ -252,7 +285,7 @@ class Implementation:
         Returns its value; raises :class:`CallFailed` carrying the finding when it raises anything (even
         ``SystemExit``), does not return in time, or is missing. Never lets the implementation's exception out.
         """
-        value, finding = self._invoke(fn_name, args, kwargs, note=" while differencing")
+        value, finding = self.invoke(fn_name, args, kwargs, note=" while differencing")
         if finding is not None:
             raise CallFailed(finding)
         return value
@@ -269,7 +302,7 @@ class Implementation:
             before = copy.deepcopy((args, kwargs))
         except Exception:  # noqa: BLE001 - an argument that cannot be copied (e.g. a state object of the impl)
             before = None
-        value, finding = self._invoke(fn_name, args, kwargs)
+        value, finding = self.invoke(fn_name, args, kwargs)
         if finding is not None:
             return CallOutcome(False, finding=finding)
         changed = _mutated(before, (args, kwargs)) if before is not None else None
@@ -284,6 +317,57 @@ class Implementation:
                         {"function": fn_name, "argument": changed}),
             )
         return CallOutcome(True, value)
+
+
+class GuardedImplementation:
+    """An implementation's object whose functions are called through its :class:`Implementation`.
+
+    ``proxy.softmax_backward(x, dy)`` calls the implementation's ``softmax_backward`` under the run's
+    timeout (:meth:`Implementation.attempt`): it returns what the function returns and raises what it
+    raises (the same exception object), and a call that does not return in time, or any later call of
+    a function that hung once (by any oracle of the run), raises :class:`CallFailed` with the
+    ``timeout`` finding at once. Attributes that are not callable (``__name__``, ``__version__``,
+    constants) are the object's own; a missing function is an ``AttributeError``, so
+    ``getattr(proxy, name, None)`` works as on the module. ``gradspec_implementation`` is the
+    Implementation behind it (:meth:`Implementation.wrap` returns it).
+    """
+
+    __slots__ = ("gradspec_implementation",)
+
+    def __init__(self, impl: Implementation):
+        object.__setattr__(self, "gradspec_implementation", impl)
+
+    def __getattr__(self, name: str):
+        impl = object.__getattribute__(self, "gradspec_implementation")
+        missing = object()
+        value = safe_attr(impl.obj, name, missing)
+        if value is missing:
+            raise AttributeError(f"the implementation {impl.name!r} has no attribute {name!r}")
+        if name.startswith("__") or not callable(value) or isinstance(value, type):
+            return value
+        return _guarded_function(impl, name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a GuardedImplementation is read-only (tried to set {name!r})")
+
+    def __dir__(self):
+        return dir(self.gradspec_implementation.obj)
+
+    def __repr__(self):
+        return f"GuardedImplementation({self.gradspec_implementation.name!r})"
+
+
+def _guarded_function(impl: Implementation, name: str):
+    def call(*args, **kwargs):
+        value, exc, finding = impl.attempt(name, args, kwargs)
+        if exc is not None:
+            raise exc
+        if finding is not None:
+            raise CallFailed(finding)
+        return value
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 def run_with_timeout(fn, args, kwargs, timeout):
