@@ -57,6 +57,8 @@ import os
 from typing import Any
 
 STYLES = ("cache", "layers", "network")
+KIT_MODULES = {"cache": "gradspec.adapters.cache_style", "layers": "gradspec.adapters.layer_style",
+               "network": "gradspec.adapters.network_style"}
 ENTRY_KEYS = ("forward", "backward", "function", "class", "hyper", "grads", "p", "seed", "rng", "backprop",
               "feedforward", "weights", "biases")
 
@@ -209,7 +211,7 @@ def wrap(target, style: str | None = None, mapping=None) -> Kit:
     if target is None:
         raise MappingError("no code to wrap: give --impl (or the mapping's 'impl')")
     obj, name = resolve_target(target)
-    module = importlib.import_module(f"gradspec.adapters.{style}_style")
+    module = importlib.import_module(KIT_MODULES[style])
     return module.build(obj, name, m)
 
 
