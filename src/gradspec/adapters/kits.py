@@ -60,7 +60,7 @@ STYLES = ("cache", "layers", "network")
 KIT_MODULES = {"cache": "gradspec.adapters.cache_style", "layers": "gradspec.adapters.layer_style",
                "network": "gradspec.adapters.network_style"}
 ENTRY_KEYS = ("forward", "backward", "function", "class", "hyper", "grads", "p", "seed", "rng", "backprop",
-              "feedforward", "weights", "biases")
+              "feedforward", "weights", "biases", "hidden", "output", "spatial_forward", "spatial_backward")
 
 
 class MappingError(ValueError):
