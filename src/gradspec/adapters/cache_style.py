@@ -249,6 +249,7 @@ def _dropout(kit):
     entry = kit.entry("dropout") or {}
     seed_key = entry.get("seed", "seed")
     meaning = {"p": entry.get("p")}
+    memo: dict = {}
 
     def param(p_user, k):
         d = {"p": float(p_user), "mode": "train"}
@@ -273,7 +274,7 @@ def _dropout(kit):
             return out, (bwd(dy, cache) if dy is not None else None)
 
         with GlobalNumpyState():
-            out, dx, unseen = assemble(draw, x, mask, dy is not None, float(p))
+            out, dx, unseen = assemble(draw, x, mask, dy is not None, float(p), memo)
         if unseen:
             kit.note("dropout", "at p = 0 the code never drops a unit: the dropped units of the protocol's mask are "
                                 "taken as 0")

@@ -8,9 +8,9 @@ mask asks for, and takes each element of the output (and of dx) from such a draw
 element-wise, so this is exactly the code's output for the given mask, and it is deterministic
 whatever the code's draws are.
 
-An element whose requested state never came up in ``MAX_DRAWS`` draws: a dropped unit (p = 0, the
-code never drops) is taken as 0, which every dropout gives, and the kit notes it; a kept unit that
-never came up is an error naming the element and p.
+At p = 0 no unit is ever dropped: the mask's dropped units are taken as 0 (the spec's value, and what
+every dropout gives), and the kit notes it. An element whose requested state never came up in
+``MAX_DRAWS`` draws is an error naming the element and p.
 
 ``draw(k)`` is the kit's call of the code for draw k (seeding the code's RNG with k where it can).
 """
@@ -25,16 +25,29 @@ class DropoutDrawError(RuntimeError):
     """The code never kept (or never dropped) an element the protocol's mask asks for."""
 
 
-def assemble(draw, x, mask, with_backward: bool, p_drop: float):
-    """(out, dx or None, unobserved_dropped) with each element from a draw whose mask matches ``mask``."""
+def assemble(draw, x, mask, with_backward: bool, p_drop: float, memo: dict | None = None):
+    """(out, dx or None, unobserved_dropped) with each element from a draw whose mask matches ``mask``.
+
+    ``memo`` (a dict kept by the kit) remembers which draws covered a (shape, p, mask): a later call with the
+    same mask (central differences call the forward many times) tries those draws first. The result does
+    not depend on the order of the draws.
+    """
     x = np.asarray(x, dtype=np.float64)
     want = np.asarray(mask) != 0
+    key = (x.shape, float(p_drop), want.tobytes(), with_backward)
+    first = list(memo.get(key, ())) if memo is not None else []
+    order = first + [k for k in range(MAX_DRAWS) if k not in set(first)]
+    used = []
     out = np.zeros(x.shape)
     dx = np.zeros(x.shape) if with_backward else None
     filled = np.zeros(x.shape, dtype=bool)
     if not with_backward:
         filled |= x == 0  # the output is 0 whatever the state
-    for k in range(MAX_DRAWS):
+    unseen = 0
+    if float(p_drop) == 0.0:  # nothing is ever dropped: a dropped unit of the mask is 0 (the spec's value)
+        unseen = int(np.sum(~filled & ~want))
+        filled |= ~want
+    for k in order:
         o, d = draw(k)
         o = np.asarray(o, dtype=np.float64)
         if o.shape != x.shape:
@@ -51,14 +64,16 @@ def assemble(draw, x, mask, with_backward: bool, p_drop: float):
         if with_backward:
             dx[take] = d[take]
         filled |= take
+        if take.any():
+            used.append(k)
         if filled.all():
-            return out, dx, 0
-    missing = ~filled
-    if np.any(missing & want):
-        idx = tuple(int(i) for i in np.argwhere(missing & want)[0])
-        raise DropoutDrawError(f"dropout: element {idx} was never kept in {MAX_DRAWS} draws of the code at drop "
-                               f"probability p = {p_drop:g}; the protocol's mask keeps it")
-    return out, dx, int(missing.sum())  # dropped units never drawn as dropped (p = 0): 0, noted by the kit
+            if memo is not None:
+                memo[key] = used
+            return out, dx, unseen
+    idx = tuple(int(i) for i in np.argwhere(~filled)[0])
+    state = "kept" if want[idx] else "dropped"
+    raise DropoutDrawError(f"dropout: element {idx} was never {state} in {MAX_DRAWS} draws of the code at drop "
+                           f"probability p = {p_drop:g}; the protocol's mask has it {state}")
 
 
 def keep_fraction(draw_once, n: int = 20000) -> float:

@@ -212,7 +212,11 @@ def wrap(target, style: str | None = None, mapping=None) -> Kit:
         raise MappingError("no code to wrap: give --impl (or the mapping's 'impl')")
     obj, name = resolve_target(target)
     module = importlib.import_module(KIT_MODULES[style])
-    return module.build(obj, name, m)
+    kit = module.build(obj, name, m)
+    source = "" if mapping is None else f", {os.fspath(mapping)!r}" if isinstance(mapping, (str, os.PathLike)) else f", {mapping!r}"
+    # the name is also how a reproducer rebuilds the kit: "import gradspec.adapters.kits as impl; impl = impl.wrap(...)"
+    kit.__name__ = f"gradspec.adapters.kits:wrap({name!r}, {style!r}{source})"
+    return kit
 
 
 def check(kit, ops=None, oracles=("fd64",), seed=0, examples=None, profile=None, **options):
@@ -244,3 +248,31 @@ def check(kit, ops=None, oracles=("fd64",), seed=0, examples=None, profile=None,
     for name in names:
         ops_out[name] = extra[name] if name in extra else result.ops[name]
     return RunResult(result.version, result.implementation, seed, oracles, ops_out, result.duration_s + seconds)
+
+
+def run_cli(args, ops, oracles, examples, progress, out):
+    """``gradspec check --style/--mapping``: wrap, print what was bound (unless -q), check. A bad mapping or
+    style is an :class:`gradspec.impl.ImplementationError` (exit status 2)."""
+    from ..impl import ImplementationError
+
+    try:
+        kit = wrap(args.impl, args.style, args.mapping)
+    except MappingError as exc:
+        raise ImplementationError(str(exc)) from None
+    result = check(kit, ops=ops, oracles=oracles, seed=args.seed, examples=examples, progress=progress,
+                   timeout=args.timeout)
+    if not args.quiet:
+        print_mapping(kit, out)
+    return result
+
+
+def print_mapping(kit, out):
+    """What the kit bound, op by op, with its notes (printed by ``gradspec check --style``)."""
+    d = kit.describe_mapping()
+    print(f"{d['target']}: {len(d['ops'])} op(s) bound", file=out)
+    for op, info in d["ops"].items():
+        print(f"  {op:24s} <- {info['bound']}", file=out)
+        for n in info["notes"]:
+            print(f"  {'':24s}    {n}", file=out)
+    for op, why in d["skipped"].items():
+        print(f"  {op:24s} not checked: {why}", file=out)

@@ -290,6 +290,7 @@ def _dropout(kit, op, cname, cls):
         return
     meaning = entry.get("p") or ("keep" if "keep" in ratio_arg else "drop")
     rng_attr = entry.get("rng")
+    memo: dict = {}
 
     def run(x, mask, p, dy=None):
         ratio = 1.0 - float(p) if meaning == "keep" else float(p)
@@ -304,10 +305,10 @@ def _dropout(kit, op, cname, cls):
             return out, (layer.backward(dy) if dy is not None else None)
 
         if rng_attr:
-            out, dx, unseen = assemble(draw, x, mask, dy is not None, float(p))
+            out, dx, unseen = assemble(draw, x, mask, dy is not None, float(p), memo)
         else:
             with GlobalNumpyState():
-                out, dx, unseen = assemble(draw, x, mask, dy is not None, float(p))
+                out, dx, unseen = assemble(draw, x, mask, dy is not None, float(p), memo)
         if unseen:
             kit.note(op, "at p = 0 the code never drops a unit: the dropped units of the protocol's mask are taken as 0")
         return out if dy is None else dx
