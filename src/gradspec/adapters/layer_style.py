@@ -22,7 +22,7 @@ max_pool2d, avg_pool2d ``Pooling(pool_h, pool_w, stride, pad)``         as the c
                        (``MaxPooling``); ``AvgPooling``                 is passed to the code
 sgd, momentum,         ``SGD(lr)``, ``Momentum(lr, momentum)``,         ``update(params, grads)`` on
 adagrad, rmsprop, adam ``AdaGrad``, ``RMSprop(lr, decay_rate)``,        ``params = {"w": copy of w}``; the
-                       ``Adam(lr, beta1, beta2)``                       optimizer object lives in the state
+                       ``Adam(lr, beta1, beta2)``                       state is the object's attributes
 =====================  ===============================================  ==========================================
 
 Constructor and forward arguments are matched by name (``stride``, ``pad``, ``pool_h``/``pool_w``,
@@ -335,25 +335,30 @@ def _optimizer(kit, op, cname, cls):
     args = {h: _arg_name(kit, op, cls, h) for h in OPT_HYPERS_OF[op]}
 
     def configure(opt, hyper, created):
+        """Hyperparameters the constructor did not take (or that changed) are set as attributes."""
         for h, v in hyper.items():
             name = args.get(h)
             if created and name in init_names:
                 continue
-            attr = name if name else next((a for a in ALIASES.get(h, (h,)) if hasattr(opt, a)), None)
-            if attr is None or not hasattr(opt, attr):
+            attr = name if name and hasattr(opt, name) else next((a for a in ALIASES.get(h, (h,)) if hasattr(opt, a)), None)
+            if attr is None:
                 raise MappingError(f"{cname} takes no {h} (no constructor argument or attribute named "
                                    f"{'/'.join(ALIASES.get(h, (h,)))}); the spec's {op} has one: map it with "
                                    f"\"hyper\": {{\"{h}\": \"<name>\"}}")
             setattr(opt, attr, v)
 
     def init(w):
-        return {"optimizer": None}
+        return {}
 
     def update(w, g, state, **hyper):
-        opt = copy.deepcopy(state.get("optimizer")) if isinstance(state, dict) else None
-        created = opt is None
+        # the state is the optimizer object's attributes (arrays, dicts of arrays, numbers): plain data that
+        # can be compared and copied; the object is rebuilt from a copy of it for every step
+        created = not state
         if created:
             opt = cls(**{args[h]: v for h, v in hyper.items() if args.get(h) in init_names})
+        else:
+            opt = cls.__new__(cls)
+            opt.__dict__.update(copy.deepcopy(dict(state)))
         configure(opt, hyper, created)
         w_copy = np.array(w, dtype=np.float64, copy=True)
         params, grads = {"w": w_copy}, {"w": g}
@@ -362,10 +367,11 @@ def _optimizer(kit, op, cname, cls):
         kit.note(op, f"{cname}.update(params, grads) " + ("wrote params in place" if new_w is w_copy else
                                                           "replaced params['w']")
                  + ": the kit passes a copy of w and reads the result out of params")
-        return np.asarray(new_w), {"optimizer": opt}
+        return np.asarray(new_w), copy.deepcopy(vars(opt))
 
     kit.provide(op, {f"{op}_init": init, f"{op}_update": update}, cname)
-    kit.note(op, f"{cname}(" + ", ".join(f"{a}={h}" for h, a in args.items() if a in init_names) + ")")
+    kit.note(op, f"{cname}(" + ", ".join(f"{a}={h}" for h, a in args.items() if a in init_names) + "); the state "
+                 "is the object's attributes, copied before every step")
 
 
 BUILDERS = {"affine": _with_params, "conv2d": _with_params, "relu": _simple, "sigmoid": _simple, "tanh": _simple,
