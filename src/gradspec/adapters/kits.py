@@ -115,8 +115,8 @@ def resolve_target(target):
         return target, getattr(target, "__name__", type(target).__name__)
     from ..impl import load
 
-    impl = load(target)  # same rules as --impl (working directory, files); a class is instantiated there,
-    return impl.obj, target  # so a MODULE:CLASS target names the module's class through the module instead
+    impl = load(target)  # the rules of --impl: the working directory first, a file path, MODULE:OBJECT
+    return impl.obj, target
 
 
 def lookup(obj, name: str):
