@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     c.add_argument("--vectors", metavar="DIR", default=None,
                    help="check against the golden vectors in DIR (written by `gradspec vectors`) instead of the oracles")
+    c.add_argument("--style", choices=["cache", "layers", "network"], default=None,
+                   help="the --impl code is written in this style (cs231n cache functions, fish-book layer classes, "
+                        "a Nielsen network): an adapter kit wraps it (gradspec.adapters.kits)")
+    c.add_argument("--mapping", metavar="FILE", default=None,
+                   help="JSON mapping for the kit: which function or class is which op, hyperparameter names")
     v = sub.add_parser("vectors", help="write the golden test vectors (JSON with 40-digit decimals, .npz, schema)")
     v.add_argument("--out", metavar="DIR", required=True, help="output directory (created if needed)")
     v.add_argument("--ops", nargs="+", metavar="NAME", help="ops to include (default: all)")
@@ -126,6 +131,10 @@ def _cmd_check(args, parser) -> int:
 
             result = check_from_vectors(args.vectors, impl=args.impl, ops=ops, seed=args.seed, timeout=args.timeout,
                                         progress=progress)
+        elif args.style or args.mapping:  # code in another style, wrapped by an adapter kit
+            from .adapters.kits import run_cli
+
+            result = run_cli(args, ops, oracles, examples, progress, out)
         else:
             result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=args.examples,
                            profile=args.profile, progress=progress, timeout=args.timeout)

@@ -6,6 +6,7 @@ Run the conformance suite against an implementation::
     GRADSPEC_IMPL=my_layers pytest --pyargs gradspec.conformance
     pytest --pyargs gradspec.conformance --gradspec-impl gradspec.adapters.torch_impl \\
         --gradspec-seed 3 --gradspec-oracle fd64 --gradspec-profile ci --gradspec-xfails known.txt
+    pytest --pyargs gradspec.conformance --gradspec-impl my_code --gradspec-style cache [--gradspec-mapping map.json]
 
 One test per op × oracle check (``test_conformance[affine-fd64-backward]``);
 a failure shows the findings and a copy-paste reproducer. Ops the
@@ -58,6 +59,10 @@ def pytest_addoption(parser):
                     help="example counts: dev (default), ci (3x), thorough (10x)")
     group.addoption("--gradspec-xfails", metavar="FILE", default=None,
                     help="known failures: one op or test id per line, '#' comments")
+    group.addoption("--gradspec-style", choices=["cache", "layers", "network"], default=None,
+                    help="the implementation is written in this style; an adapter kit wraps it (gradspec.adapters.kits)")
+    group.addoption("--gradspec-mapping", metavar="FILE", default=None,
+                    help="JSON mapping for the adapter kit (which function or class is which op)")
 
 
 def pytest_configure(config):
@@ -83,7 +88,8 @@ def session(config):
         from .session import ConformanceSession, split_names
 
         s = ConformanceSession(config.getoption("gradspec_impl"), split_names(config.getoption("gradspec_oracle"), DEFAULT_ORACLES),
-                               config.getoption("gradspec_seed"), config.getoption("gradspec_profile"))
+                               config.getoption("gradspec_seed"), config.getoption("gradspec_profile"),
+                               style=config.getoption("gradspec_style"), mapping=config.getoption("gradspec_mapping"))
         config.stash[_SESSION] = s
     return s
 

@@ -1,0 +1,191 @@
+"""The protocol's differentiable ops written once over a NumPy-like namespace, for function-transform frameworks.
+
+:mod:`gradspec.adapters.jax_impl` (``jax.numpy`` + ``jax.vjp``) and :mod:`gradspec.adapters.autograd_impl`
+(``autograd.numpy`` + ``autograd.make_vjp``) both call :func:`build`: every forward is a pure function of
+the framework's arrays, and every backward is the framework's own vector-Jacobian product of that forward
+with the given cotangent. Ops whose framework primitive matters (relu, sigmoid, softmax, conv2d, the
+pools) come from the framework module, so the framework's conventions are what gradspec checks.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Backend:
+    """What :func:`build` needs from a framework.
+
+    ``xnp``: its NumPy namespace. ``vjp(f, args, dy)``: (f(*args), the VJP of every argument).
+    ``asarray``: a framework array from NumPy. ``relu``, ``sigmoid``, ``log_softmax``, ``conv2d(x, W, stride,
+    pad)``, ``max_pool(x, k, s, p)``, ``avg_pool(x, k, s, p)``: the framework's ops.
+    """
+
+    def __init__(self, xnp, vjp, asarray, relu, sigmoid, log_softmax, conv2d, max_pool, avg_pool):
+        self.xnp, self.vjp, self.asarray = xnp, vjp, asarray
+        self.relu, self.sigmoid, self.log_softmax = relu, sigmoid, log_softmax
+        self.conv2d, self.max_pool, self.avg_pool = conv2d, max_pool, avg_pool
+
+
+def out_size(size, k, s, p):
+    return (size + 2 * p - k) // s + 1
+
+
+def _f64(name, x):
+    a = np.asarray(x)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    return np.array(a, dtype=np.float64, copy=True)
+
+
+def _int(name, v, low):
+    if isinstance(v, (bool, np.bool_)) or float(v) != int(v) or int(v) < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    return int(v)
+
+
+def build(B: Backend) -> dict:
+    """The protocol functions for backend ``B`` (a dict name -> function)."""
+    xnp = B.xnp
+    fns: dict = {}
+
+    def np_out(y):
+        return np.array(y, dtype=np.float64)
+
+    def pair(name, forward, n_diff):
+        """forward(*arrays, *hypers); the first ``n_diff`` arguments are differentiable arrays."""
+
+        def fwd(*args):
+            arrays = [B.asarray(_f64(f"arg{i}", a)) for i, a in enumerate(args[:n_diff])]
+            return np_out(forward(*arrays, *args[n_diff:]))
+
+        def bwd(*args):
+            *args, dy = args
+            arrays = [B.asarray(_f64(f"arg{i}", a)) for i, a in enumerate(args[:n_diff])]
+            rest = args[n_diff:]
+            _, grads = B.vjp(lambda *a: forward(*a, *rest), arrays, B.asarray(_f64("dy", dy)))
+            out = tuple(np_out(g) for g in grads)
+            return out[0] if len(out) == 1 else out
+
+        fns[f"{name}_forward"], fns[f"{name}_backward"] = fwd, bwd
+
+    def loss(name, forward, targets_as_float=True):
+        def fwd(a, t):
+            t = _f64("t", t) if targets_as_float else np.asarray(t)
+            return float(forward(B.asarray(_f64("input", a)), B.asarray(t)))
+
+        def bwd(a, t, dy):
+            t = _f64("t", t) if targets_as_float else np.asarray(t)
+            tt = B.asarray(t)
+            _, grads = B.vjp(lambda z: forward(z, tt), [B.asarray(_f64("input", a))], B.asarray(np.float64(dy)))
+            return np_out(grads[0])
+
+        fns[f"{name}_forward"], fns[f"{name}_backward"] = fwd, bwd
+
+    pair("sigmoid", B.sigmoid, 1)
+    pair("tanh", xnp.tanh, 1)
+    pair("relu", B.relu, 1)
+    pair("softmax", lambda x: xnp.exp(B.log_softmax(x)), 1)
+    pair("affine", lambda x, W, b: xnp.dot(x, W) + b, 3)
+
+    def step_forward(x):
+        return (_f64("x", x) > 0).astype(np.float64)
+
+    fns["step_forward"] = step_forward
+
+    def n_of(a):
+        return a.shape[0]
+
+    loss("mse", lambda y, t: 0.5 * xnp.sum((y - t) ** 2) / n_of(y))
+    loss("cross_entropy", lambda p, t: -xnp.sum(t * xnp.log(p)) / n_of(p))
+
+    def softmax_ce(z, labels):
+        lp = B.log_softmax(z)
+        onehot = np.eye(z.shape[1])[np.asarray(labels, dtype=np.int64)]
+        return -xnp.sum(lp * B.asarray(onehot)) / n_of(z)
+
+    loss("softmax_cross_entropy", softmax_ce, targets_as_float=False)
+    loss("binary_cross_entropy", lambda z, t: xnp.sum(xnp.logaddexp(0.0, z) - t * z) / n_of(z))
+
+    def conv(x, W, b, stride=1, pad=0):
+        s, p = _int("stride", stride, 1), _int("pad", pad, 0)
+        return B.conv2d(x, W, s, p) + xnp.reshape(b, (1, -1, 1, 1))
+
+    pair("conv2d", conv, 3)
+
+    def pool_args(kernel, stride, pad):
+        k = _int("kernel", kernel, 1)
+        s = k if stride is None else _int("stride", stride, 1)
+        p = _int("pad", pad, 0)
+        if p > k // 2:
+            raise ValueError(f"pooling: pad must be <= kernel//2, got pad {p} and kernel {k}")
+        return k, s, p
+
+    pair("max_pool2d", lambda x, kernel, stride=None, pad=0: B.max_pool(x, *pool_args(kernel, stride, pad)), 1)
+    pair("avg_pool2d", lambda x, kernel, stride=None, pad=0: B.avg_pool(x, *pool_args(kernel, stride, pad)), 1)
+
+    def batchnorm(x, gamma, beta, eps=1e-5):
+        axes = (0,) if len(x.shape) == 2 else (0, 2, 3)
+        shape = (1, -1) if len(x.shape) == 2 else (1, -1, 1, 1)
+        mu = xnp.mean(x, axis=axes, keepdims=True)
+        var = xnp.mean((x - mu) ** 2, axis=axes, keepdims=True)
+        return (x - mu) / xnp.sqrt(var + float(eps)) * xnp.reshape(gamma, shape) + xnp.reshape(beta, shape)
+
+    pair("batchnorm", batchnorm, 3)
+
+    def dropout_forward(x, mask, p):
+        return np_out(B.asarray(_f64("x", x)) * B.asarray(_f64("mask", mask)) / (1.0 - float(p)))
+
+    def dropout_backward(x, mask, p, dy):
+        m = B.asarray(_f64("mask", mask))
+        _, g = B.vjp(lambda a: a * m / (1.0 - float(p)), [B.asarray(_f64("x", x))], B.asarray(_f64("dy", dy)))
+        return np_out(g[0])
+
+    fns["dropout_forward"], fns["dropout_backward"] = dropout_forward, dropout_backward
+
+    def l2(W, lam):
+        return 0.5 * float(lam) * xnp.sum(W ** 2)
+
+    def l2_forward(W, lam):
+        return float(l2(B.asarray(_f64("W", W)), lam))
+
+    def l2_backward(W, lam, dy):
+        _, g = B.vjp(lambda w: l2(w, lam), [B.asarray(_f64("W", W))], B.asarray(np.float64(dy)))
+        return np_out(g[0])
+
+    fns["l2_penalty_forward"], fns["l2_penalty_backward"] = l2_forward, l2_backward
+
+    hidden_fns = {"sigmoid": B.sigmoid, "tanh": xnp.tanh, "relu": B.relu}
+
+    def mlp_loss_and_grads(params, X, T, hidden, output):
+        if hidden not in hidden_fns:
+            raise ValueError(f"mlp: hidden must be one of {tuple(hidden_fns)}, got {hidden!r}")
+        if output not in ("identity_mse", "sigmoid_mse", "softmax_cross_entropy"):
+            raise ValueError(f"mlp: unknown output {output!r}")
+        Xa = B.asarray(_f64("X", X))
+        leaves = [B.asarray(_f64(f"{n}{l}", v)) for l, pair_ in enumerate(params, start=1)
+                  for n, v in zip(("W", "b"), pair_)]
+        Tn = np.asarray(T) if output == "softmax_cross_entropy" else _f64("T", T)
+        Ta = B.asarray(Tn) if output != "softmax_cross_entropy" else None
+
+        def total(*flat):
+            a = Xa
+            L = len(flat) // 2
+            for l in range(L):
+                z = xnp.dot(a, flat[2 * l]) + flat[2 * l + 1]
+                a = hidden_fns[hidden](z) if l < L - 1 else z
+            if output == "softmax_cross_entropy":
+                return softmax_ce(z, Tn)
+            out = z if output == "identity_mse" else B.sigmoid(z)
+            return 0.5 * xnp.sum((out - Ta) ** 2) / n_of(z)
+
+        value, grads = B.vjp(total, leaves, B.asarray(np.float64(1.0)))
+        g = [np_out(v) for v in grads]
+        return float(value), [(g[2 * i], g[2 * i + 1]) for i in range(len(g) // 2)]
+
+    fns["mlp_loss_and_grads"] = mlp_loss_and_grads
+    return fns
+
+
+def windows(xnp, xp, k, s, OH, OW):
+    """The k·k strided views of the padded input, stacked on a last axis (row-major window order)."""
+    return xnp.stack([xp[:, :, i:i + s * (OH - 1) + 1:s, j:j + s * (OW - 1) + 1:s]
+                      for i in range(k) for j in range(k)], axis=-1)

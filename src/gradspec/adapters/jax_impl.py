@@ -1,0 +1,81 @@
+r"""The gradspec protocol's differentiable ops implemented with JAX (CPU, float64): ``gradspec.adapters.jax_impl``.
+
+Every forward is a pure ``jax.numpy``/``jax.lax`` function; every backward is ``jax.vjp`` of it with the
+given cotangent. Importing this module turns on ``jax_enable_x64`` (JAX computes in float32 otherwise), a
+process-wide JAX setting. Check it with::
+
+    pip install "gradspec[jax]"
+    gradspec check --impl gradspec.adapters.jax_impl
+
+Provided: sigmoid, tanh, relu, softmax, step, affine, the four losses, conv2d, max_pool2d, avg_pool2d,
+batchnorm, dropout, l2_penalty and the mlp. Not provided (JAX has no optimizer, clipping or init API of
+its own; optax and flax are separate libraries): the optimizers, clipping, init schemes and the perceptron.
+
+Conventions: JAX's own, never mapped to the spec's
+==================================================
+
+=============  ============================================  ============================================
+op             JAX                                           what gradspec sees
+=============  ============================================  ============================================
+relu           ``jax.nn.relu`` (custom JVP: relu'(0) = 0)    the spec's relu'(0) = 0
+sigmoid        ``jax.nn.sigmoid``                            —
+softmax, CE    ``jax.nn.log_softmax``                        stable at logits of ±1000
+conv2d         ``lax.conv_general_dilated`` (NCHW, OIHW),    cross-correlation with zero padding: the
+               padding ``[(pad, pad), (pad, pad)]``          spec's
+max_pool2d     ``lax.reduce_window(x, -inf, lax.max, ...)``  padding is −inf (the spec's); on a tie the
+               with the padding in the window                VJP (select-and-scatter) picks one maximum:
+                                                             if it is not the first in row-major order,
+                                                             gradspec's tie check fails and names the rule
+avg_pool2d     ``lax.reduce_window(x, 0, lax.add, ...)``     divides by kernel², padding counted (the
+               divided by kernel²                            spec's; ``flax.linen.avg_pool`` does the same
+                                                             with ``count_include_pad=True``)
+batchnorm      batch statistics in ``jax.numpy``             biased variance, eps inside the root
+losses         written as sums over non-batch axes / N       the spec's reduction (optax's losses return
+                                                             per-example values: their mean is the same)
+=============  ============================================  ============================================
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+except ImportError as exc:  # pragma: no cover - exercised only without jax
+    raise ImportError("gradspec.adapters.jax_impl needs JAX: pip install 'gradspec[jax]'") from exc
+
+from .functional import Backend, build
+
+jax.config.update("jax_enable_x64", True)
+__version__ = f"jax {jax.__version__}"
+
+
+def _vjp(f, args, dy):
+    y, pull = jax.vjp(f, *args)
+    return y, pull(jnp.asarray(dy, dtype=jnp.float64).reshape(jnp.shape(y)))
+
+
+def _asarray(a):
+    a = np.asarray(a)
+    return jnp.asarray(a, dtype=jnp.float64) if a.dtype.kind == "f" else jnp.asarray(a)
+
+
+def _conv(x, W, s, p):
+    return lax.conv_general_dilated(x, W, (s, s), [(p, p), (p, p)], dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+
+def _window(x, init, op, k, s, p):
+    return lax.reduce_window(x, init, op, (1, 1, k, k), (1, 1, s, s), [(0, 0), (0, 0), (p, p), (p, p)])
+
+
+def _max_pool(x, k, s, p):
+    return _window(x, -jnp.inf, lax.max, k, s, p)
+
+
+def _avg_pool(x, k, s, p):
+    return _window(x, 0.0, lax.add, k, s, p) / (k * k)
+
+
+globals().update(build(Backend(jnp, _vjp, _asarray, jax.nn.relu, jax.nn.sigmoid, jax.nn.log_softmax, _conv,
+                               _max_pool, _avg_pool)))
