@@ -185,8 +185,9 @@ def test_layer_kit_verdicts_fd64(fish):
     result = gradspec.check(kit)
     assert _verdicts(result) == LAYER_VERDICTS
     d = json.dumps(result.to_dict()["ops"])
-    for bug in ("dropout_not_inverted", "batchnorm_other_eps"):
+    for bug in ("dropout_not_inverted", "ignored_hyperparameter"):
         assert bug in d
+    assert '"hyperparameter": "eps"' in d  # the batchnorm that ignores the eps passed in
     assert _failing_checks(result, "max_pool2d") == [("fd64", "conventions")]  # the tie rule, on the kink
     # the in-place update is the style's contract: noted, not a failure
     assert any("wrote params in place" in n for n in kit.notes["sgd"])

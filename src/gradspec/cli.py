@@ -134,6 +134,9 @@ def _cmd_check(args, parser) -> int:
         elif args.style or args.mapping:  # code in another style, wrapped by an adapter kit
             from .adapters.kits import run_cli
 
+            from .profiles import examples_for
+
+            examples = args.examples if args.examples is not None else examples_for(args.profile, oracles)
             result = run_cli(args, ops, oracles, examples, progress, out)
         else:
             result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=args.examples,
