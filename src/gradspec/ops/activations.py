@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, Kink, OpSpec, Sampler
+from ..spec import Arg, FdModel, Kink, OpSpec, Sampler
 from . import refs
 from .sampling import any_shape, away_from_zero, min_abs, shape_of_x
 
@@ -44,14 +44,16 @@ OPS = (
                    cases=({"x": (2, 3)}, {"x": (1, 2, 1, 2)})),
            same_shape, notes="stable for |x| = 1000",
            sympy=refs.sympy("define_sigmoid"), mp_forward=refs.mp_forward("sigmoid"),
-           error_model=refs.error_model("model_sigmoid"), vector_values=refs.vector_values("values_sigmoid")),
+           error_model=refs.error_model("model_sigmoid"), vector_values=refs.vector_values("values_sigmoid"),
+           fd_model=FdModel(large_logits="x")),
     OpSpec("tanh", "differentiable", "activations", "hyperbolic tangent", (X_ANY,),
            ("tanh_forward", "tanh_backward"), "y has the shape of x",
            Sampler(shape_of_x, normal2_values, refs.strategy("elementwise"), ("away", "hard"),
                    cases=({"x": (2, 3)}, {"x": (4,)})),
            same_shape,
            sympy=refs.sympy("define_tanh"), mp_forward=refs.mp_forward("tanh"),
-           error_model=refs.error_model("model_tanh"), vector_values=refs.vector_values("values_tanh")),
+           error_model=refs.error_model("model_tanh"), vector_values=refs.vector_values("values_tanh"),
+           fd_model=FdModel(large_logits="x")),
     OpSpec("relu", "differentiable", "activations", "max(x, 0)", (X_ANY,), ("relu_forward", "relu_backward"),
            "y has the shape of x",
            Sampler(shape_of_x, relu_values, refs.strategy("elementwise", away_from_zero=True), ("away", "on_kink", "hard"),
@@ -76,5 +78,6 @@ OPS = (
                    cases=({"x": (2, 3)}, {"x": (1, 2, 4)})),
            same_shape,
            sympy=refs.sympy("define_softmax"), mp_forward=refs.mp_forward("softmax"),
-           error_model=refs.error_model("model_softmax"), vector_values=refs.vector_values("values_softmax")),
+           error_model=refs.error_model("model_softmax"), vector_values=refs.vector_values("values_softmax"),
+           fd_model=FdModel(large_logits="x")),
 )

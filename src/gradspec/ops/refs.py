@@ -14,6 +14,7 @@ MP_ERROR_MODELS = "gradspec.mpmath_oracle.tolerance"
 MP_VECTORS = "gradspec.mpmath_oracle.vectors_mp"
 STRATEGIES = "gradspec.properties.strategies"
 KINK_CASES = "gradspec.conventions"
+FD64_MODELS = "gradspec.oracles.fd64_models"
 
 
 def sympy(attr: str, **kw) -> Ref:
@@ -49,3 +50,8 @@ def strategy(attr: str, **kw) -> Ref:
 def kink_cases(attr: str, **kw) -> Ref:
     """Fixed cases on the kinks ``cases() -> [Case]``."""
     return Ref(KINK_CASES, attr, tuple(kw.items()))
+
+
+def fd64(attr: str, **kw) -> Ref:
+    """A piece of the fd64 oracle's model of an op (see :class:`~gradspec.spec.FdModel`)."""
+    return Ref(FD64_MODELS, attr, tuple(kw.items()))
