@@ -213,6 +213,9 @@ class OpSpec:
     kink_cases: Ref | None = None
     #: the fd64 oracle's facts about the op: steps, cancellation, targeted samples (see :class:`FdModel`)
     fd_model: FdModel = NO_FD_MODEL
+    #: the op's known wrong variants: a Ref to a :class:`gradspec.variants.Catalogue` (``catalogue(op_name)``
+    #: -> its entries), read by the diagnosis (by name) and the mutation library (the properties must catch them)
+    variants: Ref | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

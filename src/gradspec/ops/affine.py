@@ -27,5 +27,6 @@ OPS = (
            lambda s: (np.shape(s["x"])[0], np.shape(s["W"])[1]),
            sympy=refs.sympy("define_affine"), mp_forward=refs.mp_forward("affine"),
            error_model=refs.error_model("model_affine"), vector_values=refs.vector_values("values_affine"),
-           fd_model=FdModel(magnitude=refs.fd64("affine_magnitude"), targeted=refs.fd64("affine_targeted"))),
+           fd_model=FdModel(magnitude=refs.fd64("affine_magnitude"), targeted=refs.fd64("affine_targeted")),
+           variants=refs.variants("affine")),
 )

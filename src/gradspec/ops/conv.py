@@ -42,5 +42,6 @@ OPS = (
            conventions=("cross-correlation (no kernel flip)", "zero padding"),
            sympy=refs.sympy("define_conv2d"), mp_forward=refs.mp_forward("conv2d"),
            error_model=refs.error_model("model_conv2d"), vector_values=refs.vector_values("values_conv2d"),
-           fd_model=FdModel(magnitude=refs.fd64("conv2d_magnitude"), targeted=refs.fd64("conv2d_targeted"))),
+           fd_model=FdModel(magnitude=refs.fd64("conv2d_magnitude"), targeted=refs.fd64("conv2d_targeted")),
+           variants=refs.variants("conv")),
 )

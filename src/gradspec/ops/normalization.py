@@ -36,5 +36,6 @@ OPS = (
            sympy=refs.sympy("define_batchnorm"), mp_forward=refs.mp_forward("batchnorm"),
            error_model=refs.error_model("model_batchnorm"), vector_values=refs.vector_values("values_batchnorm"),
            fd_model=FdModel(step=refs.fd64("batchnorm_step"), conditioning=refs.fd64("batchnorm_conditioning"),
-                            cancellation=refs.fd64("batchnorm_cancellation"))),
+                            cancellation=refs.fd64("batchnorm_cancellation")),
+           variants=refs.variants("normalization")),
 )
