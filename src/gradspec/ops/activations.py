@@ -1,9 +1,9 @@
-"""Records of the activations (``gradspec.reference.activations``): sigmoid, tanh, relu, step, softmax."""
+"""Records of the activations (``gradspec.reference.activations``): sigmoid, tanh, relu, leaky_relu, step, softmax."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, FdModel, Kink, OpSpec, Sampler
+from ..spec import Arg, FdModel, Hyper, Kink, OpSpec, Sampler
 from . import refs
 from .sampling import any_shape, away_from_zero, min_abs, shape_of_x
 
@@ -20,6 +20,10 @@ def normal2_values(case, rng):
 
 def relu_values(case, rng):
     return {"x": away_from_zero(rng, case["x"])}
+
+
+def leaky_relu_values(case, rng):
+    return {"x": away_from_zero(rng, case["x"]), "alpha": float(rng.uniform(0.0, 1.0))}
 
 
 def step_values(case, rng):
@@ -67,6 +71,17 @@ OPS = (
            error_model=refs.error_model("model_relu"), vector_values=refs.vector_values("values_relu"),
            kink_cases=refs.kink_cases("relu_cases"),
            variants=refs.variants("activations")),
+    OpSpec("leaky_relu", "differentiable", "activations", "x where x > 0, else alpha·x",
+           (X_ANY, Arg("alpha", "hyper", False, "slope for x <= 0")), ("leaky_relu_forward", "leaky_relu_backward"),
+           "y has the shape of x",
+           Sampler(shape_of_x, leaky_relu_values, refs.strategy("leaky_relu"), ("away", "on_kink", "hard"),
+                   cases=({"x": (2, 3)}, {"x": (1, 1, 2, 2)})),
+           same_shape, hypers=(Hyper("alpha", 0.0, 1.0, high_open=True, default=0.01, doc="slope for x <= 0"),),
+           kinks=(Kink("x", "x == 0", "leaky_relu'(0) = alpha (the left slope)", lambda s: min_abs(s["x"])),),
+           conventions=("leaky_relu'(0) = alpha",),
+           sympy=refs.sympy("define_leaky_relu"), mp_forward=refs.mp_forward("leaky_relu"),
+           error_model=refs.error_model("model_leaky_relu"), vector_values=refs.vector_values("values_leaky_relu"),
+           kink_cases=refs.kink_cases("leaky_relu_cases"), variants=refs.variants("activations")),
     OpSpec("step", "function", "activations", "Heaviside step of the perceptron: 1.0 where x > 0 else 0.0",
            (Arg("x", "input", False, "any shape"),), ("step_forward",), "y has the shape of x",
            Sampler(shape_of_x, step_values, refs.strategy("elementwise", away_from_zero=True), ("away", "on_kink")),

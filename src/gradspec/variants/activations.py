@@ -26,6 +26,14 @@ C.variant("relu_prime_at_zero_is_half", "relu", "relu'(0) = ½ at the kink; the 
           relu_backward=lambda x, dy: np.where(f64(x) > 0, f64(dy), np.where(f64(x) == 0, 0.5 * f64(dy), 0.0)))
 C.variant("missing_activation_derivative", "relu", "relu_backward returns dy unchanged: the mask [x > 0] is missing",
           relu_backward=lambda x, dy: f64(dy) + 0.0 * f64(x))
+C.variant("leaky_relu_prime_at_zero_is_one", "leaky_relu", "leaky_relu'(0) = 1: the slope of x > 0 is taken where "
+          "x == 0 (x >= 0 instead of x > 0); the spec fixes leaky_relu'(0) = alpha, the left slope",
+          mutant="leaky_relu_prime_at_zero_is_one", description="leaky_relu_backward uses the slope 1 at x = 0",
+          leaky_relu_backward=lambda x, alpha, dy: np.where(f64(x) >= 0, f64(dy), alpha * f64(dy)))
+C.variant("alpha_ignored_in_backward", "leaky_relu", "leaky_relu_backward ignores alpha: no gradient passes where x <= 0 "
+          "(relu's backward); the spec's slope there is alpha", mutant="leaky_relu_backward_ignores_alpha",
+          description="leaky_relu_backward is relu's: the slope alpha for x <= 0 is lost",
+          leaky_relu_backward=lambda x, alpha, dy: np.where(f64(x) > 0, f64(dy), 0.0))
 C.variant("step_at_zero_is_one", "step", "step(0) = 1 (x >= 0 instead of x > 0); the spec fixes step(0) = 0",
           mutant="step_at_zero_is_one", description="step_forward returns 1 at x = 0",
           step_forward=lambda x: (f64(x) >= 0).astype(np.float64))
