@@ -79,3 +79,18 @@ def test_the_reference_gets_no_diagnosis_from_the_catalogue():
     result = gradspec.check(gradspec.reference, ops=[v.op for v in SELF_NAMED], seed=0)
     assert all(c.status not in ("fail", "error") for r in result.ops.values() for c in r.checks)
     assert not [c for r in result.ops.values() for c in r.checks if c.info.get("diagnosis")]
+
+
+def test_the_diagnosis_probes_are_the_kink_cases_and_the_catalogue_probes():
+    import numpy as np
+    from gradspec.conventions import cases
+    from gradspec.variants import catalogue_of
+
+    for op in registry.OPS:
+        own = catalogue_of(op).probes.get(op.name, [])
+        assert len(diagnosis.probes(op, np.random.default_rng(0))) == len(cases(op)) + len(own), op.name
+    (square,) = diagnosis.probes(registry.get("affine"), np.random.default_rng(0))
+    assert square["W"].shape[0] == square["W"].shape[1]  # the probe that exposes a transposed dW
+    cat = Catalogue()
+    cat.probe("relu", lambda rng: {"x": np.zeros(2)})
+    assert [p(None)["x"].tolist() for p in cat.probes["relu"]] == [[0.0, 0.0]] and cat.probes.get("tanh") is None

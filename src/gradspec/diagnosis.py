@@ -62,14 +62,14 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from . import reference as ref
 from .registry import INIT_SHAPES, OPS, OPT_HYPERS
 from .spec import OpSpec
-from .variants import Variant, known
+from .variants import Variant, catalogue_of, known
 
 #: Relative residual below which a := c·e is accepted as a pure scaling.
 FIT_RESIDUAL = 1e-8
@@ -411,65 +411,13 @@ VARIANTS: dict[str, list[Variant]] = {op.name: diagnosed_variants(op) for op in 
 
 
 # =========================================================================== probes: samples that expose a variant
-def _probe_affine_square(rng):
-    N, D = 3, 4
-    return {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, D)), "b": rng.normal(size=D)}
-
-
-def _probe_batchnorm(rng):
-    x = rng.normal(0.0, 0.3, size=(5, 3))
-    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=3), "beta": rng.normal(size=3), "eps": 0.05}
-
-
-def _probe_batchnorm_4d(rng):
-    x = rng.normal(0.0, 0.3, size=(3, 2, 2, 3))
-    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=2), "beta": rng.normal(size=2), "eps": 0.05}
-
-
-def _probe_dropout(rng):
-    mask = (rng.random((3, 4)) < 0.5).astype(float)
-    mask.flat[0], mask.flat[-1] = 0.0, 1.0
-    return {"x": rng.normal(size=(3, 4)), "mask": mask, "p": 0.3}
-
-
-def _probe_optimizer(name):
-    def probe(rng):
-        hyper = {"lr": 0.1}
-        hyper.update({"momentum": 0.9} if name == "momentum" else {"decay": 0.9, "eps": 1e-6} if name == "rmsprop" else
-                     {"eps": 1e-6} if name == "adagrad" else {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6} if name == "adam" else {})
-        return {"w": rng.normal(size=(2, 3)), "grads": [1e-3 * rng.normal(size=(2, 3)) for _ in range(5)], "hyper": hyper}
-
-    return probe
-
-
-def _probe_mlp(hidden, output, zero_pre=False):
-    def probe(rng):
-        widths = [3, 3, 3, 3]
-        params = [(rng.normal(0, 0.6, size=(3, 3)), rng.normal(0, 0.5, size=3)) for _ in range(3)]
-        X = rng.normal(size=(4, 3))
-        if zero_pre:  # example 0 is all zeros and unit 1 has no bias: its pre-activation is exactly 0
-            X[0] = 0.0
-            params[0][1][1] = 0.0
-        T = rng.integers(0, 3, size=4) if output == "softmax_cross_entropy" else rng.normal(size=(4, widths[-1]))
-        return {"params": params, "X": X, "T": T, "hidden": hidden, "output": output}
-
-    return probe
-
-
-PROBES: dict[str, list[Callable]] = {
-    "affine": [_probe_affine_square],
-    "batchnorm": [_probe_batchnorm, _probe_batchnorm_4d],
-    "dropout": [_probe_dropout],
-    "mlp": [_probe_mlp("tanh", "sigmoid_mse"), _probe_mlp("relu", "identity_mse", zero_pre=True)],
-    **{name: [_probe_optimizer(name)] for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam")},
-}
-
-
 def probes(op: OpSpec, rng: np.random.Generator) -> list[dict]:
-    """Samples made to expose ``op``'s variants: the kink cases of :mod:`gradspec.conventions` and the PROBES."""
+    """Samples made to expose ``op``'s variants: the kink cases of :mod:`gradspec.conventions` and the probes of
+    its record's catalogue of known variants."""
     from .conventions import cases
 
-    return [c.sample for c in cases(op)] + [p(rng) for p in PROBES.get(op.name, [])]
+    cat = catalogue_of(op)
+    return [c.sample for c in cases(op)] + [p(rng) for p in ([] if cat is None else cat.probes.get(op.name, []))]
 
 
 # =========================================================================== generic variants: any op

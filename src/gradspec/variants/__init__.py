@@ -77,12 +77,15 @@ class Catalogue:
 
     Callable: ``catalogue(op)`` is the list of ``op``'s entries (a record's ``variants`` Ref resolves to it).
     ``bases`` maps an op to validation-free rewrites of the reference that its variants build on (so a
-    hyperparameter fixed at 0, which the reference rejects, can still be evaluated).
+    hyperparameter fixed at 0, which the reference rejects, can still be evaluated); ``probes`` maps an op to
+    samplers ``probe(rng) -> sample`` made to expose its variants (a square W, a small spread...), which the
+    diagnosis tries besides the op's kink cases.
     """
 
     def __init__(self):
         self.entries: list[Variant] = []
         self.bases: dict[str, dict] = {}
+        self.probes: dict[str, list[Callable]] = {}
 
     def __call__(self, op: str) -> list[Variant]:
         return [v for v in self.entries if v.op == op]
@@ -105,6 +108,10 @@ class Catalogue:
 
     def base(self, op: str, overrides: dict) -> None:
         self.bases[op] = dict(overrides)
+
+    def probe(self, op: str, probe: Callable) -> Callable:
+        self.probes.setdefault(op, []).append(probe)
+        return probe
 
 
 def catalogue_of(op) -> Catalogue | None:

@@ -34,3 +34,12 @@ def affine_accumulating():
 
 C.mutant("affine_backward_accumulates_db", "affine", "db accumulates into a persistent buffer that is never zeroed (the second call differs)",
          affine_backward=affine_accumulating())
+
+
+def probe_affine_square(rng):
+    """A square W: a dW transposed by mistake keeps its shape."""
+    N, D = 3, 4
+    return {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, D)), "b": rng.normal(size=D)}
+
+
+C.probe("affine", probe_affine_square)

@@ -74,3 +74,21 @@ C.variant("transposed_weight", "mlp", "BP2 multiplies δ^(l+1) by W^(l+1) instea
           **mlp_variant(no_transpose=True))
 C.mutant("mlp_column_dW_missing_1_over_m", "mlp", "column layout: dW = δ aᵀ without the 1/m of the mini-batch mean",
          **mlp_variant(col_no_m=True))
+
+
+def probe_mlp(hidden, output, zero_pre=False):
+    def probe(rng):
+        widths = [3, 3, 3, 3]
+        params = [(rng.normal(0, 0.6, size=(3, 3)), rng.normal(0, 0.5, size=3)) for _ in range(3)]
+        X = rng.normal(size=(4, 3))
+        if zero_pre:  # example 0 is all zeros and unit 1 has no bias: its pre-activation is exactly 0
+            X[0] = 0.0
+            params[0][1][1] = 0.0
+        T = rng.integers(0, 3, size=4) if output == "softmax_cross_entropy" else rng.normal(size=(4, widths[-1]))
+        return {"params": params, "X": X, "T": T, "hidden": hidden, "output": output}
+
+    return probe
+
+
+C.probe("mlp", probe_mlp("tanh", "sigmoid_mse"))
+C.probe("mlp", probe_mlp("relu", "identity_mse", zero_pre=True))

@@ -88,3 +88,17 @@ C.mutant("batchnorm_backward_missing_variance_term", "batchnorm",
          batchnorm_backward=bn_witness(drop_var_term=True)["batchnorm_backward"])
 C.mutant("batchnorm_dbeta_averaged", "batchnorm", "dbeta is the mean of dy instead of its sum",
          batchnorm_backward=bn_witness(dbeta_mean=True)["batchnorm_backward"])
+
+
+def probe_batchnorm(rng):
+    x = rng.normal(0.0, 0.3, size=(5, 3))
+    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=3), "beta": rng.normal(size=3), "eps": 0.05}
+
+
+def probe_batchnorm_4d(rng):
+    x = rng.normal(0.0, 0.3, size=(3, 2, 2, 3))
+    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=2), "beta": rng.normal(size=2), "eps": 0.05}
+
+
+C.probe("batchnorm", probe_batchnorm)
+C.probe("batchnorm", probe_batchnorm_4d)

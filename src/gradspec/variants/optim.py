@@ -130,3 +130,19 @@ C.mutant("adagrad_no_accumulation", "adagrad", "r ← g² (forgets the accumulat
          adagrad_update=adagrad_witness(accumulate=False))
 C.mutant("rmsprop_decay_swapped", "rmsprop", "r ← (1 − ρ)r + ρg² (the decay applied to the wrong term)",
          rmsprop_update=rmsprop_witness(swapped=True))
+
+
+def probe_optimizer(hyper: dict):
+    """Five small gradients (where eps matters) with the hyperparameters ``hyper`` and lr = 0.1."""
+    def probe(rng):
+        return {"w": rng.normal(size=(2, 3)), "grads": [1e-3 * rng.normal(size=(2, 3)) for _ in range(5)],
+                "hyper": {"lr": 0.1, **hyper}}
+
+    return probe
+
+
+C.probe("sgd", probe_optimizer({}))
+C.probe("momentum", probe_optimizer({"momentum": 0.9}))
+C.probe("adagrad", probe_optimizer({"eps": 1e-6}))
+C.probe("rmsprop", probe_optimizer({"decay": 0.9, "eps": 1e-6}))
+C.probe("adam", probe_optimizer({"beta1": 0.9, "beta2": 0.999, "eps": 1e-6}))

@@ -39,3 +39,12 @@ C.mutant("clip_grad_norm_always_rescales", "clip_grad_norm", "rescales to exactl
          clip_grad_norm=lambda grads, max_norm: [np.asarray(g) * (max_norm / max(ref.global_norm(grads), 1e-300)) for g in grads])
 C.mutant("clip_grad_value_one_sided", "clip_grad_value", "clamps only from above: min(g, clip)",
          clip_grad_value=lambda grads, clip: [np.minimum(np.asarray(g, dtype=np.float64), clip) for g in grads])
+
+
+def probe_dropout(rng):
+    mask = (rng.random((3, 4)) < 0.5).astype(float)
+    mask.flat[0], mask.flat[-1] = 0.0, 1.0
+    return {"x": rng.normal(size=(3, 4)), "mask": mask, "p": 0.3}
+
+
+C.probe("dropout", probe_dropout)
