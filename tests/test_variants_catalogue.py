@@ -94,3 +94,16 @@ def test_the_diagnosis_probes_are_the_kink_cases_and_the_catalogue_probes():
     cat = Catalogue()
     cat.probe("relu", lambda rng: {"x": np.zeros(2)})
     assert [p(None)["x"].tolist() for p in cat.probes["relu"]] == [[0.0, 0.0]] and cat.probes.get("tanh") is None
+
+
+def test_the_op_specific_scalings_come_from_the_catalogue():
+    import numpy as np
+
+    pool = {"x": np.zeros((1, 1, 4, 4)), "kernel": 2, "stride": 2, "pad": 0}
+    names = [n for _, n, _ in diagnosis.ratio_candidates(registry.get("avg_pool2d"), pool, "dx", {})]
+    assert "scaled_by_kernel_area" in names and "scaled_by_1_over_kernel_area" in names
+    relu = [n for _, n, _ in diagnosis.ratio_candidates(registry.get("relu"), {"x": np.ones((3, 2))}, "dx", {})]
+    assert not {"scaled_by_kernel_area", "dropout_not_inverted", "bias_grad_averaged"} & set(relu)
+    (c, name, expl), *_ = diagnosis.ratio_candidates(registry.get("conv2d"), {"x": np.zeros((2, 1, 3, 3))}, "db",
+                                                      {"forward": np.zeros((2, 1, 3, 3))})
+    assert (c, name) == (1.0 / 18, "bias_grad_averaged") and expl.endswith("over the batch and positions")

@@ -273,19 +273,10 @@ def _batch(op: OpSpec, sample: dict) -> int | None:
     return None
 
 
-def _bias_terms(op: OpSpec, sample: dict, key: str, out_ref: dict) -> int | None:
-    """How many terms the spec sums into a bias gradient (N, N·OH·OW, m)."""
-    if op.name == "affine" and key == "db":
-        return int(np.shape(sample["x"])[0])
-    if op.name == "conv2d" and key == "db":
-        y = out_ref.get("forward")
-        return int(y.shape[0] * y.shape[2] * y.shape[3]) if isinstance(y, np.ndarray) else None
-    if op.name == "batchnorm" and key in ("dbeta", "dgamma"):
-        x = np.asarray(sample["x"])
-        return int(x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[2] * x.shape[3])
-    if op.name == "mlp" and key.startswith("db"):
-        return int(np.shape(sample["X"])[0])
-    return None
+def _bias_rule(op: OpSpec):
+    """(terms(sample, key, out_ref) -> int | None, what the sum runs over) from the op's catalogue, or None."""
+    cat = catalogue_of(op)
+    return None if cat is None else cat.bias_sums.get(op.name)
 
 
 def ratio_candidates(op: OpSpec, sample: dict, key: str, out_ref: dict) -> list[tuple[float, str, str]]:
@@ -300,22 +291,16 @@ def ratio_candidates(op: OpSpec, sample: dict, key: str, out_ref: dict) -> list[
         cands += [(float(N), "scaled_by_N", f"{what} is N = {N} times the spec's: the 1/N of the batch mean is missing"),
                   (1.0 / N, "scaled_by_1_over_N", f"{what} is 1/N = 1/{N} of the spec's: divided by the batch size once "
                                                   "too often (the 1/N belongs to the loss only)")]
-    m = _bias_terms(op, sample, key, out_ref)
+    rule = _bias_rule(op)
+    m = None if rule is None else rule[0](sample, key, out_ref)
     if m and m > 1 and key.lstrip("d").rstrip("0123456789") in _BIAS_ARGS | {"gamma"}:
         arg = key[1:]
         cands.insert(0, (1.0 / m, "bias_grad_averaged",
                          f"d{arg} is the mean of its {m} terms instead of their sum: the bias gradient must sum over "
-                         f"the batch{' and positions' if op.name in ('conv2d', 'batchnorm') else ''}"))
-    if op.name in ("max_pool2d", "avg_pool2d") and int(sample.get("kernel", 1)) > 1:
-        k2 = int(sample["kernel"]) ** 2
-        cands += [(float(k2), "scaled_by_kernel_area", f"{what} is kernel² = {k2} times the spec's (the 1/kernel² missing)"),
-                  (1.0 / k2, "scaled_by_1_over_kernel_area", f"{what} is divided by kernel² = {k2} once too often")]
-    if op.name == "dropout" and 0.0 < float(sample["p"]) < 1.0:
-        p = float(sample["p"])
-        cands += [(1.0 - p, "dropout_not_inverted", f"{what} is (1 − p) = {1 - p:g} times the spec's: classic dropout "
-                                                    "without the 1/(1 − p) scale of inverted dropout"),
-                  (1.0 / (1.0 - p), "dropout_scaled_twice", f"{what} is 1/(1 − p) = {1 / (1 - p):g} times the spec's: "
-                                                            "the inverted-dropout scale applied twice")]
+                         f"{rule[1]}"))
+    cat = catalogue_of(op)
+    for extra in ([] if cat is None else cat.ratios.get(op.name, [])):  # the op's own scalings (kernel², 1 − p)
+        cands += extra(sample, what)
     if op.kind == "loss":
         K = int(np.shape(sample[op.args[0].name])[-1])
         if K > 1:

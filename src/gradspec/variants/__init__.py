@@ -79,13 +79,18 @@ class Catalogue:
     ``bases`` maps an op to validation-free rewrites of the reference that its variants build on (so a
     hyperparameter fixed at 0, which the reference rejects, can still be evaluated); ``probes`` maps an op to
     samplers ``probe(rng) -> sample`` made to expose its variants (a square W, a small spread...), which the
-    diagnosis tries besides the op's kink cases.
+    diagnosis tries besides the op's kink cases. ``bias_sums`` maps an op to ``(terms(sample, key, out_ref), over)``:
+    how many terms the spec sums into the bias-like gradient ``key`` (None for another output), and what the sum
+    runs over; ``ratios`` maps an op to ``ratios(sample, what) -> [(c, name, explanation)]``, the constant factors
+    worth naming for it (a missing 1/kernel², a non-inverted dropout).
     """
 
     def __init__(self):
         self.entries: list[Variant] = []
         self.bases: dict[str, dict] = {}
         self.probes: dict[str, list[Callable]] = {}
+        self.bias_sums: dict[str, tuple[Callable, str]] = {}
+        self.ratios: dict[str, list[Callable]] = {}
 
     def __call__(self, op: str) -> list[Variant]:
         return [v for v in self.entries if v.op == op]
@@ -108,6 +113,13 @@ class Catalogue:
 
     def base(self, op: str, overrides: dict) -> None:
         self.bases[op] = dict(overrides)
+
+    def bias_sum(self, op: str, terms: Callable, over: str) -> None:
+        self.bias_sums[op] = (terms, over)
+
+    def ratio(self, op: str, ratios: Callable) -> Callable:
+        self.ratios.setdefault(op, []).append(ratios)
+        return ratios
 
     def probe(self, op: str, probe: Callable) -> Callable:
         self.probes.setdefault(op, []).append(probe)

@@ -43,3 +43,5 @@ def probe_affine_square(rng):
 
 
 C.probe("affine", probe_affine_square)
+
+C.bias_sum("affine", lambda s, key, out: int(np.shape(s["x"])[0]) if key == "db" else None, "the batch")

@@ -62,3 +62,13 @@ C.mutant("conv2d_col2im_overwrites_overlaps", "conv2d", "col2im assigns instead 
          col2im=col2im_overwrite, conv2d_backward=conv_backward_overwrite)
 C.mutant("conv2d_bias_grad_averaged", "conv2d", "conv2d_backward averages db over batch and positions instead of summing",
          conv2d_backward=lambda x, W, b, stride, pad, dy: ref.conv2d_backward(x, W, b, stride, pad, dy)[:2] + (np.asarray(dy).mean(axis=(0, 2, 3)),))
+
+
+def conv2d_bias_terms(s, key, out):
+    y = out.get("forward")
+    if key != "db":
+        return None
+    return int(y.shape[0] * y.shape[2] * y.shape[3]) if isinstance(y, np.ndarray) else None
+
+
+C.bias_sum("conv2d", conv2d_bias_terms, "the batch and positions")

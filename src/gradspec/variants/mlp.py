@@ -92,3 +92,5 @@ def probe_mlp(hidden, output, zero_pre=False):
 
 C.probe("mlp", probe_mlp("tanh", "sigmoid_mse"))
 C.probe("mlp", probe_mlp("relu", "identity_mse", zero_pre=True))
+
+C.bias_sum("mlp", lambda s, key, out: int(np.shape(s["X"])[0]) if key.startswith("db") else None, "the batch")

@@ -102,3 +102,13 @@ def probe_batchnorm_4d(rng):
 
 C.probe("batchnorm", probe_batchnorm)
 C.probe("batchnorm", probe_batchnorm_4d)
+
+
+def batchnorm_bias_terms(s, key, out):
+    if key not in ("dbeta", "dgamma"):
+        return None
+    x = np.asarray(s["x"])
+    return int(x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[2] * x.shape[3])
+
+
+C.bias_sum("batchnorm", batchnorm_bias_terms, "the batch and positions")

@@ -150,3 +150,16 @@ C.variant("avg_pool_excludes_padding", "avg_pool2d", "the divisor counts only th
           avg_pool2d_forward=avg_excl_fwd, avg_pool2d_backward=avg_excl_bwd)
 C.mutant("avg_pool2d_backward_missing_divisor", "avg_pool2d", "avg_pool2d_backward spreads dy without dividing by kernel²",
          avg_pool2d_backward=lambda x, kernel, stride, pad, dy: ref.avg_pool2d_backward(x, kernel, stride, pad, dy) * kernel * kernel)
+
+
+def kernel_area_ratios(s, what):
+    """A missing or doubled 1/kernel² (kernel > 1)."""
+    if int(s.get("kernel", 1)) <= 1:
+        return []
+    k2 = int(s["kernel"]) ** 2
+    return [(float(k2), "scaled_by_kernel_area", f"{what} is kernel² = {k2} times the spec's (the 1/kernel² missing)"),
+            (1.0 / k2, "scaled_by_1_over_kernel_area", f"{what} is divided by kernel² = {k2} once too often")]
+
+
+C.ratio("max_pool2d", kernel_area_ratios)
+C.ratio("avg_pool2d", kernel_area_ratios)

@@ -48,3 +48,17 @@ def probe_dropout(rng):
 
 
 C.probe("dropout", probe_dropout)
+
+
+def dropout_ratios(s, what):
+    """(1 − p) (not inverted) and 1/(1 − p) (the scale applied twice), for 0 < p < 1."""
+    p = float(s["p"])
+    if not 0.0 < p < 1.0:
+        return []
+    return [(1.0 - p, "dropout_not_inverted", f"{what} is (1 − p) = {1 - p:g} times the spec's: classic dropout "
+                                              "without the 1/(1 − p) scale of inverted dropout"),
+            (1.0 / (1.0 - p), "dropout_scaled_twice", f"{what} is 1/(1 − p) = {1 / (1 - p):g} times the spec's: "
+                                                      "the inverted-dropout scale applied twice")]
+
+
+C.ratio("dropout", dropout_ratios)
