@@ -236,6 +236,14 @@ def relu(s, pattern=None):
     return guard(np.where(pattern, x, zeros(x.shape)), "relu"), pattern
 
 
+def leaky_relu(s, pattern=None):
+    """x where x > 0, else alpha·x; pattern = x > 0 (leaky_relu'(0) = alpha: a zero input takes the left slope)."""
+    x = s["x"]
+    if pattern is None:
+        pattern = positive(x)
+    return guard(np.where(pattern, x, mpmath.mpf(s["alpha"]) * x), "leaky_relu"), pattern
+
+
 def _softmax(x):
     e = mexp(x)  # no max-shift: mpf has an unbounded exponent range, e^1000 is finite
     return guard(e / msum(e, axis=-1, keepdims=True), "softmax")

@@ -291,6 +291,11 @@ def model_relu(s, dy):
     return Model(bmax0(x), {"x": bwhere(x.v > 0, Bounded(dy), 0.0)})
 
 
+def model_leaky_relu(s, dy):
+    x, a = Bounded(s["x"]), float(s["alpha"])
+    return Model(bwhere(x.v > 0, x, a * x), {"x": bwhere(x.v > 0, Bounded(dy), a * Bounded(dy))})
+
+
 def model_softmax(s, dy):
     y = bsoftmax(Bounded(s["x"]))
     return Model(y, {"x": y * (dy - bsum(dy * y, axis=-1, keepdims=True))})

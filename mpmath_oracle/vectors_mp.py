@@ -259,6 +259,13 @@ def values_relu(s, A, d):
             "gradients": {"x": np.where(pos, d, _mpf(0))}}
 
 
+def values_leaky_relu(s, A, d):
+    pos = _map(lambda v: v > 0, A["x"]).astype(bool)
+    a = _mpf(s["alpha"])
+    return {"outputs": {"forward": _map(lambda v: v if v > 0 else a * v, A["x"])},
+            "gradients": {"x": np.where(pos, d, a * d)}}
+
+
 def values_step(s, A, d):
     return {"outputs": {"output": _map(lambda v: _mpf(1) if v > 0 else _mpf(0), A["x"])}, "gradients": {}}
 

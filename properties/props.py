@@ -337,6 +337,7 @@ def _abs_vjp(op: OpSpec, sample: dict, dy, grads) -> list[np.ndarray]:
     absolute values; softmax and batchnorm subtract means, so their terms are
     written out; element-wise ops and losses have no cancellation: |g|.
     """
+    # op-specific facts not yet in the records (a candidate for OpSpec.fd_model); any other op is element-wise: |g|
     if op.name in ("affine", "conv2d"):
         args = [np.abs(v) if a.differentiable else v for a, v in zip(op.args, op.forward_args(sample))]
         return [np.asarray(g) for g in _grads(getattr(spec, op.backward)(*args, np.abs(dy)), len(_diff_index(op)), op.backward)]
@@ -585,7 +586,7 @@ def prop_pool_matches_definition(impl, sample, op):
     op = _op(op)
     x, k, s, p = np.asarray(sample["x"]), sample["kernel"], sample["stride"], sample["pad"]
     dy = draw_cotangent(op, sample)
-    kind = "max" if op.name == "max_pool2d" else "avg"
+    kind = "max" if op.name == "max_pool2d" else "avg"  # suite.py binds this property to the two pooling ops only
     y_ref, dx_ref = naive_pool(x, k, s, p, dy, kind)
     y = forward(impl, op, sample)
     (dx,) = backward(impl, op, sample, dy)
@@ -757,6 +758,7 @@ def closed_form_constant_gradient(name: str, w0, g, steps: int, hyper: dict):
     """
     lr, out, w = hyper["lr"], [], np.array(w0, dtype=np.float64)
     for j in range(1, steps + 1):
+        # one closed form per optimizer (the same as its SymPy rule, op.sympy -> symbolic/rules.py)
         if name == "sgd":
             w = w0 - j * lr * g
         elif name == "momentum":
@@ -1017,7 +1019,7 @@ def prop_two_layer_xor(impl, sample):
 SIGMA_PRIME_MAX = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0}
 
 
-def _act(name, z):
+def _act(name, z):  # ``name`` is the MLP's hidden-activation choice (a sample value), not an op name
     if name == "sigmoid":
         e = np.exp(-np.abs(z))
         return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

@@ -195,6 +195,14 @@ def elementwise(draw, mode, away_from_zero: bool = False):
 
 
 @st.composite
+def leaky_relu(draw, mode):
+    """leaky_relu: an element-wise input with a kink at 0, and the slope alpha in [0, 1) (0 included: relu)."""
+    s = draw(elementwise(mode, away_from_zero=True))
+    s["alpha"] = draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0, exclude_max=True)))
+    return s
+
+
+@st.composite
 def softmax(draw, mode):
     if draw(st.booleans()):
         shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))

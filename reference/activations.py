@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, upstream
+from ._validate import as_float_array, scalar, upstream
 
 
 def sigmoid_forward(x):
@@ -85,6 +85,37 @@ def relu_backward(x, dy):
     x = as_float_array("x", x)
     dy = upstream(dy, x.shape)
     return np.where(x > 0, dy, 0.0)
+
+
+def leaky_relu_forward(x, alpha):
+    r"""Leaky rectified linear unit: :math:`x` where :math:`x > 0`, else :math:`\alpha x`.
+
+    ``alpha`` is the slope for negative inputs, :math:`0 \le \alpha < 1`
+    (``alpha = 0`` is relu).
+
+    Shapes
+    ------
+    x : any shape. Returns the same shape.
+    """
+    x = as_float_array("x", x)
+    alpha = scalar("leaky_relu: alpha", alpha, low=0.0, high=1.0, high_open=True)
+    return np.where(x > 0, x, alpha * x)
+
+
+def leaky_relu_backward(x, alpha, dy):
+    r""":math:`\partial L/\partial x = dy \cdot (1 \text{ if } x > 0 \text{ else } \alpha)`.
+
+    Convention at the kink: leaky_relu'(0) = alpha, the left slope (as PyTorch's
+    ``leaky_relu`` backward), so that ``alpha = 0`` gives relu'(0) = 0.
+
+    Shapes
+    ------
+    x, dy : same shape. Returns dx of that shape.
+    """
+    x = as_float_array("x", x)
+    alpha = scalar("leaky_relu: alpha", alpha, low=0.0, high=1.0, high_open=True)
+    dy = upstream(dy, x.shape)
+    return np.where(x > 0, dy, alpha * dy)
 
 
 def step_forward(x):

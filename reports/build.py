@@ -745,7 +745,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
 
     def check_progress(name, i, n):
         current["op"] = name
-        if name == "mlp" and runner is not None:
+        if name == "mlp" and runner is not None:  # the network op: the report's BP1–BP4 section reads its check
             runner.adopt_bp()  # the symbolic oracle's mlp check publishes the BP1–BP4 table
         if progress:
             progress(f"check: {name}", i, n)

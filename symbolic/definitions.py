@@ -143,6 +143,17 @@ def define_relu(s):
     return elementwise(s, relu, _relu_spec, "expand")
 
 
+def define_leaky_relu(s):
+    x = sym_array("x", _shape(s["x"]), real=True)
+    alpha = sp.Symbol("alpha", nonnegative=True)
+    y = ew(lambda z: sp.Piecewise((z, z > 0), (alpha * z, True)), x)
+
+    def spec(dy):  # leaky_relu_backward docstring: dy·(1 if x > 0 else alpha), leaky_relu'(0) = alpha
+        return (dy * ew(lambda z: sp.Piecewise((1, z > 0), (alpha, True)), x),)
+
+    return Definition({"x": x, "alpha": alpha}, y, ("x",), spec, "expand")
+
+
 def define_softmax(s):
     x = sym_array("x", _shape(s["x"]), real=True)
     e = ew(sp.exp, x)

@@ -501,6 +501,7 @@ def _mp(v):
 
 def _expected_rule(op, s, notes):
     with mpmath.workdps(dv.DPS):
+        # the rule ops' SymPy statements, one per op (not yet a record Ref like op.sympy of the differentiable ops)
         if op.name == "step":
             _, stp = _scalar_fns()
             return np.vectorize(lambda v: float(stp(_mp(v))))(np.asarray(s["x"], dtype=float)) if np.size(s["x"]) else np.zeros(np.shape(s["x"]))

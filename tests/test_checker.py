@@ -64,7 +64,7 @@ def test_partial_module_gives_not_implemented(tmp_path, capsys):
     assert status.pop("sigmoid") == "pass" and status.pop("affine") == "pass"
     assert set(status.values()) == {"not_implemented"} and len(status) == len(ALL) - 2
     assert data["summary"]["not_implemented"] == len(ALL) - 2 and data["summary"]["pass"] == 2
-    assert "2 passed, 0 failed, 0 errors, 28 not implemented" in capsys.readouterr().out
+    assert f"2 passed, 0 failed, 0 errors, {len(ALL) - 2} not implemented" in capsys.readouterr().out
 
 
 def test_op_with_a_missing_half_is_an_error():

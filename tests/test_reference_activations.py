@@ -50,6 +50,36 @@ def test_relu_hand_values_and_kink_convention():
         np.testing.assert_array_equal(ref.relu_backward(x, np.array([5.0, 7.0, 11.0, 13.0])), [0.0, 0.0, 11.0, 0.0])
 
 
+def test_leaky_relu_hand_values_and_kink_convention():
+    x = np.array([-2.0, 0.0, 3.0, -0.0])
+    with strict():
+        np.testing.assert_array_equal(ref.leaky_relu_forward(x, 0.25), [-0.5, 0.0, 3.0, 0.0])
+        # leaky_relu'(0) = alpha: the upstream 8 at x = 0 is scaled by the left slope 0.25
+        np.testing.assert_array_equal(ref.leaky_relu_backward(x, 0.25, np.array([4.0, 8.0, 11.0, 12.0])),
+                                      [1.0, 2.0, 11.0, 3.0])
+
+
+def test_leaky_relu_with_alpha_0_is_relu():
+    x = np.random.default_rng(4).normal(size=(3, 4))
+    x[0, :2] = 0.0
+    dy = np.random.default_rng(5).normal(size=(3, 4))
+    np.testing.assert_array_equal(ref.leaky_relu_forward(x, 0.0), ref.relu_forward(x))
+    np.testing.assert_array_equal(ref.leaky_relu_backward(x, 0.0, dy), ref.relu_backward(x, dy))
+
+
+@pytest.mark.parametrize("alpha", [-0.01, 1.0, 1.5, float("nan")])
+def test_leaky_relu_rejects_alpha_outside_0_1(alpha):
+    for call in (lambda: ref.leaky_relu_forward(np.ones(2), alpha),
+                 lambda: ref.leaky_relu_backward(np.ones(2), alpha, np.ones(2))):
+        with pytest.raises(ValueError, match=r"leaky_relu: alpha must be"):
+            call()
+
+
+def test_leaky_relu_backward_takes_alpha_positionally_before_dy():
+    x, dy = np.array([-1.0, 2.0]), np.array([3.0, 5.0])
+    np.testing.assert_array_equal(ref.leaky_relu_backward(x, 0.5, dy), [1.5, 5.0])
+
+
 def test_step_hand_values():
     # step(0) = 0; float64 output
     y = ref.step_forward(np.array([[-1.0, 0.0], [2e-300, 5.0]]))

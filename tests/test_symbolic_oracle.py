@@ -131,6 +131,7 @@ MUTANTS = {
     "sigmoid": ("dropped (1 − σ) factor", lambda x, dy: dy * _sig(x)),
     "tanh": ("1 − tanh instead of 1 − tanh²", lambda x, dy: dy * (1.0 - np.tanh(x))),
     "relu": ("wrong factor on the active side", lambda x, dy: 0.5 * ref.relu_backward(x, dy)),
+    "leaky_relu": ("the slope alpha on the active side too", lambda x, a, dy: a * dy),
     "softmax": ("dropped the −<dy, y> term", lambda x, dy: ref.softmax_forward(x) * dy),
     "affine": ("db = mean instead of sum", _affine_mean),
     "mse": ("missing 1/N", lambda y, t, dy: dy * (y - t)),

@@ -41,6 +41,12 @@ def relu_cases():
     return [Case("relu", "x == 0 (the kink)", "relu'(0) = 0: no gradient passes where x == 0", {"x": x}, 1)]
 
 
+def leaky_relu_cases():
+    x = np.array([[-1.5, 0.0, 2.0, 0.0], [0.0, 0.7, -0.3, 0.0]])
+    return [Case("leaky_relu", "x == 0 (the kink)", "leaky_relu'(0) = alpha: the left slope applies where x == 0",
+                 {"x": x, "alpha": 0.25}, 1)]
+
+
 def step_cases():
     x = np.array([[-1.0, 0.0, 2.5], [0.0, 0.3, -0.0]])
     return [Case("step", "x == 0 (the kink)", "step(0) = 0", {"x": x}, 2)]

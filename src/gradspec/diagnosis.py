@@ -58,21 +58,18 @@ never raises and never changes a verdict.
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from . import reference as ref
-from .reference import mlp as ref_mlp
-from .reference import pooling as ref_pool
-from .registry import INIT_SHAPES, OPT_HYPERS
+from .registry import INIT_SHAPES, OPS, OPT_HYPERS
 from .spec import OpSpec
+from .variants import Variant, catalogue_of, known
 
 #: Relative residual below which a := c·e is accepted as a pure scaling.
 FIT_RESIDUAL = 1e-8
@@ -276,19 +273,10 @@ def _batch(op: OpSpec, sample: dict) -> int | None:
     return None
 
 
-def _bias_terms(op: OpSpec, sample: dict, key: str, out_ref: dict) -> int | None:
-    """How many terms the spec sums into a bias gradient (N, N·OH·OW, m)."""
-    if op.name == "affine" and key == "db":
-        return int(np.shape(sample["x"])[0])
-    if op.name == "conv2d" and key == "db":
-        y = out_ref.get("forward")
-        return int(y.shape[0] * y.shape[2] * y.shape[3]) if isinstance(y, np.ndarray) else None
-    if op.name == "batchnorm" and key in ("dbeta", "dgamma"):
-        x = np.asarray(sample["x"])
-        return int(x.shape[0] if x.ndim == 2 else x.shape[0] * x.shape[2] * x.shape[3])
-    if op.name == "mlp" and key.startswith("db"):
-        return int(np.shape(sample["X"])[0])
-    return None
+def _bias_rule(op: OpSpec):
+    """(terms(sample, key, out_ref) -> int | None, what the sum runs over) from the op's catalogue, or None."""
+    cat = catalogue_of(op)
+    return None if cat is None else cat.bias_sums.get(op.name)
 
 
 def ratio_candidates(op: OpSpec, sample: dict, key: str, out_ref: dict) -> list[tuple[float, str, str]]:
@@ -303,22 +291,16 @@ def ratio_candidates(op: OpSpec, sample: dict, key: str, out_ref: dict) -> list[
         cands += [(float(N), "scaled_by_N", f"{what} is N = {N} times the spec's: the 1/N of the batch mean is missing"),
                   (1.0 / N, "scaled_by_1_over_N", f"{what} is 1/N = 1/{N} of the spec's: divided by the batch size once "
                                                   "too often (the 1/N belongs to the loss only)")]
-    m = _bias_terms(op, sample, key, out_ref)
+    rule = _bias_rule(op)
+    m = None if rule is None else rule[0](sample, key, out_ref)
     if m and m > 1 and key.lstrip("d").rstrip("0123456789") in _BIAS_ARGS | {"gamma"}:
         arg = key[1:]
         cands.insert(0, (1.0 / m, "bias_grad_averaged",
                          f"d{arg} is the mean of its {m} terms instead of their sum: the bias gradient must sum over "
-                         f"the batch{' and positions' if op.name in ('conv2d', 'batchnorm') else ''}"))
-    if op.name in ("max_pool2d", "avg_pool2d") and int(sample.get("kernel", 1)) > 1:
-        k2 = int(sample["kernel"]) ** 2
-        cands += [(float(k2), "scaled_by_kernel_area", f"{what} is kernel² = {k2} times the spec's (the 1/kernel² missing)"),
-                  (1.0 / k2, "scaled_by_1_over_kernel_area", f"{what} is divided by kernel² = {k2} once too often")]
-    if op.name == "dropout" and 0.0 < float(sample["p"]) < 1.0:
-        p = float(sample["p"])
-        cands += [(1.0 - p, "dropout_not_inverted", f"{what} is (1 − p) = {1 - p:g} times the spec's: classic dropout "
-                                                    "without the 1/(1 − p) scale of inverted dropout"),
-                  (1.0 / (1.0 - p), "dropout_scaled_twice", f"{what} is 1/(1 − p) = {1 / (1 - p):g} times the spec's: "
-                                                            "the inverted-dropout scale applied twice")]
+                         f"{rule[1]}"))
+    cat = catalogue_of(op)
+    for extra in ([] if cat is None else cat.ratios.get(op.name, [])):  # the op's own scalings (kernel², 1 − p)
+        cands += extra(sample, what)
     if op.kind == "loss":
         K = int(np.shape(sample[op.args[0].name])[-1])
         if K > 1:
@@ -362,44 +344,6 @@ def diagnose_arrays(actual, expected, *, op: OpSpec, argument: str, sample: dict
 
 
 # =========================================================================== variants
-@functools.lru_cache(maxsize=1)
-def _ref_functions() -> dict:
-    """The reference's public names (the caller copies the dict before changing it)."""
-    return {k: getattr(ref, k) for k in dir(ref) if not k.startswith("_")}
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named alternative to the spec: the reference with some protocol functions replaced.
-
-    ``overrides`` replaces functions; ``wrap`` (a function of the namespace's
-    dict) wraps the functions already there, e.g. to call them with a fixed
-    hyperparameter or with dy = 1, so it composes with another variant.
-    ``family``/``params``: a variant built as ``family(**params)`` merges with
-    another of the same family (two bugs in one function). ``facts`` are
-    structured details (the hyperparameter and its fixed value...).
-    """
-
-    name: str
-    op: str
-    explanation: str
-    overrides: dict
-    wrap: Callable | None = None
-    family: Callable | None = None
-    params: tuple = ()
-    facts: tuple = ()
-    primary: bool = True  # False for the one-function forms made by expand()
-
-    def functions(self) -> dict:
-        base = dict(_ref_functions())
-        base.update(BASES.get(self.op, {}))
-        base.update(self.overrides)
-        return self.wrap(base) if self.wrap else base
-
-    def namespace(self):
-        return SimpleNamespace(**self.functions())
-
-
 def combine(a: Variant, b: Variant) -> Variant | None:
     """Both bugs at once, or None when the two cannot be composed (they replace the same function)."""
     name = f"{a.name}+{b.name}"
@@ -425,416 +369,40 @@ def combine(a: Variant, b: Variant) -> Variant | None:
     return Variant(name, a.op, expl, {**a.overrides, **b.overrides}, wrap, None, (), facts)
 
 
-VARIANTS: dict[str, list[Variant]] = {}
-#: op -> validation-free rewrites of the reference that the variants of that op build on (so a hyperparameter
-#: fixed at 0, which the reference rejects, can still be evaluated)
-BASES: dict[str, dict] = {}
-
-
-def expand(variants: list[Variant]) -> list[Variant]:
-    """The variants plus, for each that replaces several functions, each replacement alone.
+def expand(variants: list[Variant], functions: tuple[str, ...]) -> list[Variant]:
+    """The variants plus, for each that replaces several of the op's protocol ``functions``, each replacement alone.
 
     A bug often sits in one function of a pair (the forward fixed, the backward
-    not): the single-function forms let the diagnosis recognise it.
+    not): the single-function forms let the diagnosis recognise it. Replacements
+    of functions outside the protocol (the MLP's ``mlp_backprop``, which the
+    properties read) are never split off: the diagnosis does not call them.
     """
     out = list(variants)
     for v in variants:
-        if len(v.overrides) > 1:
+        own = {fn: f for fn, f in v.overrides.items() if fn in functions}
+        if len(own) > 1:
             out += [Variant(v.name, v.op, f"{v.explanation} (in {fn} only)", {fn: f}, v.wrap, None, (), v.facts, False)
-                    for fn, f in v.overrides.items()]
+                    for fn, f in own.items()]
     return out
 
 
-def _variant(name, op, explanation, family=None, params=None, facts=(), **overrides):
-    if family is not None:
-        overrides = family(**(params or {}))
-    VARIANTS.setdefault(op, []).append(Variant(name, op, explanation, overrides, None, family,
-                                               tuple(sorted((params or {}).items())), tuple(facts)))
+def diagnosed_variants(op: OpSpec) -> list[Variant]:
+    """The known variants of ``op`` (its record's catalogue) that the diagnosis recognises by name."""
+    return [v for v in known(op) if v.diagnosed]
 
 
-def _f64(x):
-    return np.asarray(x, dtype=np.float64)
-
-
-# --- activations
-def _act(fwd, deriv):
-    return lambda x, dy: _f64(dy) * deriv(_f64(x))
-
-
-_variant("missing_activation_derivative", "sigmoid", "sigmoid_backward returns dy unchanged: the factor σ'(x) = σ(x)(1 − σ(x)) is missing",
-         sigmoid_backward=lambda x, dy: _f64(dy) + 0.0 * _f64(x))
-_variant("missing_activation_derivative", "sigmoid", "sigmoid_backward multiplies dy by σ(x) only: the factor (1 − σ(x)) of σ' is missing",
-         sigmoid_backward=lambda x, dy: _f64(dy) * ref.sigmoid_forward(x))
-_variant("missing_activation_derivative", "tanh", "tanh_backward returns dy unchanged: the factor 1 − tanh²(x) is missing",
-         tanh_backward=lambda x, dy: _f64(dy) + 0.0 * _f64(x))
-_variant("tanh_derivative_not_squared", "tanh", "tanh_backward uses 1 − tanh(x) instead of 1 − tanh²(x)",
-         tanh_backward=lambda x, dy: _f64(dy) * (1.0 - np.tanh(_f64(x))))
-_variant("relu_prime_at_zero_is_one", "relu", "relu'(0) = 1: the gradient passes where x == 0 (x >= 0 instead of x > 0); "
-         "the spec fixes relu'(0) = 0 (as PyTorch and JAX do)", relu_backward=lambda x, dy: np.where(_f64(x) >= 0, _f64(dy), 0.0))
-_variant("relu_prime_at_zero_is_half", "relu", "relu'(0) = ½ at the kink; the spec fixes relu'(0) = 0",
-         relu_backward=lambda x, dy: np.where(_f64(x) > 0, _f64(dy), np.where(_f64(x) == 0, 0.5 * _f64(dy), 0.0)))
-_variant("missing_activation_derivative", "relu", "relu_backward returns dy unchanged: the mask [x > 0] is missing",
-         relu_backward=lambda x, dy: _f64(dy) + 0.0 * _f64(x))
-_variant("step_at_zero_is_one", "step", "step(0) = 1 (x >= 0 instead of x > 0); the spec fixes step(0) = 0",
-         step_forward=lambda x: (_f64(x) >= 0).astype(np.float64))
-_variant("step_at_zero_is_half", "step", "step(0) = ½; the spec fixes step(0) = 0",
-         step_forward=lambda x: np.where(_f64(x) > 0, 1.0, np.where(_f64(x) == 0, 0.5, 0.0)))
-_variant("softmax_backward_diagonal_only", "softmax", "softmax_backward keeps only the diagonal of the Jacobian, y·dy "
-         "(the −y·⟨dy, y⟩ term is missing)", softmax_backward=lambda x, dy: ref.softmax_forward(x) * _f64(dy))
-
-# --- affine
-_variant("transposed_weight", "affine", "affine_backward computes dx = dy·W instead of dy·Wᵀ (the weight is not transposed)",
-         affine_backward=lambda x, W, b, dy: (_f64(dy) @ _f64(W), _f64(x).T @ _f64(dy), _f64(dy).sum(axis=0)))
-_variant("transposed_weight", "affine", "affine_backward returns dW = dyᵀ·x, the transpose of xᵀ·dy",
-         affine_backward=lambda x, W, b, dy: (_f64(dy) @ _f64(W).T, _f64(dy).T @ _f64(x), _f64(dy).sum(axis=0)))
-
-
-# --- conv
-def _conv_flipped_fwd(x, W, b, stride, pad):
-    return ref.conv2d_forward(x, _f64(W)[:, :, ::-1, ::-1], b, stride, pad)
-
-
-def _conv_flipped_bwd(x, W, b, stride, pad, dy):
-    dx, dW, db = ref.conv2d_backward(x, _f64(W)[:, :, ::-1, ::-1], b, stride, pad, dy)
-    return dx, dW[:, :, ::-1, ::-1], db
-
-
-_variant("conv_kernel_flipped", "conv2d", "a true convolution (the kernel flipped) instead of the cross-correlation the spec uses",
-         conv2d_forward=_conv_flipped_fwd, conv2d_backward=_conv_flipped_bwd)
-
-
-# --- pooling
-def _max_pool_variant(select, fill=-np.inf):
-    def fwd(x, kernel, stride=None, pad=0):
-        stride = kernel if stride is None else stride
-        x, kernel, stride, pad, OH, OW = ref_pool._check_pool("max_pool2d", x, kernel, stride, pad)
-        return ref_pool._windows(x, kernel, stride, pad, OH, OW, fill).max(axis=-1)
-
-    def bwd(x, kernel, stride, pad, dy):
-        stride = kernel if stride is None else stride
-        x, kernel, stride, pad, OH, OW = ref_pool._check_pool("max_pool2d", x, kernel, stride, pad)
-        win = ref_pool._windows(x, kernel, stride, pad, OH, OW, fill)
-        g = (select(win) * _f64(dy)[..., None]).reshape(*np.shape(dy), kernel, kernel)
-        return ref_pool._scatter(g, x.shape, kernel, stride, pad, OH, OW)
-
-    return fwd, bwd
-
-
-def _first(win):
-    return (np.arange(win.shape[-1]) == win.argmax(axis=-1)[..., None]).astype(np.float64)
-
-
-def _last(win):
-    kk = win.shape[-1]
-    return (np.arange(kk) == (kk - 1 - np.argmax(win[..., ::-1], axis=-1))[..., None]).astype(np.float64)
-
-
-def _split(win):
-    m = (win == win.max(axis=-1, keepdims=True)).astype(np.float64)
-    return m / m.sum(axis=-1, keepdims=True)
-
-
-_variant("max_pool_tie_to_last_max", "max_pool2d", "on a tie the gradient goes to the last maximum of the window; the spec "
-         "sends it to the first maximum in row-major order", max_pool2d_backward=_max_pool_variant(_last)[1])
-_variant("max_pool_tie_split", "max_pool2d", "on a tie the gradient is split evenly among the maxima; the spec sends it "
-         "all to the first maximum", max_pool2d_backward=_max_pool_variant(_split)[1])
-_f, _b = _max_pool_variant(_first, fill=0.0)
-_variant("max_pool_padding_wins", "max_pool2d", "the padding is 0 instead of −inf, so it wins windows whose real values are "
-         "all negative; the spec's padding never wins", max_pool2d_forward=_f, max_pool2d_backward=_b)
-
-
-def _avg_excl(x, kernel, stride, pad):
-    stride = kernel if stride is None else stride
-    x, kernel, stride, pad, OH, OW = ref_pool._check_pool("avg_pool2d", x, kernel, stride, pad)
-    cnt = ref_pool._windows(np.ones_like(x), kernel, stride, pad, OH, OW, 0.0).sum(axis=-1)
-    return x, kernel, stride, pad, OH, OW, cnt
-
-
-def _avg_excl_fwd(x, kernel, stride=None, pad=0):
-    x, kernel, stride, pad, OH, OW, cnt = _avg_excl(x, kernel, stride, pad)
-    return ref_pool._windows(x, kernel, stride, pad, OH, OW, 0.0).sum(axis=-1) / cnt
-
-
-def _avg_excl_bwd(x, kernel, stride, pad, dy):
-    x, kernel, stride, pad, OH, OW, cnt = _avg_excl(x, kernel, stride, pad)
-    g = np.broadcast_to((_f64(dy) / cnt)[..., None, None], (*np.shape(dy), kernel, kernel))
-    return ref_pool._scatter(g, x.shape, kernel, stride, pad, OH, OW)
-
-
-_variant("avg_pool_excludes_padding", "avg_pool2d", "the divisor counts only the real cells of a window "
-         "(count_include_pad=False); the spec divides by kernel², padding included",
-         avg_pool2d_forward=_avg_excl_fwd, avg_pool2d_backward=_avg_excl_bwd)
-
-
-# --- batchnorm
-def _bn_variant(ddof=0, eps_outside=False, per_activation=False):
-    def stats(x, eps):
-        x = _f64(x)
-        eps = float(eps)
-        axes = (0,) if (x.ndim == 2 or per_activation) else (0, 2, 3)
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
-        m = int(np.prod([x.shape[a] for a in axes]))
-        xc = x - x.mean(axis=axes, keepdims=True)
-        var = np.sum(xc * xc, axis=axes, keepdims=True) / (m - ddof)
-        sd = np.sqrt(var)
-        s = sd + eps if eps_outside else np.sqrt(var + eps)
-        ds_dvar = 0.5 / sd if eps_outside else 0.5 / s
-        return x, axes, shape, m - ddof, xc, s, ds_dvar
-
-    def fwd(x, gamma, beta, eps=1e-5):
-        x, axes, shape, d, xc, s, _ = stats(x, eps)
-        return _f64(gamma).reshape(shape) * (xc / s) + _f64(beta).reshape(shape)
-
-    def bwd(x, gamma, beta, eps, dy):
-        x, axes, shape, d, xc, s, ds_dvar = stats(x, eps)
-        dy = _f64(dy)
-        dxh = dy * _f64(gamma).reshape(shape)
-        S = np.sum(dxh * xc, axis=axes, keepdims=True)
-        dx = (dxh - dxh.mean(axis=axes, keepdims=True)) / s - (S / s**2) * ds_dvar * 2.0 * xc / d
-        param_axes = (0,) if x.ndim == 2 else (0, 2, 3)
-        return dx, np.sum(dy * xc / s, axis=param_axes), dy.sum(axis=param_axes)
-
-    return {"batchnorm_forward": fwd, "batchnorm_backward": bwd}
-
-
-BASES["batchnorm"] = _bn_variant()
-_variant("batchnorm_unbiased_variance", "batchnorm", "the variance is the unbiased one, Σ(x−μ)²/(m−1); the spec "
-         "normalises with the biased batch variance Σ(x−μ)²/m", family=_bn_variant, params={"ddof": 1})
-_variant("batchnorm_eps_outside_sqrt", "batchnorm", "divides by √σ² + eps instead of √(σ² + eps) (eps outside the square root)",
-         family=_bn_variant, params={"eps_outside": True})
-_variant("batchnorm_per_activation_statistics", "batchnorm", "on 4-D input the mean and variance are taken per activation "
-         "(over N only, as for a fully connected layer) instead of per channel (over N, H and W)",
-         family=_bn_variant, params={"per_activation": True})
-
-# --- losses
-def _ce_log_eps(eps):
-    def fwd(p, t):
-        p, t = _f64(p), _f64(t)
-        return float(-np.sum(t * np.log(p + eps)) / p.shape[0])
-
-    def bwd(p, t, dy):
-        p, t = _f64(p), _f64(t)
-        return -float(dy) * t / ((p + eps) * p.shape[0])
-
-    return {"cross_entropy_forward": fwd, "cross_entropy_backward": bwd}
-
-
-def _sce_log_eps(eps):
-    def probs(z, labels):
-        s = ref.softmax_forward(_f64(z))
-        return s, np.asarray(labels).astype(int)
-
-    def fwd(z, labels):
-        s, y = probs(z, labels)
-        return float(-np.mean(np.log(s[np.arange(len(y)), y] + eps)))
-
-    def bwd(z, labels, dy):
-        s, y = probs(z, labels)
-        N = len(y)
-        sy = s[np.arange(N), y][:, None]
-        onehot = np.eye(s.shape[1])[y]
-        return -float(dy) / N * (sy / (sy + eps)) * (onehot - s)
-
-    return {"softmax_cross_entropy_forward": fwd, "softmax_cross_entropy_backward": bwd}
-
-
-#: the constants people add inside a log "to avoid log(0)"
-LOG_EPS = (1e-7, 1e-8, 1e-12, 1e-15, 1e-10, 1e-9, 1e-6, 1e-5)
-for _e in LOG_EPS:
-    _variant("log_of_p_plus_eps", "cross_entropy", f"the loss is computed as −Σ t·log(p + {_e:g}): the constant added "
-             "\"to avoid log(0)\" shifts the loss and its gradient; the spec uses log p", facts=(("eps", _e),), **_ce_log_eps(_e))
-    _variant("log_of_p_plus_eps", "softmax_cross_entropy", f"the loss is computed as −log(softmax(z)_y + {_e:g}) (the "
-             "probabilities formed first, a constant added \"to avoid log(0)\"); the spec uses the exact log-softmax",
-             facts=(("eps", _e),), **_sce_log_eps(_e))
-
-# --- dropout
-_variant("dropout_not_inverted", "dropout", "classic dropout y = x·mask, without the 1/(1 − p) scale of inverted dropout "
-         "(then E[y] = (1 − p)x and test time needs a rescale)",
-         dropout_forward=lambda x, mask, p: _f64(x) * _f64(mask), dropout_backward=lambda x, mask, p, dy: _f64(dy) * _f64(mask))
-_variant("dropout_p_as_keep_probability", "dropout", "divides by p instead of 1 − p: p taken as the keep probability; "
-         "in the spec p is the drop probability",
-         dropout_forward=lambda x, mask, p: _f64(x) * _f64(mask) / p, dropout_backward=lambda x, mask, p, dy: _f64(dy) * _f64(mask) / p)
-
-# --- clipping
-_variant("clip_grad_norm_per_array", "clip_grad_norm", "each array is clipped to max_norm by its own norm; the spec uses "
-         "the global norm over all arrays", clip_grad_norm=lambda grads, max_norm: [
-             _f64(g) * (max_norm / max(float(np.linalg.norm(g)), max_norm)) for g in grads])
-
-
-# --- optimizers
-def _adagrad(eps_inside):
-    def update(w, g, state, lr, eps=1e-7):
-        cache = _f64(state["cache"]) + _f64(g) ** 2
-        den = np.sqrt(cache + eps) if eps_inside else np.sqrt(cache) + eps
-        return _f64(w) - lr * _f64(g) / den, {"cache": cache}
-
-    return update
-
-
-def _rmsprop(eps_inside):
-    def update(w, g, state, lr, decay=0.99, eps=1e-7):
-        cache = decay * _f64(state["cache"]) + (1.0 - decay) * _f64(g) ** 2
-        den = np.sqrt(cache + eps) if eps_inside else np.sqrt(cache) + eps
-        return _f64(w) - lr * _f64(g) / den, {"cache": cache}
-
-    return update
-
-
-def _adam(bias_correction=True, t_offset=0, eps_inside=False, eps_on_raw_v=False, correct_v=True):
-    def update(w, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-        g = _f64(g)
-        t = int(state["t"]) + 1
-        m = beta1 * _f64(state["m"]) + (1.0 - beta1) * g
-        v = beta2 * _f64(state["v"]) + (1.0 - beta2) * g * g
-        te = t + t_offset
-        if eps_on_raw_v:  # both corrections folded into the step size, eps on the raw √v
-            step = lr * math.sqrt(1.0 - beta2**te) / (1.0 - beta1**te)
-            return _f64(w) - step * m / (np.sqrt(v) + eps), {"m": m, "v": v, "t": t}
-        mh, vh = (m / (1.0 - beta1**te), v / (1.0 - beta2**te)) if bias_correction else (m, v)
-        if not correct_v:
-            vh = v
-        den = np.sqrt(vh + eps) if eps_inside else np.sqrt(vh) + eps
-        return _f64(w) - lr * mh / den, {"m": m, "v": v, "t": t}
-
-    return update
-
-
-BASES.update({"adam": {"adam_update": _adam()}, "adagrad": {"adagrad_update": _adagrad(False)},
-              "rmsprop": {"rmsprop_update": _rmsprop(False)}})
-_variant("adam_eps_on_uncorrected_sqrt_v", "adam", "eps is added to the uncorrected √v (the step written as "
-         "lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + eps)); the spec adds eps to the bias-corrected √v̂, "
-         "lr·m̂/(√v̂ + eps)", adam_update=_adam(eps_on_raw_v=True))
-_variant("adam_v_not_bias_corrected", "adam", "m is bias-corrected but v is not: lr·m̂/(√v + eps); the spec divides "
-         "by √v̂ + eps with v̂ = v/(1 − β₂ᵗ)", adam_update=_adam(correct_v=False))
-_variant("adagrad_eps_inside_sqrt", "adagrad", "divides by √(r + eps) instead of √r + eps (eps inside the square root)",
-         adagrad_update=_adagrad(True))
-_variant("rmsprop_eps_inside_sqrt", "rmsprop", "divides by √(r + eps) instead of √r + eps (eps inside the square root)",
-         rmsprop_update=_rmsprop(True))
-_variant("adam_no_bias_correction", "adam", "Adam without the bias correction m/(1 − β₁ᵗ), v/(1 − β₂ᵗ)",
-         adam_update=_adam(bias_correction=False))
-_variant("adam_step_off_by_one", "adam", "the step counter is off by one: the first update uses t = 2 (the counter "
-         "starts at 1, or is incremented twice); the spec's first update uses t = 1", adam_update=_adam(t_offset=1))
-_variant("adam_step_off_by_one", "adam", "the step counter is off by one: the bias correction uses t − 1 after the increment "
-         "(t = 0 at the first update divides by zero); the spec's first update uses t = 1", adam_update=_adam(t_offset=-1))
-_variant("adam_eps_inside_sqrt", "adam", "divides by √(v̂ + eps) instead of √v̂ + eps (eps inside the square root)",
-         adam_update=_adam(eps_inside=True))
-_variant("momentum_dampened", "momentum", "v ← μv − (1 − μ)·lr·g (an exponential average of the gradients); the spec's "
-         "heavy ball is v ← μv − lr·g",
-         momentum_update=lambda w, g, state, lr, momentum=0.9: (
-             lambda v: (_f64(w) + v, {"v": v}))(momentum * _f64(state["v"]) - (1 - momentum) * lr * _f64(g)))
-_variant("wrong_sign", "sgd", "w ← w + lr·g: the update ascends the gradient instead of descending",
-         sgd_update=lambda w, g, state, lr: (_f64(w) + lr * _f64(g), {}))
-
-
-# --- perceptron
-def _perceptron(ge=False, sign=1.0):
-    def update(w, b, x, t, lr):
-        a = float(_f64(w) @ _f64(x) + b)
-        y = 1.0 if (a >= 0 if ge else a > 0) else 0.0
-        return _f64(w) + sign * lr * (t - y) * _f64(x), b + sign * lr * (t - y)
-
-    return update
-
-
-_variant("step_at_zero_is_one", "perceptron", "predicts 1 on the boundary w·x + b = 0 (step(0) = 1); the spec's step(0) = 0",
-         perceptron_update=_perceptron(ge=True))
-_variant("wrong_sign", "perceptron", "w ← w − lr(t − y)x: the rule moves away from the target", perceptron_update=_perceptron(sign=-1.0))
-
-
-# --- mlp
-def _mlp_variant(no_bp2_prime=False, bias_mean=False, relu_ge=False, no_bp1_prime=False, no_transpose=False):
-    def loss_and_grads(params, X, T, hidden, output):
-        params, X, T = ref_mlp._check(params, X, T, hidden, output, "row")
-        m = X.shape[0]
-        zs, acts = ref_mlp.mlp_forward(params, X, hidden, "row")
-        loss, delta = ref_mlp._output_and_delta(zs[-1], T, output, 0)
-        if no_bp1_prime and output == "sigmoid_mse":
-            delta = ref.sigmoid_forward(zs[-1]) - T
-        delta = delta / m
-        deltas = [delta]
-        for l in range(len(params) - 1, 0, -1):
-            Wn = params[l][0]
-            back = delta @ (Wn if no_transpose else Wn.T)
-            if not no_bp2_prime:
-                z = zs[l - 1]
-                back = back * ((z >= 0).astype(np.float64) if (relu_ge and hidden == "relu") else ref_mlp.activation_prime(hidden, z))
-            delta = back
-            deltas.insert(0, delta)
-        return loss, [(a.T @ d, d.mean(axis=0) if bias_mean else d.sum(axis=0)) for a, d in zip(acts, deltas)]
-
-    return {"mlp_loss_and_grads": loss_and_grads}
-
-
-_variant("missing_activation_derivative", "mlp", "BP2 without σ'(z^l): δ^l = (W^(l+1))ᵀ δ^(l+1), the hidden activation's "
-         "derivative is missing", **_mlp_variant(no_bp2_prime=True))
-_variant("bias_grad_averaged", "mlp", "BP3 averages δ over the batch; in the row layout the 1/N is already inside δ, so "
-         "db must sum over the batch", **_mlp_variant(bias_mean=True))
-_variant("relu_prime_at_zero_is_one", "mlp", "hidden relu'(0) = 1 (z >= 0); the spec fixes relu'(0) = 0", **_mlp_variant(relu_ge=True))
-_variant("missing_activation_derivative", "mlp", "BP1 without σ'(z^L) for the sigmoid output: δ^L = a^L − y",
-         **_mlp_variant(no_bp1_prime=True))
-_variant("transposed_weight", "mlp", "BP2 multiplies δ^(l+1) by W^(l+1) instead of its transpose", **_mlp_variant(no_transpose=True))
+#: op -> its diagnosed variants, in the order they are tried (a snapshot of the records' catalogues)
+VARIANTS: dict[str, list[Variant]] = {op.name: diagnosed_variants(op) for op in OPS}
 
 
 # =========================================================================== probes: samples that expose a variant
-def _probe_affine_square(rng):
-    N, D = 3, 4
-    return {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, D)), "b": rng.normal(size=D)}
-
-
-def _probe_batchnorm(rng):
-    x = rng.normal(0.0, 0.3, size=(5, 3))
-    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=3), "beta": rng.normal(size=3), "eps": 0.05}
-
-
-def _probe_batchnorm_4d(rng):
-    x = rng.normal(0.0, 0.3, size=(3, 2, 2, 3))
-    return {"x": x, "gamma": rng.normal(1.0, 0.5, size=2), "beta": rng.normal(size=2), "eps": 0.05}
-
-
-def _probe_dropout(rng):
-    mask = (rng.random((3, 4)) < 0.5).astype(float)
-    mask.flat[0], mask.flat[-1] = 0.0, 1.0
-    return {"x": rng.normal(size=(3, 4)), "mask": mask, "p": 0.3}
-
-
-def _probe_optimizer(name):
-    def probe(rng):
-        hyper = {"lr": 0.1}
-        hyper.update({"momentum": 0.9} if name == "momentum" else {"decay": 0.9, "eps": 1e-6} if name == "rmsprop" else
-                     {"eps": 1e-6} if name == "adagrad" else {"beta1": 0.9, "beta2": 0.999, "eps": 1e-6} if name == "adam" else {})
-        return {"w": rng.normal(size=(2, 3)), "grads": [1e-3 * rng.normal(size=(2, 3)) for _ in range(5)], "hyper": hyper}
-
-    return probe
-
-
-def _probe_mlp(hidden, output, zero_pre=False):
-    def probe(rng):
-        widths = [3, 3, 3, 3]
-        params = [(rng.normal(0, 0.6, size=(3, 3)), rng.normal(0, 0.5, size=3)) for _ in range(3)]
-        X = rng.normal(size=(4, 3))
-        if zero_pre:  # example 0 is all zeros and unit 1 has no bias: its pre-activation is exactly 0
-            X[0] = 0.0
-            params[0][1][1] = 0.0
-        T = rng.integers(0, 3, size=4) if output == "softmax_cross_entropy" else rng.normal(size=(4, widths[-1]))
-        return {"params": params, "X": X, "T": T, "hidden": hidden, "output": output}
-
-    return probe
-
-
-PROBES: dict[str, list[Callable]] = {
-    "affine": [_probe_affine_square],
-    "batchnorm": [_probe_batchnorm, _probe_batchnorm_4d],
-    "dropout": [_probe_dropout],
-    "mlp": [_probe_mlp("tanh", "sigmoid_mse"), _probe_mlp("relu", "identity_mse", zero_pre=True)],
-    **{name: [_probe_optimizer(name)] for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam")},
-}
-
-
 def probes(op: OpSpec, rng: np.random.Generator) -> list[dict]:
-    """Samples made to expose ``op``'s variants: the kink cases of :mod:`gradspec.conventions` and the PROBES."""
+    """Samples made to expose ``op``'s variants: the kink cases of :mod:`gradspec.conventions` and the probes of
+    its record's catalogue of known variants."""
     from .conventions import cases
 
-    return [c.sample for c in cases(op)] + [p(rng) for p in PROBES.get(op.name, [])]
+    cat = catalogue_of(op)
+    return [c.sample for c in cases(op)] + [p(rng) for p in ([] if cat is None else cat.probes.get(op.name, []))]
 
 
 # =========================================================================== generic variants: any op
@@ -1150,7 +718,7 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
             named.append(Named(d, keys, scale=(nk, name)))
 
     # --- single variants
-    singles = expand(VARIANTS.get(op.name, [])) + generic_variants(op)
+    singles = expand(diagnosed_variants(op), op.functions) + generic_variants(op)
     scored = []
     for v in singles:
         call_v = _direct_caller(v.namespace())

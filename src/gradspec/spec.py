@@ -116,6 +116,32 @@ class Ref:
         return f"{self.module}:{self.attr}{bound}"
 
 
+@dataclass(frozen=True)
+class FdModel:
+    """What the fd64 oracle must know of one op beyond its signature (every field optional).
+
+    * ``step(sample, name, x)``: the per-element difference step in argument ``name``, or None for the
+      default ``FD_REL_STEP·max(1, |x|)``;
+    * ``magnitude(sample)``: the forward on absolute values (a bound on the terms summed inside it); it widens
+      the rounding scale and, without ``conditioning``, gives the forward's cancellation 64ε·max(magnitude);
+    * ``conditioning(sample)``: the extra absolute rounding error a correct forward may carry, per output
+      element (a float, or an array broadcastable to the output);
+    * ``cancellation(sample, dy)``: what the op's cancellation adds to the rounding scale S of ⟨dy, forward⟩;
+    * ``targeted(op, rng)``: extra (label, sample) pairs where common bugs hide;
+    * ``large_logits``: the argument that takes logits, checked at ±1000 among the targeted samples.
+    """
+
+    step: Ref | None = None
+    magnitude: Ref | None = None
+    conditioning: Ref | None = None
+    cancellation: Ref | None = None
+    targeted: Ref | None = None
+    large_logits: str | None = None
+
+
+NO_FD_MODEL = FdModel()
+
+
 def no_structure(rng: np.random.Generator) -> dict:
     """The structure of an op whose sampler draws everything at once (see :class:`Sampler`)."""
     return {}
@@ -185,6 +211,11 @@ class OpSpec:
     vector_values: Ref | None = None
     #: () -> [conventions.Case]: fixed samples placed exactly on the op's kinks
     kink_cases: Ref | None = None
+    #: the fd64 oracle's facts about the op: steps, cancellation, targeted samples (see :class:`FdModel`)
+    fd_model: FdModel = NO_FD_MODEL
+    #: the op's known wrong variants: a Ref to a :class:`gradspec.variants.Catalogue` (``catalogue(op_name)``
+    #: -> its entries), read by the diagnosis (by name) and the mutation library (the properties must catch them)
+    variants: Ref | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

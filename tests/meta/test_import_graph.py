@@ -37,7 +37,7 @@ KNOWN_DEFERRED_CYCLES = {
 KNOWN_PRIVATE_IMPORTS = {
     ("gradspec.conventions", "gradspec.diagnosis", "_direct_caller"),
     ("gradspec.conventions", "gradspec.diagnosis", "_dy_for"),
-    ("gradspec.oracles.fd64", "gradspec.reference.normalization", "_standardise"),
+    ("gradspec.oracles.fd64_models", "gradspec.reference.normalization", "_standardise"),
 }
 
 

@@ -17,6 +17,7 @@ PROTOCOL = {
     "sigmoid": ["sigmoid_forward", "sigmoid_backward"],
     "tanh": ["tanh_forward", "tanh_backward"],
     "relu": ["relu_forward", "relu_backward"],
+    "leaky_relu": ["leaky_relu_forward", "leaky_relu_backward"],
     "step": ["step_forward"],
     "softmax": ["softmax_forward", "softmax_backward"],
     "affine": ["affine_forward", "affine_backward"],
@@ -38,7 +39,7 @@ PROTOCOL = {
     "perceptron": ["perceptron_update"],
 }
 #: Differentiable array arguments per the table's "backward returns" column.
-DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
+DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
                   "mse": ["y"], "cross_entropy": ["p"], "softmax_cross_entropy": ["z"], "binary_cross_entropy": ["z"],
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
                   "dropout": ["x"], "l2_penalty": ["W"]}

@@ -39,6 +39,8 @@ REWRITES = {
                 "textbook": "1/(1+e^{-x}), σ' = σ(x)σ(−x)"},
     "tanh": {"order": "dy − dy·t·t", "algorithm": "through expm1; tanh' = 1/cosh²", "textbook": "(1−t)(1+t)"},
     "relu": {"order": "x·[x>0]", "algorithm": "np.heaviside", "textbook": "(x+|x|)/2, (sign(x)+1)//2"},
+    "leaky_relu": {"order": "x·[x>0] + alpha·x·[x<=0]", "algorithm": "max(x, alpha·x) (alpha < 1)",
+                   "textbook": "relu(x) − alpha·relu(−x), slope from sign(x)"},
     "step": {"order": "np.where", "algorithm": "np.heaviside", "textbook": "(sign(x)+1)//2"},
     "softmax": {"order": "einsum inner product", "algorithm": "full Jacobian diag(y) − yyᵀ",
                 "textbook": "y·(dy − Σ y·dy)"},

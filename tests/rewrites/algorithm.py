@@ -59,6 +59,16 @@ def relu_backward(x, dy):
     return np.asarray(dy, dtype=np.float64) * np.heaviside(np.asarray(x, dtype=np.float64), 0.0)
 
 
+def leaky_relu_forward(x, alpha):
+    x = np.asarray(x, dtype=np.float64)
+    return np.maximum(x, alpha * x)  # alpha < 1: the larger of x and alpha·x
+
+
+def leaky_relu_backward(x, alpha, dy):
+    x = np.asarray(x, dtype=np.float64)
+    return np.asarray(dy, dtype=np.float64) * (alpha + (1.0 - alpha) * np.heaviside(x, 0.0))  # slope alpha at 0
+
+
 def step_forward(x):
     return np.heaviside(np.asarray(x, dtype=np.float64), 0.0)
 

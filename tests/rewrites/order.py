@@ -44,6 +44,16 @@ def relu_backward(x, dy):
     return dy * (np.asarray(x) > 0)
 
 
+def leaky_relu_forward(x, alpha):
+    x = np.asarray(x, dtype=np.float64)
+    return x * (x > 0) + alpha * x * (x <= 0)
+
+
+def leaky_relu_backward(x, alpha, dy):
+    x = np.asarray(x)
+    return dy * (x > 0) + alpha * dy * (x <= 0)
+
+
 def step_forward(x):
     return np.where(np.asarray(x) > 0, 1.0, 0.0)
 

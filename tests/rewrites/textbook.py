@@ -48,6 +48,16 @@ def relu_backward(x, dy):
     return dy * ((np.sign(np.asarray(x, dtype=np.float64)) + 1) // 2)  # sign(0) = 0: relu'(0) = 0
 
 
+def leaky_relu_forward(x, alpha):
+    x = np.asarray(x, dtype=np.float64)
+    return relu_forward(x) - alpha * relu_forward(-x)  # relu(x) − alpha·relu(−x)
+
+
+def leaky_relu_backward(x, alpha, dy):
+    pos = (np.sign(np.asarray(x, dtype=np.float64)) + 1) // 2  # sign(0) = 0: the left slope alpha at 0
+    return dy * (pos + alpha * (1 - pos))
+
+
 def step_forward(x):
     return (np.sign(np.asarray(x, dtype=np.float64)) + 1) // 2
 

@@ -1,9 +1,9 @@
-"""Records of the activations (``gradspec.reference.activations``): sigmoid, tanh, relu, step, softmax."""
+"""Records of the activations (``gradspec.reference.activations``): sigmoid, tanh, relu, leaky_relu, step, softmax."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, Kink, OpSpec, Sampler
+from ..spec import Arg, FdModel, Hyper, Kink, OpSpec, Sampler
 from . import refs
 from .sampling import any_shape, away_from_zero, min_abs, shape_of_x
 
@@ -20,6 +20,10 @@ def normal2_values(case, rng):
 
 def relu_values(case, rng):
     return {"x": away_from_zero(rng, case["x"])}
+
+
+def leaky_relu_values(case, rng):
+    return {"x": away_from_zero(rng, case["x"]), "alpha": float(rng.uniform(0.0, 1.0))}
 
 
 def step_values(case, rng):
@@ -44,14 +48,18 @@ OPS = (
                    cases=({"x": (2, 3)}, {"x": (1, 2, 1, 2)})),
            same_shape, notes="stable for |x| = 1000",
            sympy=refs.sympy("define_sigmoid"), mp_forward=refs.mp_forward("sigmoid"),
-           error_model=refs.error_model("model_sigmoid"), vector_values=refs.vector_values("values_sigmoid")),
+           error_model=refs.error_model("model_sigmoid"), vector_values=refs.vector_values("values_sigmoid"),
+           fd_model=FdModel(large_logits="x"),
+           variants=refs.variants("activations")),
     OpSpec("tanh", "differentiable", "activations", "hyperbolic tangent", (X_ANY,),
            ("tanh_forward", "tanh_backward"), "y has the shape of x",
            Sampler(shape_of_x, normal2_values, refs.strategy("elementwise"), ("away", "hard"),
                    cases=({"x": (2, 3)}, {"x": (4,)})),
            same_shape,
            sympy=refs.sympy("define_tanh"), mp_forward=refs.mp_forward("tanh"),
-           error_model=refs.error_model("model_tanh"), vector_values=refs.vector_values("values_tanh")),
+           error_model=refs.error_model("model_tanh"), vector_values=refs.vector_values("values_tanh"),
+           fd_model=FdModel(large_logits="x"),
+           variants=refs.variants("activations")),
     OpSpec("relu", "differentiable", "activations", "max(x, 0)", (X_ANY,), ("relu_forward", "relu_backward"),
            "y has the shape of x",
            Sampler(shape_of_x, relu_values, refs.strategy("elementwise", away_from_zero=True), ("away", "on_kink", "hard"),
@@ -61,14 +69,27 @@ OPS = (
            conventions=("relu'(0) = 0",),
            sympy=refs.sympy("define_relu"), mp_forward=refs.mp_forward("relu"),
            error_model=refs.error_model("model_relu"), vector_values=refs.vector_values("values_relu"),
-           kink_cases=refs.kink_cases("relu_cases")),
+           kink_cases=refs.kink_cases("relu_cases"),
+           variants=refs.variants("activations")),
+    OpSpec("leaky_relu", "differentiable", "activations", "x where x > 0, else alpha·x",
+           (X_ANY, Arg("alpha", "hyper", False, "slope for x <= 0")), ("leaky_relu_forward", "leaky_relu_backward"),
+           "y has the shape of x",
+           Sampler(shape_of_x, leaky_relu_values, refs.strategy("leaky_relu"), ("away", "on_kink", "hard"),
+                   cases=({"x": (2, 3)}, {"x": (1, 1, 2, 2)})),
+           same_shape, hypers=(Hyper("alpha", 0.0, 1.0, high_open=True, default=0.01, doc="slope for x <= 0"),),
+           kinks=(Kink("x", "x == 0", "leaky_relu'(0) = alpha (the left slope)", lambda s: min_abs(s["x"])),),
+           conventions=("leaky_relu'(0) = alpha",),
+           sympy=refs.sympy("define_leaky_relu"), mp_forward=refs.mp_forward("leaky_relu"),
+           error_model=refs.error_model("model_leaky_relu"), vector_values=refs.vector_values("values_leaky_relu"),
+           kink_cases=refs.kink_cases("leaky_relu_cases"), variants=refs.variants("activations")),
     OpSpec("step", "function", "activations", "Heaviside step of the perceptron: 1.0 where x > 0 else 0.0",
            (Arg("x", "input", False, "any shape"),), ("step_forward",), "y has the shape of x",
            Sampler(shape_of_x, step_values, refs.strategy("elementwise", away_from_zero=True), ("away", "on_kink")),
            same_shape,
            kinks=(Kink("x", "x == 0", "step(0) = 0; no gradient (not used in backprop)", lambda s: min_abs(s["x"])),),
            conventions=("step(0) = 0",),
-           vector_values=refs.vector_values("values_step"), kink_cases=refs.kink_cases("step_cases")),
+           vector_values=refs.vector_values("values_step"), kink_cases=refs.kink_cases("step_cases"),
+           variants=refs.variants("activations")),
     OpSpec("softmax", "differentiable", "activations", "softmax over the last axis",
            (Arg("x", "input", True, "(..., K)"),), ("softmax_forward", "softmax_backward"),
            "y has the shape of x; rows sum to 1",
@@ -76,5 +97,7 @@ OPS = (
                    cases=({"x": (2, 3)}, {"x": (1, 2, 4)})),
            same_shape,
            sympy=refs.sympy("define_softmax"), mp_forward=refs.mp_forward("softmax"),
-           error_model=refs.error_model("model_softmax"), vector_values=refs.vector_values("values_softmax")),
+           error_model=refs.error_model("model_softmax"), vector_values=refs.vector_values("values_softmax"),
+           fd_model=FdModel(large_logits="x"),
+           variants=refs.variants("activations")),
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, OpSpec, Sampler
+from ..spec import Arg, FdModel, OpSpec, Sampler
 from . import refs
 
 
@@ -26,5 +26,7 @@ OPS = (
                    cases=({"N": 2, "D": 3, "M": 2}, {"N": 3, "D": 2, "M": 2})),
            lambda s: (np.shape(s["x"])[0], np.shape(s["W"])[1]),
            sympy=refs.sympy("define_affine"), mp_forward=refs.mp_forward("affine"),
-           error_model=refs.error_model("model_affine"), vector_values=refs.vector_values("values_affine")),
+           error_model=refs.error_model("model_affine"), vector_values=refs.vector_values("values_affine"),
+           fd_model=FdModel(magnitude=refs.fd64("affine_magnitude"), targeted=refs.fd64("affine_targeted")),
+           variants=refs.variants("affine")),
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, Hyper, OpSpec, Sampler
+from ..spec import Arg, FdModel, Hyper, OpSpec, Sampler
 from . import refs
 from .sampling import out_size, window_geometry
 
@@ -41,5 +41,7 @@ OPS = (
            hypers=(Hyper("stride", 1, integer=True), Hyper("pad", 0, integer=True)),
            conventions=("cross-correlation (no kernel flip)", "zero padding"),
            sympy=refs.sympy("define_conv2d"), mp_forward=refs.mp_forward("conv2d"),
-           error_model=refs.error_model("model_conv2d"), vector_values=refs.vector_values("values_conv2d")),
+           error_model=refs.error_model("model_conv2d"), vector_values=refs.vector_values("values_conv2d"),
+           fd_model=FdModel(magnitude=refs.fd64("conv2d_magnitude"), targeted=refs.fd64("conv2d_targeted")),
+           variants=refs.variants("conv")),
 )

@@ -20,7 +20,8 @@ def init_scheme(name: str, summary: str, numerator: int, fan: str) -> OpSpec:
                   Sampler(no_structure, init_values, refs.strategy("init"), ("away",)),
                   conventions=("fan_in, fan_out: (D, M) -> D, M; (F, C, KH, KW) -> C·KH·KW, F·KH·KW",
                                "rng is a NumPy Generator; no global random state"),
-                  vector_values=refs.vector_values("values_init", numerator=numerator, fan=fan))
+                  vector_values=refs.vector_values("values_init", numerator=numerator, fan=fan),
+                  variants=refs.variants("init"))
 
 
 OPS = (

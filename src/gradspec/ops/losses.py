@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, OpSpec, Sampler
+from ..spec import Arg, FdModel, OpSpec, Sampler
 from . import refs
 from .sampling import batch_classes
 
@@ -44,7 +44,9 @@ OPS = (
                    cases=({"N": 2, "K": 3}, {"N": 3, "K": 1})),
            scalar_shape,
            sympy=refs.sympy("define_mse"), mp_forward=refs.mp_forward("mse"),
-           error_model=refs.error_model("model_mse"), vector_values=refs.vector_values("values_mse")),
+           error_model=refs.error_model("model_mse"), vector_values=refs.vector_values("values_mse"),
+           fd_model=FdModel(conditioning=refs.fd64("mse_conditioning"), cancellation=refs.fd64("mse_cancellation")),
+           variants=refs.variants("losses")),
     OpSpec("cross_entropy", "loss", "losses", "−Σ t·log p / N",
            (Arg("p", "input", True, "(N, K) probabilities"), Arg("t", "target", False, "(N, K) one-hot")),
            ("cross_entropy_forward", "cross_entropy_backward"), "p, t (N,K) -> float",
@@ -52,7 +54,8 @@ OPS = (
                    cases=({"N": 2, "K": 3}, {"N": 3, "K": 2})),
            scalar_shape, domain="p in (0, 1]; t in [0, 1]",
            sympy=refs.sympy("define_cross_entropy"), mp_forward=refs.mp_forward("cross_entropy"),
-           error_model=refs.error_model("model_cross_entropy"), vector_values=refs.vector_values("values_cross_entropy")),
+           error_model=refs.error_model("model_cross_entropy"), vector_values=refs.vector_values("values_cross_entropy"),
+           fd_model=FdModel(step=refs.fd64("cross_entropy_step")), variants=refs.variants("losses")),
     OpSpec("softmax_cross_entropy", "loss", "losses", "fused softmax + cross-entropy from logits, mean over N",
            (Arg("z", "input", True, "(N, K) logits"), Arg("labels", "labels", False, "(N,) ints in [0, K)")),
            ("softmax_cross_entropy_forward", "softmax_cross_entropy_backward"), "z (N,K), labels (N,) -> float",
@@ -61,7 +64,9 @@ OPS = (
            scalar_shape, conventions=("stable for logits of ±1000",),
            sympy=refs.sympy("define_softmax_cross_entropy"), mp_forward=refs.mp_forward("softmax_cross_entropy"),
            error_model=refs.error_model("model_softmax_cross_entropy"),
-           vector_values=refs.vector_values("values_softmax_cross_entropy")),
+           vector_values=refs.vector_values("values_softmax_cross_entropy"),
+           fd_model=FdModel(cancellation=refs.fd64("softmax_cross_entropy_cancellation"), large_logits="z"),
+           variants=refs.variants("losses")),
     OpSpec("binary_cross_entropy", "loss", "losses", "binary cross-entropy from logits, mean over N",
            (Arg("z", "input", True, "(N, K) logits"), Arg("t", "target", False, "(N, K) in [0, 1]")),
            ("binary_cross_entropy_forward", "binary_cross_entropy_backward"), "z, t (N,K) -> float",
@@ -70,5 +75,7 @@ OPS = (
            scalar_shape, domain="t in [0, 1]", conventions=("from logits; stable for ±1000",),
            sympy=refs.sympy("define_binary_cross_entropy"), mp_forward=refs.mp_forward("binary_cross_entropy"),
            error_model=refs.error_model("model_binary_cross_entropy"),
-           vector_values=refs.vector_values("values_binary_cross_entropy")),
+           vector_values=refs.vector_values("values_binary_cross_entropy"),
+           fd_model=FdModel(cancellation=refs.fd64("binary_cross_entropy_cancellation"), large_logits="z"),
+           variants=refs.variants("losses")),
 )

@@ -47,5 +47,6 @@ OPS = (
            conventions=("hidden in {sigmoid, tanh, relu}", "output in {identity_mse, sigmoid_mse, softmax_cross_entropy}"),
            sympy=refs.sympy("define_mlp"), mp_forward=refs.mp_forward("mlp"),
            error_model=refs.error_model("model_mlp"), vector_values=refs.vector_values("values_mlp"),
-           kink_cases=refs.kink_cases("mlp_cases")),
+           kink_cases=refs.kink_cases("mlp_cases"),
+           variants=refs.variants("mlp")),
 )

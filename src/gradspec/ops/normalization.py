@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, Hyper, OpSpec, Sampler
+from ..spec import Arg, FdModel, Hyper, OpSpec, Sampler
 from . import refs
 
 
@@ -34,5 +34,8 @@ OPS = (
            domain="at least 2 values per normalised group",
            conventions=("batch statistics", "biased variance (divide by m)", "eps inside the square root"),
            sympy=refs.sympy("define_batchnorm"), mp_forward=refs.mp_forward("batchnorm"),
-           error_model=refs.error_model("model_batchnorm"), vector_values=refs.vector_values("values_batchnorm")),
+           error_model=refs.error_model("model_batchnorm"), vector_values=refs.vector_values("values_batchnorm"),
+           fd_model=FdModel(step=refs.fd64("batchnorm_step"), conditioning=refs.fd64("batchnorm_conditioning"),
+                            cancellation=refs.fd64("batchnorm_cancellation")),
+           variants=refs.variants("normalization")),
 )

@@ -36,7 +36,8 @@ def optimizer(name: str, summary: str, conventions: tuple, *, zero_momentum: boo
                 refs.strategy("optimizer", **strategy_kw), ("away", "hard")),
         hypers=tuple(Hyper(h, 0.0, low_open=True) for h in hypers), conventions=conventions,
         notes="compared by the parameter trajectory over several steps",
-        sympy=refs.sympy_rule(f"{name}_rule"), vector_values=refs.vector_values(f"values_{name}"))
+        sympy=refs.sympy_rule(f"{name}_rule"), vector_values=refs.vector_values(f"values_{name}"),
+        variants=refs.variants("optim"))
 
 
 OPS = (

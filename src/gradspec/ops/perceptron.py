@@ -41,5 +41,6 @@ OPS = (
                    exact=perceptron_dyadic),
            hypers=(Hyper("lr", 0.0, low_open=True),),
            conventions=("y = step(w·x + b) with step(0) = 0", "w ← w + lr(t − y)x, b ← b + lr(t − y)"),
-           vector_values=refs.vector_values("values_perceptron"), kink_cases=refs.kink_cases("perceptron_cases")),
+           vector_values=refs.vector_values("values_perceptron"), kink_cases=refs.kink_cases("perceptron_cases"),
+           variants=refs.variants("perceptron")),
 )

@@ -48,7 +48,8 @@ OPS = (
            conventions=("padding never wins (it is -inf)", "a tie sends the gradient to the first maximum"),
            sympy=refs.sympy("define_max_pool2d"), mp_forward=refs.mp_forward("max_pool2d"),
            error_model=refs.error_model("model_max_pool2d"), vector_values=refs.vector_values("values_max_pool2d"),
-           kink_cases=refs.kink_cases("max_pool2d_cases")),
+           kink_cases=refs.kink_cases("max_pool2d_cases"),
+           variants=refs.variants("pooling")),
     OpSpec("avg_pool2d", "differentiable", "pooling", "mean over square windows", POOL_ARGS,
            ("avg_pool2d_forward", "avg_pool2d_backward"), POOL_RULE,
            Sampler(pool_structure, avg_pool2d_values, refs.strategy("avg_pool2d"), ("away", "on_kink"), cases=POOL_CASES),
@@ -56,5 +57,6 @@ OPS = (
            conventions=("zero padding counts in the divisor (kernel²)",),
            sympy=refs.sympy("define_avg_pool2d"), mp_forward=refs.mp_forward("avg_pool2d"),
            error_model=refs.error_model("model_avg_pool2d"), vector_values=refs.vector_values("values_avg_pool2d"),
-           kink_cases=refs.kink_cases("avg_pool2d_cases")),
+           kink_cases=refs.kink_cases("avg_pool2d_cases"),
+           variants=refs.variants("pooling")),
 )

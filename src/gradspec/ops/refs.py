@@ -14,6 +14,8 @@ MP_ERROR_MODELS = "gradspec.mpmath_oracle.tolerance"
 MP_VECTORS = "gradspec.mpmath_oracle.vectors_mp"
 STRATEGIES = "gradspec.properties.strategies"
 KINK_CASES = "gradspec.conventions"
+FD64_MODELS = "gradspec.oracles.fd64_models"
+VARIANTS = "gradspec.variants"
 
 
 def sympy(attr: str, **kw) -> Ref:
@@ -49,3 +51,13 @@ def strategy(attr: str, **kw) -> Ref:
 def kink_cases(attr: str, **kw) -> Ref:
     """Fixed cases on the kinks ``cases() -> [Case]``."""
     return Ref(KINK_CASES, attr, tuple(kw.items()))
+
+
+def fd64(attr: str, **kw) -> Ref:
+    """A piece of the fd64 oracle's model of an op (see :class:`~gradspec.spec.FdModel`)."""
+    return Ref(FD64_MODELS, attr, tuple(kw.items()))
+
+
+def variants(area: str) -> Ref:
+    """The catalogue of known variants of a spec area (``gradspec.variants.<area>``)."""
+    return Ref(f"{VARIANTS}.{area}", "CATALOGUE")

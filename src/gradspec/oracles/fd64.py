@@ -42,9 +42,9 @@ import math
 import numpy as np
 
 from .. import reference as spec_impl
-from ..reference.normalization import _standardise  # the spec's overflow-free batch statistics
 from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding
+from ..registry import OPS
 from ..spec import OpSpec
 from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
                      named_args, reproducer)
@@ -199,61 +199,43 @@ def bn_groups(x):
 def step_sizes(op: OpSpec, sample: dict, name: str, x: np.ndarray) -> np.ndarray:
     """Per-element difference step: FD_REL_STEP × the scale at which the op varies in argument ``name``.
 
-    cross_entropy's p stays inside (0, 1); batchnorm's x varies on the scale of
-    its group's standard deviation; everything else on max(1, |x|).
+    The op's ``fd_model.step`` when it gives one (cross_entropy's p stays inside (0, 1); batchnorm's x varies
+    on the scale of its group's standard deviation); everything else on max(1, |x|).
     """
     x = np.asarray(x, dtype=np.float64)
-    if op.name == "cross_entropy" and name == "p":
-        if not np.all((x > 0) & (x < 1)):
-            bad = x[~((x > 0) & (x < 1))]
-            raise ValueError(f"cross_entropy: central differences in p need 0 < p < 1 on both sides of every "
-                             f"element, got p = {bad[:3].tolist()}")
-        return FD_REL_STEP * np.minimum(x, 1.0 - x)
-    if op.name == "batchnorm" and name == "x":
-        axes, _ = bn_groups(x)
-        sd = 1.0 / _standardise(x, sample["eps"], axes)[1]  # sqrt(var + eps) per group, finite for any finite x
-        # never below what float64 can resolve at x (a large mean with a tiny spread)
-        return np.maximum(FD_REL_STEP * np.broadcast_to(sd, x.shape), 1024 * np.spacing(np.abs(x)))
+    if op.fd_model.step is not None:
+        h = op.fd_model.step(sample, name, x)
+        if h is not None:
+            return h
     return FD_REL_STEP * np.maximum(1.0, np.abs(x))
 
 
 def magnitude(op: OpSpec, sample: dict):
     """The forward evaluated on absolute values (a bound on the terms summed inside it), or None."""
-    if op.name == "affine":
-        return spec_impl.affine_forward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]))
-    if op.name == "conv2d":
-        return spec_impl.conv2d_forward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]),
-                                        sample["stride"], sample["pad"])
-    return None
+    return None if op.fd_model.magnitude is None else op.fd_model.magnitude(sample)
 
 
 def conditioning(op: OpSpec, sample: dict):
     """Extra absolute rounding error a correct forward may carry (cancellation), per output element: a float,
-    or for batchnorm an array per feature/channel (broadcastable to the output), since each group has its own."""
-    if op.name == "batchnorm":
-        x = np.asarray(sample["x"])
-        axes, bshape = bn_groups(x)
-        inv_std = _standardise(x, sample["eps"], axes)[1]  # 1/sqrt(var + eps) per group
-        g = np.abs(np.asarray(sample["gamma"])).reshape(bshape)
-        return 64 * EPS * g * np.max(np.abs(x), axis=axes, keepdims=True) * inv_std
-    if op.name in ("affine", "conv2d"):
-        mag = magnitude(op, sample)
-        return 64 * EPS * float(np.max(mag)) if mag is not None and mag.size else 0.0
-    if op.name == "mse":
-        y, t = np.asarray(sample["y"]), np.asarray(sample["t"])
-        return 64 * EPS * float(np.sum((np.abs(y) + np.abs(t)) ** 2)) / y.shape[0]
-    return 0.0
+    or an array broadcastable to the output (batchnorm: one per feature/channel, since each group has its own).
+
+    The op's ``fd_model.conditioning``, else 64ε·max of its :func:`magnitude` (large sums), else 0.
+    """
+    if op.fd_model.conditioning is not None:
+        return op.fd_model.conditioning(sample)
+    mag = magnitude(op, sample)
+    return 64 * EPS * float(np.max(mag)) if mag is not None and mag.size else 0.0
 
 
 def rounding_scale(op: OpSpec, sample: dict, dy, y) -> float:
     r"""S: the magnitude of the terms whose rounding enters :math:`f = \langle dy, \text{forward}\rangle`.
 
     :math:`|f| + \sum|dy \odot y|`, widened by the op's cancellation: the
-    absolute-value forward of affine/conv2d (large sums), near-constant
-    batch-norm groups, and the terms of size max|z| that the stable losses
-    (log-sum-exp, softplus) cancel; plus TINY·(1 + Σ|dy|) for results that
-    underflow into the subnormals (there float64 keeps an absolute, not a
-    relative, precision of 2^-1074 = ε·TINY).
+    absolute-value forward of the large sums (affine, conv2d), and the op's
+    ``fd_model.cancellation`` (near-constant batch-norm groups, the terms of
+    size max|z| that the stable losses (log-sum-exp, softplus) cancel); plus
+    TINY·(1 + Σ|dy|) for results that underflow into the subnormals (there
+    float64 keeps an absolute, not a relative, precision of 2^-1074 = ε·TINY).
     """
     y = np.asarray(y, dtype=np.float64)
     S = abs(float(np.sum(dy * y))) + float(np.sum(np.abs(dy * y)))
@@ -262,16 +244,8 @@ def rounding_scale(op: OpSpec, sample: dict, dy, y) -> float:
     mag = magnitude(op, sample)
     if mag is not None:
         S += float(np.sum(np.abs(dy) * mag))
-    if op.name == "batchnorm":
-        S += float(np.sum(np.abs(dy) * conditioning(op, sample))) / (64 * EPS)
-    if op.name == "mse":
-        S += conditioning(op, sample) / (64 * EPS) * abs(dy)
-    if op.name == "softmax_cross_entropy":  # m + log Σ e^(z−m) − z_y cancels terms of size max|z|
-        z = np.asarray(sample["z"])
-        S += abs(dy) * float(np.sum(2 * np.max(np.abs(z), axis=1) + math.log(z.shape[1]) + 1)) / z.shape[0]
-    if op.name == "binary_cross_entropy":  # max(z, 0) − z·t + log1p(e^−|z|) cancels terms of size |z|
-        z = np.asarray(sample["z"])
-        S += abs(dy) * float(np.sum(2 * np.abs(z) + 1)) / z.shape[0]
+    if op.fd_model.cancellation is not None:
+        S += op.fd_model.cancellation(sample, dy)
     return S
 
 
@@ -280,37 +254,32 @@ def fd_tolerance(analytic, d1, d2, h, S, F=0.0):
     return FD_RTOL * np.maximum(np.abs(analytic), np.abs(d1)) + np.abs(d1 - d2) + 32 * EPS * (S + F) / h
 
 
-#: Ops that take logits (or any real input) and must stay finite and correct at ±1000 (see :func:`targeted_samples`).
-LARGE_LOGITS = {"sigmoid": "x", "tanh": "x", "softmax": "x", "softmax_cross_entropy": "z", "binary_cross_entropy": "z"}
 LOGIT = 1000.0
+
+
+#: {op: argument} of the ops that take logits (or any real input) and must stay finite and correct at ±1000
+#: (their records' ``fd_model.large_logits``; see :func:`targeted_samples`).
+LARGE_LOGITS = {op.name: op.fd_model.large_logits for op in OPS if op.fd_model.large_logits}
 
 
 def targeted_samples(op: OpSpec, rng: np.random.Generator) -> list[tuple[str, dict]]:
     """(label, sample) pairs checked after the registry's samples: inputs where common bugs hide and that the
     registry draws rarely or never.
 
-    * affine: a square W (D = M >= 2), where a dW transposed by mistake keeps its shape (elsewhere the shape
-      check catches it);
-    * conv2d: W with F = C >= 2 and KH = KW >= 2, where dW with its filter and channel axes, or its kernel axes,
-      swapped keeps its shape;
-    * sigmoid, tanh, softmax and the losses from logits: inputs of ±1000 (+ U(-1, 1), both signs), where the spec
-      stays finite and correct and a forward without the max shift, or a log of a saturated sigmoid, overflows.
+    * the op's ``fd_model.targeted``: affine: a square W (D = M >= 2), where a dW transposed by mistake keeps
+      its shape (elsewhere the shape check catches it); conv2d: W with F = C >= 2 and KH = KW >= 2, where dW
+      with its filter and channel axes, or its kernel axes, swapped keeps its shape;
+    * the op's ``fd_model.large_logits`` argument (sigmoid, tanh, softmax and the losses from logits): inputs
+      of ±1000 (+ U(-1, 1), both signs), where the spec stays finite and correct and a forward without the max
+      shift, or a log of a saturated sigmoid, overflows.
 
     Drawn from ``rng`` after the registry's samples, so those are the same with or without these.
     """
-    if op.name == "affine":
-        N, D = int(rng.integers(1, 4)), int(rng.integers(2, 5))
-        return [("square W (D = M)", {"x": rng.normal(size=(N, D)), "W": rng.normal(size=(D, D)),
-                                      "b": rng.normal(size=D)})]
-    if op.name == "conv2d":
-        N, C, K = int(rng.integers(1, 3)), 2, int(rng.integers(2, 4))
-        pad, stride = int(rng.integers(0, 2)), int(rng.integers(1, 3))
-        H, W = (int(v) for v in rng.integers(K, 6, size=2))
-        return [("square W (F = C, KH = KW)", {"x": rng.normal(size=(N, C, H, W)), "W": rng.normal(size=(C, C, K, K)),
-                                               "b": rng.normal(size=C), "stride": stride, "pad": pad})]
-    if op.name in LARGE_LOGITS:
+    if op.fd_model.targeted is not None:
+        return op.fd_model.targeted(op, rng)
+    name = op.fd_model.large_logits
+    if name:
         s = dict(op.sample(rng))
-        name = LARGE_LOGITS[op.name]
         shape = np.shape(s[name])
         z = rng.choice([-LOGIT, LOGIT], size=shape) + rng.uniform(-1.0, 1.0, size=shape)
         z.flat[0] = LOGIT + rng.uniform(-1.0, 1.0)
