@@ -44,3 +44,38 @@ def test_no_top_level_folder_or_package_shadows_a_dependency():
 
 def test_a_shadowing_name_is_caught():
     assert shadowing(["mpmath_oracle", "mpmath", "reference", "Sympy"], {"mpmath", "sympy"}) == ["Sympy", "mpmath"]
+
+
+def installed_packages(pyproject: str) -> tuple[set[str], dict[str, str]]:
+    """The ``packages`` list and the ``package-dir`` mapping of pyproject.toml."""
+    with open(pyproject, encoding="utf-8") as fh:
+        text = fh.read()
+    packages = set(re.findall(r'"([^"]+)"', re.search(r"^packages\s*=\s*\[(.*?)\]", text, flags=re.M | re.S).group(1)))
+    mapping = dict(re.findall(r'"([^"]+)"\s*=\s*"([^"]+)"', re.search(r"^package-dir\s*=\s*\{(.*?)\}", text,
+                                                                       flags=re.M | re.S).group(1)))
+    return packages, mapping
+
+
+def source_packages(mapping: dict[str, str]) -> set[str]:
+    """Every package the source tree holds: each mapped folder and its subfolders with an ``__init__.py``."""
+    found = set()
+    for name, folder in mapping.items():
+        base = os.path.join(ROOT, folder)
+        for dirpath, _, files in os.walk(base):
+            if "__init__.py" in files:
+                rel = os.path.relpath(dirpath, base)
+                found.add(name if rel == "." else name + "." + rel.replace(os.sep, "."))
+    return found
+
+
+def test_every_source_package_is_installed():
+    """A subpackage missing from pyproject's ``packages`` works in an editable install and is absent from a normal
+    one (``python -m pip install .``): every package of the source tree must be listed."""
+    packages, mapping = installed_packages(PYPROJECT)
+    assert source_packages(mapping) - packages == set()
+
+
+def test_a_missing_subpackage_is_found(tmp_path):
+    packages, mapping = installed_packages(PYPROJECT)
+    assert "gradspec.variants" in source_packages(mapping)
+    assert "gradspec.variants" in source_packages(mapping) - (packages - {"gradspec.variants"})
