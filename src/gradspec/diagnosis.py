@@ -848,17 +848,26 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
+def split_rows(rows: list[tuple[dict, bool]]):
+    """(features of the rows that raised, of those that did not, the feature names all rows have), or None when
+    there are fewer than 2 rows of either kind (too few to relate an exception to an input class)."""
+    yes = [f for f, r in rows if r]
+    no = [f for f, r in rows if not r]
+    if len(yes) < 2 or len(no) < 2:
+        return None
+    return yes, no, [k for k in yes[0] if all(k in f for f in yes + no)]
+
+
 def separate(rows: list[tuple[dict, bool]]) -> list[tuple[str, str, float]]:
     """Conditions ``(feature, op, value)`` that hold on exactly the rows that raised (op in ``=``, ``>``, ``<``, ``≠``).
 
     Needs at least 2 rows that raised and 2 that did not. Hyperparameters come before dimensions
     only by the order of the features in the rows.
     """
-    yes = [f for f, r in rows if r]
-    no = [f for f, r in rows if not r]
-    if len(yes) < 2 or len(no) < 2:
+    split = split_rows(rows)
+    if split is None:
         return []
-    names = [k for k in yes[0] if all(k in f for f in yes + no)]
+    yes, no, names = split
     out = []
     for k in names:
         R = [f[k] for f in yes]
@@ -882,11 +891,10 @@ def separate_two(rows: list[tuple[dict, bool]]) -> list[tuple[str, tuple, tuple]
     ``("and", a, b)`` of conditions ``(feature, op, value)`` that do: for "or", each condition holds on no row
     that did not raise and on at least two that did; for "and", each holds on every row that raised and fails
     on at least two that did not. Same minimum of rows as :func:`separate`."""
-    yes = [f for f, r in rows if r]
-    no = [f for f, r in rows if not r]
-    if len(yes) < 2 or len(no) < 2:
+    split = split_rows(rows)
+    if split is None:
         return []
-    names = [k for k in yes[0] if all(k in f for f in yes + no)]
+    yes, no, names = split
     atoms = []
     for k in names:
         for v in sorted({f[k] for f in yes + no}):
