@@ -302,3 +302,28 @@ def test_hypothesis_storage_is_redirected_only_from_its_default(tmp_path, monkey
     monkeypatch.delenv(prop_oracle.DIR_ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert prop_oracle.hypothesis_directory() == tmp_path / "xdg" / "gradspec" / "hypothesis"
+
+
+def test_a_budget_spent_during_hypothesis_replay_is_never_a_finding(tmp_path):
+    """With no shrinking time at all, the budget runs out while Hypothesis replays its failures, and Hypothesis
+    reports the stop signal inside its group: what the budget recorded is raised instead, the two real bugs."""
+    import importlib.util
+
+    from gradspec.properties import suite
+
+    path = tmp_path / "two_bugs_replay.py"
+    path.write_text(TWO_BUGS)
+    spec = importlib.util.spec_from_file_location("two_bugs_replay", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    prop = suite.get("relu", "gradient_fd64")
+    for seed in range(5):
+        with pytest.raises(BaseException) as info:
+            suite.check_property(prop, module, max_examples=10, seed=seed, database=None, derandomize=False,
+                                 shrink_seconds=0.0)
+        kinds = {type(e).__name__ for e in suite.failures(info.value)}
+        assert "BudgetSpent" not in kinds, kinds
+        assert kinds <= {"ValueError", "AssertionError"} and kinds, kinds
+    group = getattr(suite, "BaseExceptionGroup", None) or BaseExceptionGroup  # the backport on Python 3.10
+    assert suite.holds_budget_spent(group("g", [ValueError(), group("h", [suite.BudgetSpent()])]))
+    assert not suite.holds_budget_spent(group("g", [ValueError()]))
