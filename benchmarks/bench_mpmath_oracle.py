@@ -39,7 +39,7 @@ from mpmath import mp
 
 import gradspec.reference as ref
 from gradspec import registry
-from gradspec.mpmath_oracle import oracle as O, tolerance as T
+from gradspec.mpmath_oracle import lookup as L, oracle as O, tolerance as T
 from gradspec.mpmath_oracle.truth import Problem, direction, get_arg, step_bits
 
 
@@ -108,7 +108,7 @@ def bench(op_name: str, repeats: int, seed: int = 0) -> dict:
         else:
             getattr(ref, op.forward)(*op.forward_args(s))
             getattr(ref, op.backward)(*op.forward_args(s), dy)
-        T.model(op.name, s, dy)
+        L.model(op.name, s, dy)
 
     outcome = {}
 

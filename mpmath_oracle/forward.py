@@ -54,7 +54,6 @@ from mpmath import mp
 from mpmath.libmp import from_man_exp
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..registry import OPS, get
 
 #: The mpmath real type every intermediate must have.
 MPF = type(mpmath.mpf(1))
@@ -408,11 +407,6 @@ def mlp(s, pattern=None):
     return guard(loss, "mlp"), masks
 
 
-#: op name -> mp forward ``f(sample_mp, pattern=None) -> (output, pattern)``: a read-only view of the
-#: records' ``mp_forward`` (each record names its function above).
-FORWARDS: dict[str, Callable] = {op.name: op.mp_forward for op in OPS if op.mp_forward is not None}
-
-
 # --------------------------------------------------------------------------- samples
 def sample_to_mp(sample: dict) -> dict:
     """A copy of a registry sample with every float array (and every (W, b) of an MLP) as exact mpf arrays.
@@ -430,12 +424,3 @@ def sample_to_mp(sample: dict) -> dict:
         else:
             out[k] = v
     return out
-
-
-def evaluate(op_name: str, sample_mp: dict, pattern=None):
-    """The record's ``mp_forward(sample_mp, pattern)`` with the result guarded. Returns (output, pattern)."""
-    op = get(op_name)
-    if op.mp_forward is None:
-        raise KeyError(f"no high-precision forward for {op_name!r}; known: {', '.join(FORWARDS)}")
-    y, pat = op.mp_forward(sample_mp, pattern)
-    return guard(y, f"{op_name} forward"), pat

@@ -58,7 +58,7 @@ from ..registry import get as get_op
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from . import forward as F
-from . import tolerance as T
+from . import lookup as L, tolerance as T
 from .truth import DEFAULT_DPS, Problem, diff_names, direction, get_arg
 
 NAME = "mpmath"
@@ -75,7 +75,7 @@ ACTUAL_IS = "the implementation's {fn} (float64)"
 
 
 def applies(op: OpSpec) -> bool:
-    return op.has_gradient and op.name in F.FORWARDS and op.name in T.MODELS
+    return op.has_gradient and op.name in L.FORWARDS and op.name in L.MODELS
 
 
 # --------------------------------------------------------------------------- one sample
@@ -193,7 +193,7 @@ def check_sample(op: OpSpec, impl, sample: dict, rng: np.random.Generator, *, di
 
     # the truth and the tolerance model at this point
     P = Problem(op, sample, dy if dy is not None else 1.0, dps)
-    model = T.model(op.name, sample, dy)
+    model = L.model(op.name, sample, dy)
     reach = float(P.h) * 1.5 * max([1.0] + [float(np.max(np.abs(get_arg(sample, n)))) for n in P.names
                                              if np.size(get_arg(sample, n))])
     out.at_kink = bool(op.kinks) and op.kink_distance(sample) <= reach

@@ -84,7 +84,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..reference import conv as _conv, pooling as _pool
-from ..registry import OPS, get
 
 U = 2.0 ** -53  #: unit roundoff of float64
 ETA = 2.0 ** -1074  #: bound on the absolute error of an underflowing operation
@@ -469,24 +468,3 @@ def model_mlp(s, dy):
         if l > 0:
             delta = bmatmul(delta, params[l][0].T) * primes[l - 1]
     return Model(loss, {k: grads[k] for k in sorted(grads, key=lambda n: (int(n[1:]), n[0] == "b"))})
-
-
-#: op name -> error model ``model(sample, dy) -> Model``: a read-only view of the records' ``error_model``.
-MODELS = {op.name: op.error_model for op in OPS if op.error_model is not None}
-
-
-def model(op_name: str, sample: dict, dy) -> Model:
-    """Running error bounds of the reference's forward and backward of ``op_name`` at ``sample``.
-
-    ``dy``: the cotangent (output's shape; a float for losses; ignored for the MLP).
-    Raises ``KeyError`` for an op without a model.
-    """
-    op = get(op_name)
-    if op.error_model is None:
-        raise KeyError(f"no tolerance model for {op_name!r}; known: {', '.join(MODELS)}")
-    if op.kind == "network":
-        dy = 1.0
-    else:
-        dy = float(dy) if np.ndim(dy) == 0 else np.asarray(dy, dtype=np.float64)
-    with np.errstate(under="ignore"):
-        return op.error_model(sample, dy)

@@ -61,7 +61,7 @@ import numpy as np
 from mpmath import mp
 
 from ..spec import OpSpec
-from . import forward as F
+from . import forward as F, lookup as L
 
 DEFAULT_DPS = 50
 
@@ -220,7 +220,7 @@ class Problem:
     # the forward and the objective
     def _evaluate(self, sample_mp, pattern):
         self.forward_evaluations += 1
-        return F.evaluate(self.op.name, sample_mp, pattern)
+        return L.evaluate(self.op.name, sample_mp, pattern)
 
     def _objective(self, y):
         if self.op.kind == "differentiable":

@@ -3,7 +3,7 @@ r"""Properties of every op: plain functions usable from any test suite.
 Each property is a function ``prop_<name>(impl, sample, ...)`` that calls the
 protocol functions of ``impl`` (a module, an object, a
 :class:`~gradspec.impl.Implementation`) on one ``sample`` (a dict in the
-registry's sample format, e.g. drawn by :func:`gradspec.properties.strategies.samples`)
+registry's sample format, e.g. drawn by :func:`gradspec.properties.lookup.samples`)
 and raises :class:`AssertionError` with a message naming the rule, the
 element and the values when the implementation breaks it. They use no global
 state: the randomness a property needs (cotangents, masks) comes from
@@ -12,10 +12,10 @@ state: the randomness a property needs (cotangents, masks) comes from
 Use them with Hypothesis in your own suite::
 
     from hypothesis import given
-    from gradspec.properties import props, strategies
+    from gradspec.properties import props, samples
     import my_layers
 
-    @given(strategies.samples("softmax"))
+    @given(samples("softmax"))
     def test_softmax_rows(sample):
         props.prop_softmax_rows_sum_to_one(my_layers, sample)
 

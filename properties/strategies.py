@@ -41,7 +41,7 @@ import numpy as np
 from hypothesis import event, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ..registry import KINK_MARGIN, OPS, REGISTRY
+from ..sampling import KINK_MARGIN
 
 MODES = ("away", "on_kink", "hard")
 
@@ -50,11 +50,6 @@ SCALES = (1e-3, 1e-1, 1.0, 10.0, 100.0)
 
 #: Relative margin from a kink in the ``away`` mode (a fraction of the scale).
 REL_MARGIN = KINK_MARGIN
-
-#: Which modes each op supports (``away`` always; others where they mean something): a read-only view of
-#: the records' ``sample.modes``.
-OP_MODES: dict[str, tuple[str, ...]] = {op.name: op.sample.modes for op in OPS}
-
 
 # --------------------------------------------------------------------------- building blocks
 def floats(low: float, high: float) -> st.SearchStrategy[float]:
@@ -537,24 +532,3 @@ def perceptron(draw, mode):
         if abs(float(w @ x) + b) < KINK_MARGIN:
             b += 2 * KINK_MARGIN if float(w @ x) + b >= 0 else -2 * KINK_MARGIN
     return {"w": w, "b": b, "x": x, "t": t, "lr": lr, "seed": draw(_seed())}
-
-
-def samples(op, mode: str = "away") -> st.SearchStrategy[dict]:
-    """Strategy of valid sample dicts for ``op`` (a name or an OpSpec) in ``mode``.
-
-    Raises ``ValueError`` naming the supported modes when the op has none of
-    that kind (e.g. ``on_kink`` for sigmoid, which has no kink).
-    """
-    name = op if isinstance(op, str) else op.name
-    if name not in REGISTRY:
-        raise KeyError(f"unknown op {name!r}; known ops: {', '.join(REGISTRY)}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    sampler = REGISTRY[name].sample
-    if mode not in sampler.modes:
-        raise ValueError(f"op {name!r} has no {mode!r} samples; its modes are {sampler.modes}")
-    return sampler.strategy(mode)
-
-
-#: ``STRATEGIES[op][mode]``: every strategy of the library.
-STRATEGIES = {name: {m: samples(name, m) for m in OP_MODES[name]} for name in REGISTRY}

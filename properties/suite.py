@@ -28,7 +28,7 @@ from ..impl import CallFailed
 from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
 from . import props as P
-from .strategies import OP_MODES, samples
+from .lookup import OP_MODES, samples
 
 if sys.version_info < (3, 11):  # pragma: no cover - Hypothesis depends on the backport there
     from exceptiongroup import BaseExceptionGroup

@@ -29,7 +29,7 @@ every term: conv2d with stride 2 and padding 1, pooling with overlapping
 padded windows, batchnorm in both (N, D) and (N, C, H, W) form) are the
 record's ``sample.cases``, and ``sample.draw(case, rng)`` draws values for a
 case with the registry's distributions and margins from every kink;
-:data:`CASES` and :func:`draw` read them from the records.
+:mod:`gradspec.symbolic.lookup` reads them from the records.
 """
 from __future__ import annotations
 
@@ -39,7 +39,6 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from ..registry import OPS, get
 
 #: Float hyperparameters that become SymPy symbols (the others are structural integers).
 SYMBOLIC_HYPERS = ("eps", "p", "lam")
@@ -352,25 +351,6 @@ def define_dropout(s):
 
 
 # --------------------------------------------------------------------------- cases and values
-# Each op's record (gradspec.ops) holds its builder (``op.sympy``), the structures it is derived at
-# (``op.sample.cases``: the smallest that exercise every term) and the values drawn there
-# (``op.sample.draw``). The mappings below are read-only views of the records.
-
-#: The kinds whose record's ``sympy`` is a ``define_<op>`` builder of this module (a network's is
-#: :func:`define_mlp`; an optimizer's is its rule in :mod:`gradspec.symbolic.rules`).
-DEFINED_KINDS = ("differentiable", "loss")
-#: op name -> the structures it is derived at (from the records).
-CASES: dict[str, list] = {op.name: list(op.sample.cases) for op in OPS if op.kind in DEFINED_KINDS}
-
-
-def draw(op_name: str, case, rng: np.random.Generator) -> dict:
-    """A sample of ``op_name`` at the structure ``case``: its record's ``sample.draw(case, rng)``.
-
-    Returns a dict keyed by the op's argument names, like ``OpSpec.sample``.
-    """
-    return get(op_name).sample.draw(case, rng)
-
-
 def structure_key(op_name: str, sample: dict) -> tuple:
     """What a derivation depends on: shapes, integer hyperparameters, labels and masks (not float values)."""
     parts = [op_name]
@@ -387,17 +367,6 @@ def structure_key(op_name: str, sample: dict) -> tuple:
         else:
             parts.append((k, v))
     return tuple(parts)
-
-
-def define(op_name: str, sample: dict) -> Definition:
-    """The :class:`Definition` of ``op_name`` at the structure of ``sample`` (its record's ``sympy`` builder)."""
-    op = get(op_name)
-    if op.sympy is None or op.kind not in DEFINED_KINDS:
-        defined = [o.name for o in OPS if o.sympy is not None and o.kind in DEFINED_KINDS]
-        raise KeyError(f"no SymPy definition for op {op_name!r}; defined: {', '.join(defined)}")
-    return op.sympy(sample)
-
-
 
 
 # --------------------------------------------------------------------------- the network (op "mlp", row layout)
@@ -439,16 +408,6 @@ def mlp_definition(widths, N: int, hidden: str, output: str):
     else:
         raise ValueError(f"mlp output must be identity_mse, sigmoid_mse or softmax_cross_entropy, got {output!r}")
     return syms, C, names
-
-
-#: Structures of the network op (widths, N), from its record; hidden and output are drawn per example.
-MLP_CASES = [case for op in OPS if op.kind == "network" for case in op.sample.cases]
-
-
-def draw_mlp(case, rng: np.random.Generator) -> dict:
-    """An MLP sample (the registry's keys) at widths/N of ``case``: the network record's ``sample.draw``."""
-    (network,) = [op for op in OPS if op.kind == "network"]
-    return network.sample.draw(case, rng)
 
 
 def define_mlp(s) -> tuple:

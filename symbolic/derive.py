@@ -25,7 +25,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .definitions import Definition, define, structure_key, sym_array
+from .definitions import Definition, structure_key, sym_array
+from .lookup import define
 
 DPS = 50
 _CACHE: dict[tuple, "Derivation"] = {}

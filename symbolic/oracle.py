@@ -1,7 +1,7 @@
 r"""The symbolic oracle: an implementation against gradients SymPy derives from each op's definition.
 
 For a differentiable op or a loss, on ``examples`` samples at the small
-structures of :data:`gradspec.symbolic.definitions.CASES` (values drawn like
+structures of :data:`gradspec.symbolic.lookup.CASES` (values drawn like
 the registry's, away from kinks):
 
 * **forward** (numeric): the implementation's float64 forward against the
@@ -23,7 +23,7 @@ the registry's, away from kinks):
     cannot judge (``1.0*dy/(1.0 - p)`` is not syntactically ``dy/(1 - p)``).
     The output is evaluated at the sample point at 50 digits and compared with
     the derived VJP within the float64 error model of
-    :func:`gradspec.mpmath_oracle.tolerance.model` plus one rounding.
+    :func:`gradspec.mpmath_oracle.lookup.model` plus one rounding.
   - ``spec``: it rejects symbols (the reference validates float arrays and
     raises TypeError), or proving/evaluating did not finish: the spec's
     backward formula, restated in SymPy from the reference's docstrings, is
@@ -60,7 +60,7 @@ from ..oracles.common import (Tracker, as_grad_tuple, check_array, check_rule, c
                               named_args, reproducer)
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
-from . import definitions as defs
+from . import lookup as defs
 from . import derive as dv
 from . import rules
 
@@ -169,18 +169,18 @@ def _flatten(arrays) -> list:
 def _numeric_on_symbols(op, der, sym_out, sample, dy, truth):
     """The implementation's symbolic output evaluated at the sample at 50 digits, against the derived VJP
     (``truth``, 50 digits rounded to float64), within the float64 error model of the op
-    (:func:`gradspec.mpmath_oracle.tolerance.model`) plus one rounding of each side.
+    (:func:`gradspec.mpmath_oracle.lookup.model`) plus one rounding of each side.
 
     Returns (ident dict, worst error in units of the tolerance, findings).
     """
-    from ..mpmath_oracle import tolerance as hp
+    from ..mpmath_oracle import lookup as hp_lookup, tolerance as hp
 
     t0 = time.perf_counter()
     fn = sp.lambdify(der.order, _flatten(sym_out), modules="mpmath")
     with mpmath.workdps(dv.DPS):
         vals = fn(*dv.point(der, sample, dy))
     try:
-        model = hp.model(op.name, sample, dy).grads
+        model = hp_lookup.model(op.name, sample, dy).grads
         tol_is = "the float64 error model of mpmath_oracle/tolerance.py plus one rounding"
     except KeyError:
         model, tol_is = None, f"rtol {BWD_RTOL:g}, atol {BWD_ATOL:g}·max(1, max|t|)"

@@ -18,11 +18,11 @@ from mpmath import mp
 
 import gradspec.reference as ref
 from gradspec import registry
-from gradspec.mpmath_oracle import forward as F, oracle as O, tolerance as T
+from gradspec.mpmath_oracle import forward as F, lookup as L, oracle as O, tolerance as T
 from gradspec.mpmath_oracle.sensitivity import Perturbed
 from gradspec.mpmath_oracle.truth import Problem, direction, get_arg
 from gradspec.impl import Implementation
-from gradspec.properties.strategies import OP_MODES, samples as strategy
+from gradspec.properties.lookup import OP_MODES, samples as strategy
 
 from _impls import write_impl
 
@@ -47,7 +47,7 @@ def _clean(sample: dict) -> dict:
 def test_every_gradient_op_of_the_registry_is_checked():
     with_gradient = {op.name for op in registry.OPS if op.has_gradient}
     assert with_gradient == set(OP_IDS)
-    assert set(F.FORWARDS) == set(T.MODELS) == with_gradient
+    assert set(L.FORWARDS) == set(L.MODELS) == with_gradient
 
 
 # --------------------------------------------------------------------------- the truth: 40 digits

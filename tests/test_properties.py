@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import gradspec.reference as ref
 from gradspec import registry
 from gradspec.oracles import fd64
-from gradspec.properties import hypothesis_profiles, props, strategies, suite
+from gradspec.properties import hypothesis_profiles, lookup, props, strategies, suite
 
 pytestmark = pytest.mark.properties
 
@@ -28,7 +28,7 @@ def _reference_satisfies(weight):
     @settings(max_examples=suite.examples_for(chosen[0]))
     @given(data=st.data())
     def test(prop, data):
-        sample = data.draw(strategies.samples(prop.op, prop.mode), label="sample")
+        sample = data.draw(lookup.samples(prop.op, prop.mode), label="sample")
         prop.check(ref, sample)
 
     test.__doc__ = f"The reference satisfies every property of weight {weight} on Hypothesis samples of its op and mode."
@@ -41,7 +41,7 @@ for _w in sorted({p.weight for p in suite.ALL}):
 
 # --------------------------------------------------------------------------- the catalogue covers the registry
 def test_every_op_has_a_strategy_and_properties():
-    assert set(strategies.STRATEGIES) == set(registry.REGISTRY)
+    assert set(lookup.STRATEGIES) == set(registry.REGISTRY)
     assert set(suite.PROPERTIES) == set(registry.REGISTRY)
     for op in registry.OPS:
         names = {p.name for p in suite.PROPERTIES[op.name]}
@@ -53,16 +53,16 @@ def test_every_op_has_a_strategy_and_properties():
 def test_every_kink_of_the_registry_has_on_kink_samples():
     for op in registry.OPS:
         if op.kinks:
-            assert "on_kink" in strategies.OP_MODES[op.name], op.name
+            assert "on_kink" in lookup.OP_MODES[op.name], op.name
 
 
 def test_unsupported_mode_is_a_clear_error():
     with pytest.raises(ValueError, match=r"op 'sigmoid' has no 'on_kink' samples; its modes are \('away', 'hard'\)"):
-        strategies.samples("sigmoid", "on_kink")
+        lookup.samples("sigmoid", "on_kink")
     with pytest.raises(ValueError, match="mode must be one of"):
-        strategies.samples("relu", "sideways")
-    with pytest.raises(KeyError, match="unknown op 'gelu'"):
-        strategies.samples("gelu")
+        lookup.samples("relu", "sideways")
+    with pytest.raises(KeyError, match="unknown op 'no_such_op'"):
+        lookup.samples("no_such_op")
 
 
 # --------------------------------------------------------------------------- the strategies draw what they promise
@@ -71,13 +71,13 @@ def _legal(op, s):
     props.call_all(ref, op, s)
 
 
-@pytest.mark.parametrize("op_mode", [(o, m) for o in strategies.OP_MODES for m in strategies.OP_MODES[o]], ids=lambda t: f"{t[0]}[{t[1]}]")
+@pytest.mark.parametrize("op_mode", [(o, m) for o in lookup.OP_MODES for m in lookup.OP_MODES[o]], ids=lambda t: f"{t[0]}[{t[1]}]")
 def test_samples_are_legal_and_respect_their_mode(op_mode):
     name, mode = op_mode
     op = registry.get(name)
 
     @settings(max_examples=6, database=None)
-    @given(strategies.samples(name, mode))
+    @given(lookup.samples(name, mode))
     def check(s):
         _legal(op, s)
         for k, v in s.items():
@@ -115,8 +115,8 @@ def test_hard_mode_reaches_extreme_inputs():
     seen = {"logit": 0.0, "bn_spread": np.inf, "p": 1.0}
 
     @settings(max_examples=30, database=None)
-    @given(strategies.samples("softmax_cross_entropy", "hard"), strategies.samples("batchnorm", "hard"),
-           strategies.samples("cross_entropy", "hard"))
+    @given(lookup.samples("softmax_cross_entropy", "hard"), lookup.samples("batchnorm", "hard"),
+           lookup.samples("cross_entropy", "hard"))
     def draw(a, b, c):
         seen["logit"] = max(seen["logit"], float(np.max(np.abs(a["z"]))))
         x = b["x"]

@@ -11,7 +11,7 @@ import gradspec.reference as ref
 from gradspec import oracles, registry
 from gradspec.impl import Implementation
 from gradspec.runner import check
-from gradspec.symbolic import definitions as defs
+from gradspec.symbolic import definitions as defs, lookup
 from gradspec.symbolic import derive as dv
 from gradspec.symbolic import oracle as sym
 
@@ -32,7 +32,7 @@ def test_registered_and_covers_every_differentiable_op():
     assert oracles.get("symbolic") is sym
     grad_ops = {op.name for op in registry.OPS if op.kind in GRAD_KINDS}
     assert {op.name for op in registry.OPS if op.sympy is not None and op.kind in GRAD_KINDS} == grad_ops
-    assert set(defs.CASES) == grad_ops
+    assert set(lookup.CASES) == grad_ops
 
 
 def test_every_op_gets_a_symbolic_verdict_on_the_reference(reference_run):
@@ -165,7 +165,7 @@ def test_mutated_backward_is_caught(name):
 
 def test_affine_missing_transpose_is_caught():
     """dx = dy W instead of dy Wᵀ: the second affine case has a square W, so only the values are wrong."""
-    assert defs.CASES["affine"][1]["D"] == defs.CASES["affine"][1]["M"]
+    assert lookup.CASES["affine"][1]["D"] == lookup.CASES["affine"][1]["M"]
     op = registry.get("affine")
     impl = Implementation("mutant", make_impl(only=["affine"], affine_backward=_affine_no_transpose))
     checks = {c.check: c for c in sym.check_op(op, impl, np.random.default_rng(0), 2)}
@@ -215,7 +215,7 @@ def test_exact_comparison_fails_for_a_wrong_symbolic_implementation():
 def test_identity_rejects_a_wrong_formula(name):
     """The exact check can fail: a restated formula with one term scaled must not be proved equal."""
     rng = np.random.default_rng(3)
-    s = defs.draw(name, defs.CASES[name][0], rng)
+    s = lookup.draw(name, lookup.CASES[name][0], rng)
     der = dv.derive(name, s)
     dy = rng.normal(size=np.shape(der.dy))
     good = dv.spec_expressions(der)

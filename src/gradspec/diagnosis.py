@@ -69,7 +69,7 @@ import numpy as np
 from . import reference as ref
 from .registry import INIT_SHAPES, OPS, OPT_HYPERS
 from .spec import OpSpec
-from .variants import Variant, catalogue_of, known
+from .variants import Variant, bases_of, catalogue_of, known
 
 #: Relative residual below which a := c·e is accepted as a pure scaling.
 FIT_RESIDUAL = 1e-8
@@ -354,10 +354,11 @@ def combine(a: Variant, b: Variant) -> Variant | None:
         if any(k in pb and pb[k] != v for k, v in pa.items()):
             return None
         params = {**pa, **pb}
-        return Variant(name, a.op, expl, a.family(**params), None, a.family, tuple(sorted(params.items())), facts)
+        return Variant(name, a.op, expl, a.family(**params), None, a.family, tuple(sorted(params.items())), facts,
+                       bases=a.bases)
     if a.wrap is not None and b.wrap is not None and not a.overrides and not b.overrides:
         wa, wb = a.wrap, b.wrap
-        return Variant(name, a.op, expl, {}, lambda ns: wb(wa(ns)), None, (), facts)
+        return Variant(name, a.op, expl, {}, lambda ns: wb(wa(ns)), None, (), facts, bases=a.bases)
     if set(a.overrides) & set(b.overrides):
         return None
     wraps = [w for w in (a.wrap, b.wrap) if w is not None]
@@ -366,7 +367,7 @@ def combine(a: Variant, b: Variant) -> Variant | None:
         wrap = wraps[0]
     elif len(wraps) == 2:
         wrap = lambda ns: wraps[1](wraps[0](ns))  # noqa: E731
-    return Variant(name, a.op, expl, {**a.overrides, **b.overrides}, wrap, None, (), facts)
+    return Variant(name, a.op, expl, {**a.overrides, **b.overrides}, wrap, None, (), facts, bases=a.bases)
 
 
 def expand(variants: list[Variant], functions: tuple[str, ...]) -> list[Variant]:
@@ -381,7 +382,8 @@ def expand(variants: list[Variant], functions: tuple[str, ...]) -> list[Variant]
     for v in variants:
         own = {fn: f for fn, f in v.overrides.items() if fn in functions}
         if len(own) > 1:
-            out += [Variant(v.name, v.op, f"{v.explanation} (in {fn} only)", {fn: f}, v.wrap, None, (), v.facts, False)
+            out += [Variant(v.name, v.op, f"{v.explanation} (in {fn} only)", {fn: f}, v.wrap, None, (), v.facts, False,
+                            bases=v.bases)
                     for fn, f in own.items()]
     return out
 
@@ -466,19 +468,21 @@ def generic_variants(op: OpSpec) -> list[Variant]:
     """Variants every op has: each hyperparameter ignored in favour of a common fixed value
     (:data:`FIXED_VALUES`), and a backward that ignores ``dy`` (the Jacobian applied to ones)."""
     out = []
+    bases = bases_of(op)
     fns = [f for f in op.functions if op.kind != "optimizer" or f.endswith("_update")]
     for name, pos in _hyper_names(op):
         for v in FIXED_VALUES.get(name, ()):
             expl = f"ignores the {name} passed in and always uses {name} = {v:g}"
             facts = (("hyperparameter", name), ("value", v))
-            out.append(Variant("ignored_hyperparameter", op.name, expl, {}, _fix_wrap(fns, name, pos, v), facts=facts))
+            out.append(Variant("ignored_hyperparameter", op.name, expl, {}, _fix_wrap(fns, name, pos, v), facts=facts,
+                               bases=bases))
             if len(fns) > 1:
                 out += [Variant("ignored_hyperparameter", op.name, f"{expl} (in {fn} only)", {},
-                                _fix_wrap([fn], name, pos, v), facts=facts, primary=False) for fn in fns]
+                                _fix_wrap([fn], name, pos, v), facts=facts, primary=False, bases=bases) for fn in fns]
     if op.kind in ("differentiable", "loss"):
         out.append(Variant("backward_ignores_dy", op.name, f"{op.backward} ignores the upstream gradient dy: it returns "
                            "the Jacobian applied to ones (as if dy = 1) instead of the vector–Jacobian product with dy",
-                           {}, _ones_dy_wrap(op.backward, op.kind == "loss")))
+                           {}, _ones_dy_wrap(op.backward, op.kind == "loss"), bases=bases))
     return out
 
 

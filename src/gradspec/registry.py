@@ -17,7 +17,7 @@ from __future__ import annotations
 from .ops import AREAS
 from .ops.init import INIT_SHAPES
 from .ops.optim import OPT_HYPERS
-from .ops.sampling import KINK_MARGIN, pool_gap
+from .sampling import KINK_MARGIN, pool_gap
 from .spec import OpSpec
 
 __all__ = ["OPS", "REGISTRY", "KINK_MARGIN", "OPT_HYPERS", "INIT_SHAPES", "pool_gap", "get", "differentiable_ops"]

@@ -142,6 +142,17 @@ class FdModel:
 NO_FD_MODEL = FdModel()
 
 
+@dataclass(frozen=True)
+class KinkCase:
+    """One sample placed exactly on a kink, with the convention the spec fixes there (an op's ``kink_cases``)."""
+
+    op: str
+    title: str
+    convention: str
+    sample: dict
+    seed: int  # of the cotangent dy
+
+
 def no_structure(rng: np.random.Generator) -> dict:
     """The structure of an op whose sampler draws everything at once (see :class:`Sampler`)."""
     return {}
@@ -209,13 +220,18 @@ class OpSpec:
     error_model: Ref | None = None
     #: values(sample_mp, dy_mp) -> {"outputs", "gradients"}: the golden vectors' 50-digit closed forms
     vector_values: Ref | None = None
-    #: () -> [conventions.Case]: fixed samples placed exactly on the op's kinks
+    #: () -> [KinkCase]: fixed samples placed exactly on the op's kinks
     kink_cases: Ref | None = None
     #: the fd64 oracle's facts about the op: steps, cancellation, targeted samples (see :class:`FdModel`)
     fd_model: FdModel = NO_FD_MODEL
     #: the op's known wrong variants: a Ref to a :class:`gradspec.variants.Catalogue` (``catalogue(op_name)``
     #: -> its entries), read by the diagnosis (by name) and the mutation library (the properties must catch them)
     variants: Ref | None = None
+    #: the op written with PyTorch, ``f(*forward_args) -> output``: float arrays arrive as float64 tensors, integer
+    #: arrays as int64 tensors, hyperparameters as Python values. The PyTorch adapter
+    #: (:mod:`gradspec.adapters.torch_impl`) builds the op's forward from it and its backward with autograd; an op
+    #: whose adapter functions are written there by hand leaves it None.
+    torch: Ref | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -753,6 +753,51 @@ def perceptron_update(w, b, x, t, lr):
     return _np(wt + delta * xt), float(float(b) + delta)
 
 
+# --------------------------------------------------------------------------- ops whose record holds their torch form
+def _record_arg(arg, value, grad: bool):
+    """A forward argument as the record's torch form takes it (see ``OpSpec.torch``)."""
+    if isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype != object:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iu":
+            return torch.as_tensor(np.array(arr, dtype=np.int64, copy=True))
+        if arr.dtype.kind in "fb":
+            return _t(arg.name, arr, grad=grad)
+    return value
+
+
+def _from_record(op):
+    """The forward and backward of ``op`` from its record's torch form, the backward by autograd."""
+    def forward(*args):
+        if len(args) != len(op.args):
+            raise TypeError(f"{op.forward} takes {len(op.args)} arguments ({', '.join(a.name for a in op.args)}), "
+                            f"got {len(args)}")
+        y = op.torch(*[_record_arg(a, v, False) for a, v in zip(op.args, args)])
+        return float(y) if op.kind == "loss" else _np(y)
+
+    def backward(*args):
+        if len(args) != len(op.args) + 1:
+            raise TypeError(f"{op.backward} takes {len(op.args) + 1} arguments "
+                            f"({', '.join(a.name for a in op.args)}, dy), got {len(args)}")
+        *fargs, dy = args
+        ts = [_record_arg(a, v, a.differentiable) for a, v in zip(op.args, fargs)]
+        y = op.torch(*ts)
+        inputs = tuple(t for a, t in zip(op.args, ts) if a.differentiable)
+        return _one(_vjp(y, inputs, _dy_scalar(dy) if op.kind == "loss" else _dy(dy, y.shape)))
+
+    forward.__name__, backward.__name__ = op.forward, op.backward
+    return {op.forward: forward, op.backward: backward}
+
+
+def _record_ops() -> dict:
+    from ..registry import OPS
+
+    return {name: fn for op in OPS if op.torch is not None and op.kind in ("differentiable", "loss")
+            for name, fn in _from_record(op).items()}
+
+
+globals().update({name: fn for name, fn in _record_ops().items() if name not in globals()})
+
+
 # --------------------------------------------------------------------------- threads
 SMALL = 1 << 16
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..spec import Arg, FdModel, Hyper, Kink, OpSpec, Sampler
 from . import refs
-from .sampling import any_shape, away_from_zero, min_abs, shape_of_x
+from ..sampling import any_shape, away_from_zero, min_abs, shape_of_x
 
 X_ANY = Arg("x", "input", True, "any shape")
 

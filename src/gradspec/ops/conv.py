@@ -5,7 +5,7 @@ import numpy as np
 
 from ..spec import Arg, FdModel, Hyper, OpSpec, Sampler
 from . import refs
-from .sampling import out_size, window_geometry
+from ..sampling import out_size, window_geometry
 
 
 def conv2d_structure(rng):

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..spec import Arg, FdModel, OpSpec, Sampler
 from . import refs
-from .sampling import batch_classes
+from ..sampling import batch_classes
 
 
 def scalar_shape(s) -> tuple:

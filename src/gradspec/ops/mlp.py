@@ -5,7 +5,7 @@ import numpy as np
 
 from ..spec import Arg, Kink, OpSpec, Sampler
 from . import refs
-from .sampling import KINK_MARGIN, mlp_kink_distance
+from ..sampling import KINK_MARGIN, mlp_kink_distance
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUTS = ("identity_mse", "sigmoid_mse", "softmax_cross_entropy")

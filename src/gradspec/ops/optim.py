@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..spec import Arg, Hyper, OpSpec, Sampler, no_structure
 from . import refs
-from .sampling import any_shape
+from ..sampling import any_shape
 
 #: Each optimiser's hyperparameters and the range its samples draw them from.
 OPT_HYPERS = {

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..spec import Arg, Hyper, Kink, OpSpec, Sampler
 from . import refs
-from .sampling import distinct, out_size, pool_gap, window_geometry
+from ..sampling import distinct, out_size, pool_gap, window_geometry
 
 
 def pool_structure(rng):

@@ -49,7 +49,7 @@ def strategy(attr: str, **kw) -> Ref:
 
 
 def kink_cases(attr: str, **kw) -> Ref:
-    """Fixed cases on the kinks ``cases() -> [Case]``."""
+    """Fixed cases on the kinks ``cases() -> [KinkCase]``."""
     return Ref(KINK_CASES, attr, tuple(kw.items()))
 
 

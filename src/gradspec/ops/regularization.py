@@ -5,7 +5,7 @@ import numpy as np
 
 from ..spec import Arg, Hyper, OpSpec, Sampler, no_structure
 from . import refs
-from .sampling import any_shape
+from ..sampling import any_shape
 
 
 def dropout_structure(rng):

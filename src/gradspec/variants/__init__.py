@@ -57,10 +57,12 @@ class Variant:
     description: str = ""
     witness: dict | None = field(default=None, compare=False)
     diagnosed: bool = True
+    #: the catalogue's validation-free rewrites, by op (:meth:`Catalogue.base`), that the variant builds on
+    bases: dict = field(default_factory=dict, compare=False, repr=False)
 
     def functions(self) -> dict:
         base = dict(reference_functions())
-        base.update(base_of(self.op))
+        base.update(self.bases.get(self.op, {}))
         base.update(self.overrides)
         return self.wrap(base) if self.wrap else base
 
@@ -101,13 +103,15 @@ class Catalogue:
         if family is not None:
             overrides = family(**(params or {}))
         v = Variant(name, op, explanation, overrides, None, family, tuple(sorted((params or {}).items())),
-                    tuple(facts), mutant=mutant, description=description or explanation, witness=witness)
+                    tuple(facts), mutant=mutant, description=description or explanation, witness=witness,
+                    bases=self.bases)
         self.entries.append(v)
         return v
 
     def mutant(self, mutant, op, description, **overrides) -> Variant:
         """A bug in the mutation library only: the diagnosis names it by a generic pattern, or not at all."""
-        v = Variant(mutant, op, description, overrides, mutant=mutant, description=description, diagnosed=False)
+        v = Variant(mutant, op, description, overrides, mutant=mutant, description=description, diagnosed=False,
+                    bases=self.bases)
         self.entries.append(v)
         return v
 
@@ -137,13 +141,10 @@ def known(op) -> list[Variant]:
     return [] if cat is None else cat(op.name)
 
 
-def base_of(op_name: str) -> dict:
-    """The validation-free rewrites the variants of the op ``op_name`` build on."""
-    from ..registry import REGISTRY
-
-    op = REGISTRY.get(op_name)
-    cat = None if op is None else catalogue_of(op)
-    return {} if cat is None else dict(cat.bases.get(op_name, {}))
+def bases_of(op) -> dict:
+    """The validation-free rewrites of the reference, by op, in ``op``'s catalogue (empty without one)."""
+    cat = catalogue_of(op)
+    return {} if cat is None else cat.bases
 
 
 def f64(x):
