@@ -109,6 +109,8 @@ def _build() -> dict[str, list[Property]]:
             add(op, "decreases_convex_quadratic", P.prop_optimizer_decreases_quadratic, bind_op=True)
         if kind == "init":
             add(op, "statistics", P.prop_init_statistics, bind_op=True, weight=0.4)
+        for prop in spec.properties:  # the record's own
+            add(op, prop.name, prop.check.resolve(), prop.modes, prop.requires, prop.weight)
 
     add("sigmoid", "symmetry", P.prop_sigmoid_symmetry, ("away", "hard"))
     add("tanh", "odd_and_bounded_derivative", P.prop_tanh_odd, ("away", "hard"))

@@ -143,6 +143,22 @@ NO_FD_MODEL = FdModel()
 
 
 @dataclass(frozen=True)
+class OpProperty:
+    """A property of one op beyond those every op of its kind has (:mod:`gradspec.properties.suite`).
+
+    ``check(impl, sample)`` raises ``AssertionError`` naming the rule, the element and the values; it runs on the
+    op's Hypothesis samples of each mode in ``modes``. ``requires``: protocol functions it calls beyond the op's
+    own; ``weight``: the fraction of the profile's examples it runs (slow properties run fewer).
+    """
+
+    name: str
+    check: Ref
+    modes: tuple[str, ...] = ("away",)
+    requires: tuple[str, ...] = ()
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class KinkCase:
     """One sample placed exactly on a kink, with the convention the spec fixes there (an op's ``kink_cases``)."""
 
@@ -232,6 +248,8 @@ class OpSpec:
     #: (:mod:`gradspec.adapters.torch_impl`) builds the op's forward from it and its backward with autograd; an op
     #: whose adapter functions are written there by hand leaves it None.
     torch: Ref | None = None
+    #: the op's own properties, beyond those of its kind (see :class:`OpProperty`)
+    properties: tuple[OpProperty, ...] = ()
 
     def __post_init__(self):
         if self.kind not in KINDS:
