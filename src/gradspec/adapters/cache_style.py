@@ -50,6 +50,7 @@ import copy
 
 import numpy as np
 
+from . import running_stats
 from .dropout_draws import GlobalNumpyState, assemble, keep_fraction
 from .kits import Kit, hyper_name
 
@@ -237,6 +238,23 @@ def _batchnorm(kit):
                 + (f" ({sname} for 4-D input)" if sfwd is not None and sbwd is not None else ""))
     kit.note("batchnorm", f"bn_param = {{'mode': 'train', {keps!r}: eps, 'momentum': 0.9, running statistics at 0}}, "
                           "fresh for every call")
+    kmom = hyper_name(kit, "batchnorm", "momentum", "momentum")
+
+    def stats_param(mode, eps, momentum, rm, rv):
+        return {"mode": mode, keps: float(eps), kmom: float(momentum), "running_mean": rm, "running_var": rv}
+
+    def train(x, gamma, beta, eps, momentum, rm, rv):
+        bn = stats_param("train", eps, momentum, rm, rv)
+        _pair(fwd(x, gamma, beta, bn), fname)
+        return bn["running_mean"], bn["running_var"]
+
+    def infer(x, gamma, beta, eps, rm, rv):
+        return _pair(fwd(x, gamma, beta, stats_param("test", eps, 0.9, rm, rv)), fname)[0]
+
+    probe = running_stats.Probe(train, infer, f"{fname}(x, gamma, beta, bn_param) with mode 'train' and 'test'")
+    kit.add_check("batchnorm", lambda rng: running_stats.check(probe, rng))
+    kit.note("batchnorm", f"running statistics: bn_param[{kmom!r}] and bn_param['running_mean'/'running_var'] are "
+                          "checked after a 'train' call and used by a 'test' call (the kit's running_statistics check)")
     if sfwd is None or sbwd is None:
         kit.note("batchnorm", "no spatial_batchnorm_forward/backward: 4-D input (N, C, H, W) is fed as (N·H·W, C)")
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 STYLES = ("cache", "layers", "network")
 KIT_MODULES = {"cache": "gradspec.adapters.cache_style", "layers": "gradspec.adapters.layer_style",
@@ -143,6 +143,9 @@ class Kit:
         self.notes: dict[str, list[str]] = {}
         self.skipped: dict[str, str] = {}  # op -> why the kit does not provide it
         self.restricted: dict[str, Any] = {}  # op -> OpSpec with a narrower sampler (network style)
+        #: op -> checks the style adds beyond the protocol's, ``check(rng) -> CheckResult`` (batchnorm's running
+        #: statistics); :func:`check` runs them and adds their results to the op's
+        self.extra_checks: dict[str, list[Callable]] = {}
         version = lookup(target, "__version__")
         if isinstance(version, str):
             self.__version__ = version
@@ -181,6 +184,9 @@ class Kit:
         lst = self.notes.setdefault(op, [])
         if text not in lst:
             lst.append(text)
+
+    def add_check(self, op: str, check: Callable) -> None:
+        self.extra_checks.setdefault(op, []).append(check)
 
     def describe_mapping(self) -> dict:
         """JSON-ready: per op, what it is bound to and the kit's notes; the ops the kit skipped and why."""
@@ -236,18 +242,42 @@ def check(kit, ops=None, oracles=("fd64",), seed=0, examples=None, profile=None,
     plain = [n for n in names if n not in restricted]
     result = gradspec.check(kit, ops=plain, oracles=oracles, seed=seed, examples=examples, profile=profile, **options)
     narrowed = [n for n in names if n in restricted]
-    if not narrowed:
-        return result
-    from ..profiles import examples_for
-    from .narrowed import run_narrowed
+    extra, seconds = {}, 0.0
+    if narrowed:
+        from ..profiles import examples_for
+        from .narrowed import run_narrowed
 
-    n = examples if examples is not None else examples_for(profile, oracles)
-    extra, seconds = run_narrowed(kit, [restricted[n_] for n_ in narrowed], oracles, seed, n,
-                                  timeout=options.get("timeout"))
+        n = examples if examples is not None else examples_for(profile, oracles)
+        extra, seconds = run_narrowed(kit, [restricted[n_] for n_ in narrowed], oracles, seed, n,
+                                      timeout=options.get("timeout"))
     ops_out = {}
     for name in names:
-        ops_out[name] = extra[name] if name in extra else result.ops[name]
-    return RunResult(result.version, result.implementation, seed, oracles, ops_out, result.duration_s + seconds)
+        ops_out[name] = with_extra_checks(kit, name, extra[name] if name in extra else result.ops[name], seed)
+    implementation = dict(result.implementation)
+    describe = getattr(kit, "describe_mapping", None)
+    if callable(describe):  # what the kit bound and its notes travel with the result (and its JSON)
+        implementation["kit"] = describe()
+    return RunResult(result.version, implementation, seed, oracles, ops_out, result.duration_s + seconds)
+
+
+def with_extra_checks(kit, name: str, res, seed: int):
+    """``res`` (an OpResult) plus the results of the kit's own checks of op ``name`` (never raises)."""
+    import numpy as np
+
+    from ..results import CheckResult, Finding, OpResult
+
+    checks = list(getattr(kit, "extra_checks", {}).get(name, ()))
+    if not checks or res.status == "not_implemented":
+        return res
+    out = list(res.checks)
+    for k, fn in enumerate(checks):
+        try:
+            out.append(fn(np.random.default_rng([seed, 104729, k])))
+        except Exception as exc:  # noqa: BLE001 - a kit check must never break a run
+            out.append(CheckResult("kit", getattr(fn, "__name__", "kit_check"), "error",
+                                   message=f"the kit's check crashed: {type(exc).__name__}: {exc}",
+                                   findings=[Finding("oracle_error", f"{type(exc).__name__}: {exc}")]))
+    return OpResult.combine(name, out)
 
 
 def run_cli(args, ops, oracles, examples, progress, out):

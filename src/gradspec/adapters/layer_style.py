@@ -49,6 +49,7 @@ import inspect
 
 import numpy as np
 
+from . import running_stats
 from .dropout_draws import GlobalNumpyState, assemble
 from .kits import Kit, MappingError, hyper_name
 
@@ -277,9 +278,54 @@ def _batchnorm(kit, op, cname, cls):
         return run(x, gamma, beta, eps, dy)
 
     kit.provide(op, {f"{op}_forward": forward, f"{op}_backward": backward}, cname)
+    _running_statistics(kit, op, cname, cls, make)
     kit.note(op, f"{cname}(gamma, beta{', ' + eps_arg + '=eps' if eps_arg else ''}), train_flg=True, running "
                  "statistics reset to 0 for every call" + ("" if eps_arg else "; eps set as an attribute")
                  + "; 4-D input (N, C, H, W) is fed as (N·H·W, C)")
+
+
+def _running_statistics(kit, op, cname, cls, make):
+    """Register the running-statistics check of a batch-norm layer (:mod:`gradspec.adapters.running_stats`)."""
+    mom_arg = _arg_name(kit, op, cls, "momentum")
+    flags = [f for f in TRAIN_FLAGS if f in _params(cls.forward)]
+    try:
+        probe_layer = make(np.ones(1), np.zeros(1), 1e-5)
+    except Exception as exc:  # noqa: BLE001 - the op's own checks report it; this check has nothing to run
+        why = f"{cname} could not be constructed to look for running statistics: {type(exc).__name__}: {exc}"
+        kit.add_check(op, lambda rng: running_stats.check(None, rng, why_not=why))
+        return
+    if not all(hasattr(probe_layer, s) for s in ("running_mean", "running_var")):
+        why = f"{cname} has no running_mean/running_var attributes: there are no running statistics to check"
+        kit.add_check(op, lambda rng: running_stats.check(None, rng, why_not=why))
+        return
+    if mom_arg is None and not hasattr(probe_layer, "momentum"):
+        why = (f"{cname} takes no momentum (no constructor argument or attribute named "
+               f"{'/'.join(ALIASES['momentum'])}): map it with \"hyper\": {{\"momentum\": ...}} to check its "
+               "running statistics")
+        kit.add_check(op, lambda rng: running_stats.check(None, rng, why_not=why))
+        return
+
+    def layer_with(gamma, beta, eps, momentum, rm, rv):
+        layer = make(gamma, beta, eps)
+        setattr(layer, mom_arg if mom_arg and hasattr(layer, mom_arg) else "momentum", float(momentum))
+        layer.running_mean, layer.running_var = rm, rv
+        return layer
+
+    def train(x, gamma, beta, eps, momentum, rm, rv):
+        layer = layer_with(gamma, beta, eps, momentum, rm, rv)
+        layer.forward(x, **{f: True for f in flags})
+        return layer.running_mean, layer.running_var
+
+    infer = None
+    if flags:
+        def infer(x, gamma, beta, eps, rm, rv):
+            return layer_with(gamma, beta, eps, 0.9, rm, rv).forward(x, **{f: False for f in flags})
+
+    probe = running_stats.Probe(train, infer, f"{cname}.forward(x, {flags[0] if flags else 'train_flg'}=True/False)")
+    kit.add_check(op, lambda rng: running_stats.check(probe, rng))
+    kit.note(op, f"running statistics: {cname}.running_mean/running_var after a training forward, and an inference "
+                 f"forward ({flags[0] + '=False' if flags else 'no training flag: update only'}), are checked "
+                 "(the kit's running_statistics check)")
 
 
 def _dropout(kit, op, cname, cls):
