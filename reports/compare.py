@@ -7,8 +7,8 @@ the registry, one column per implementation in the order given. Each cell holds 
 implementation (pass / fail / error / not_implemented / not_applicable) and one entry per check that failed or
 erred, with what it found *by name*:
 
-* ``convention_difference``: the op disagrees with the spec's convention on one of its kinks (the ``conventions``
-  check, or a finding of kind ``convention``); the spec's convention is quoted, and the diagnosis' name of the
+* ``convention_difference``: the op disagrees with the spec's convention on one of its kinks (a finding of kind
+  ``convention``, made by the ``conventions`` check); the spec's convention is quoted, and the diagnosis' name of the
   difference is given when it has one (``relu_prime_at_zero_is_half``, ``max_pool_tie_split``);
 * ``diagnosed_bug``: any other failing check whose findings carry a diagnosis (:mod:`gradspec.diagnosis`),
   named by its probable causes (``affine_dW_transposed``, ...);
@@ -64,12 +64,13 @@ def check_entry(check: dict) -> dict:
     """What a failing or erring check found, by name (see the module docstring for the categories)."""
     findings = check.get("findings", [])
     causes = causes_of(check)
+    differing = [f for f in findings if f.get("kind") == "convention"]  # the op was evaluated on a kink and differs
     conventions = []
-    for f in findings:
+    for f in differing:
         c = (f.get("details") or {}).get("convention")
         if isinstance(c, str) and c not in conventions:
             conventions.append(c)
-    is_convention = check.get("check") == "conventions" or any(f.get("kind") == "convention" for f in findings)
+    is_convention = bool(differing)  # (a call on a kink that raised or timed out is not a convention difference)
     category = "convention_difference" if is_convention else ("diagnosed_bug" if causes else "no_known_cause")
     message = str(check.get("message", ""))
     return {
