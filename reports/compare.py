@@ -326,3 +326,20 @@ def main_compare(args, split=lambda v: list(v or [])) -> int:
     print(f"gradspec compare: {len(report['columns'])} implementations × {len(report['rows'])} ops in "
           f"{time.perf_counter() - t0:.1f} s; wrote {html_path} and {json_path}")
     return 1 if bad else 0
+
+
+def main_report_compare(args, split=lambda v: list(v or [])) -> int:
+    """``gradspec report --impl A --impl B ...``: the comparison of those implementations (:func:`main_compare`),
+    with ``report``'s options read as ``compare``'s: ``--quick`` is one example per op and oracle, ``--oracle``
+    and ``--ops`` as given (default: :data:`gradspec.profiles.DEFAULT_ORACLES`, every op), ``--out`` default
+    ``reports/out/compare``. Experiments belong to the single-implementation report: ``--experiments`` is a usage
+    error (exit 2)."""
+    if getattr(args, "experiments", None):
+        print("gradspec report: --experiments runs on one implementation; with several --impl the report is the "
+              f"comparison (gradspec compare), which runs none (got --impl {' --impl '.join(args.impl)})", file=sys.stderr)
+        return 2
+    import argparse
+
+    return main_compare(argparse.Namespace(impl=list(args.impl), out=args.out, oracle=args.oracle, ops=args.ops,
+                                           seed=args.seed, examples=1 if args.quick else None, profile="dev",
+                                           timeout=None), split)

@@ -245,3 +245,20 @@ def test_the_compare_renderer_imports_neither_sympy_nor_any_oracle():
     path = os.path.join(reference_and_buggy(), compare.JSON_NAME)
     assert heavy_modules_after_rendering(path) == []
     assert "gradspec.oracles" in heavy_modules_after_rendering(path, pre="import gradspec.oracles.fd64\n")
+
+
+def test_report_with_several_implementations_is_the_comparison(tmp_path, capsys):
+    buggy = write_impl(tmp_path / "buggy_layers.py", BUGGY)
+    out = tmp_path / "out"
+    args = ["report", "--impl", "gradspec.reference", "--impl", buggy, "--ops", "relu", "affine", "--quick",
+            "--oracle", "fd64", "--out", str(out)]
+    assert cli.main(args) == 1
+    report, _ = load(str(out))
+    compare.validate(report)
+    assert [c["impl"] for c in report["columns"]] == ["gradspec.reference", buggy]
+    assert report["summary"]["examples"] == 1 and report["summary"]["oracles"] == ["fd64"]
+    assert [[c["status"] for c in row["cells"]] for row in report["rows"]] == [["pass", "fail"], ["pass", "fail"]]
+    assert not (out / "report.json").exists()
+    # experiments are the single-implementation report's: asking for them with several --impl is a usage error
+    assert cli.main(args[:-2] + ["--experiments", "xor", "--out", str(tmp_path / "other")]) == 2
+    assert "--experiments" in capsys.readouterr().err and not (tmp_path / "other").exists()

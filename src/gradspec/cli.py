@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("ops", help="list the ops of the registry")
     o.add_argument("--json", action="store_true", help="print the registry as JSON")
     r = sub.add_parser("report", help="write the HTML verification report (index.html + report.json)")
-    r.add_argument("--impl", help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference)")
+    r.add_argument("--impl", action="append", default=None,
+                   help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference); "
+                        "given two or more times: the same as `gradspec compare` with those implementations")
     r.add_argument("--out", metavar="DIR", default=None, help="output directory (default: reports/out)")
     r.add_argument("--quick", action="store_true", help="one example per op and oracle, experiments at batch 100 (< 1 minute)")
     r.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
@@ -98,7 +100,12 @@ def main(argv=None) -> int:
         from .reports.compare import main_compare
 
         return main_compare(args, _split)
+    if args.command == "report" and len(args.impl or []) >= 2:  # several implementations: a comparison
+        from .reports.compare import main_report_compare
+
+        return main_report_compare(args, _split)
     if args.command == "report":
+        args.impl = args.impl[0] if args.impl else None
         from .reports.build import main_report
 
         return main_report(args, _split)
