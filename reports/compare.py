@@ -199,9 +199,9 @@ def build_compare(impls, oracles=None, seed: int = 0, examples: int | None = Non
         run = None
         try:
             wrapped = Implementation.wrap(impl)
-            column.update({key: wrapped.describe()[key] for key in ("name", "version", "file")})
-            column["name"] = str(column["name"])
-            column["version"] = None if column["version"] is None else str(column["version"])
+            desc = wrapped.describe()
+            column.update(name=str(desc["name"]), version=None if desc["version"] is None else str(desc["version"]),
+                          file=None if desc["file"] is None else str(desc["file"]))
             run = check(impl=wrapped, ops=names, oracles=oracles, seed=seed, examples=per_oracle, timeout=timeout,
                         progress=(lambda op, i, n, label=label: progress(f"{label}: {op}", i, n)) if progress else None
                         ).to_dict()
