@@ -11,7 +11,9 @@ erred, with what it found *by name*:
   ``convention``, made by the ``conventions`` check); the spec's convention is quoted, and the diagnosis' name of the
   difference is given when it has one (``relu_prime_at_zero_is_half``, ``max_pool_tie_split``);
 * ``diagnosed_bug``: any other failing check whose findings carry a diagnosis (:mod:`gradspec.diagnosis`),
-  named by its probable causes (``affine_dW_transposed``, ...);
+  named by its probable causes (``scaled_by_2``, ...), unless every cause it names is one the op's kink check names
+  as a convention difference (a kink property of the ``properties`` oracle finding the same rule): then it is that
+  convention difference too;
 * ``no_known_cause``: a failing or erring check that no diagnosis explains; its message is kept, so no
   difference is ever hidden behind a cell that only says "fail".
 
@@ -86,6 +88,12 @@ def cell_of(op_result: dict) -> dict:
     """One cell of the matrix from one op of a ``RunResult.to_dict()``."""
     checks = op_result.get("checks", [])
     entries = [check_entry(c) for c in checks if c.get("status") in ("fail", "error")]
+    # a cause that the op's kink check names as a convention difference is one in every check of the op that names
+    # it (the properties oracle's kink properties find the same rule through findings of kind "property")
+    on_kinks = {c["name"] for e in entries if e["category"] == "convention_difference" for c in e["causes"]}
+    for e in entries:
+        if e["category"] == "diagnosed_bug" and {c["name"] for c in e["causes"]} <= on_kinks:
+            e["category"] = "convention_difference"
     worst = [number(c.get("worst_error")) for c in checks if c.get("status") in ("pass", "fail")]
     worst = [w for w in worst if w is not None]
     names = []
@@ -115,17 +123,21 @@ def number(v):
 
 
 def named_differences(rows: list[dict], column: int) -> list[dict]:
-    """Every named finding of one column: (name, category, ops), in row order. A check with no known cause is
-    listed under ``no known cause`` with its ops, so the list hides nothing the cells show."""
-    out: dict[tuple[str, str], dict] = {}
+    """Every named finding of one column, in row order: each cause by name (with its category, the ops where it
+    shows and the checks that found it); a check with no known cause is an item ``no known cause`` of its own per
+    check (``oracle/check``), so the list hides nothing the cells show."""
+    out: dict[tuple, dict] = {}
     for row in rows:
         for e in row["cells"][column]["entries"]:
-            names = [c["name"] for c in e["causes"]] or ["no known cause"]
-            for name in names:
-                item = out.setdefault((e["category"], name), {"name": name, "category": e["category"], "ops": [],
-                                                              "conventions": []})
+            where = f"{e['oracle']}/{e['check']}"
+            keys = [(e["category"], c["name"]) for c in e["causes"]] or [(e["category"], "no known cause", where)]
+            for key in keys:
+                item = out.setdefault(key, {"name": key[1], "category": e["category"], "ops": [], "checks": [],
+                                            "conventions": []})
                 if row["op"] not in item["ops"]:
                     item["ops"].append(row["op"])
+                if where not in item["checks"]:
+                    item["checks"].append(where)
                 item["conventions"] += [c for c in e["conventions"] if c not in item["conventions"]]
     return list(out.values())
 
@@ -319,6 +331,7 @@ def main_compare(args, split=lambda v: list(v or [])) -> int:
             continue
         bad = bad or v["fail"] > 0 or v["error"] > 0
         named = "; ".join(f"{CATEGORY_WORDS[n['category']]} {n['name']}"
+                          + (f" in {', '.join(n['checks'])}" if n["name"] == "no known cause" else "")
                           + (f" [the spec: {' / '.join(n['conventions'])}]" if n["name"] == "no known cause" and n["conventions"] else "")
                           + f" ({', '.join(n['ops'])})" for n in c["named"])
         print(f"  {c['impl']}: {v['pass']} passed, {v['fail']} failed, {v['error']} errors, "

@@ -71,9 +71,11 @@ def _named_section(r: dict) -> str:
         named = "".join(
             f'<li><span class="cat cat-{esc(n["category"])}">{esc(CATEGORY_TITLES[n["category"]])}</span>'
             f'<code data-k="{p}/named/{j}/name">{esc(n["name"])}</code>'
+            + "".join(f' in <code data-k="{p}/named/{j}/checks/{m}">{esc(where)}</code>' for m, where in enumerate(n["checks"])
+                      if n["name"] == "no known cause")
             + "".join(f' (the spec: {k(f"{p}/named/{j}/conventions/{m}", conv)})' for m, conv in enumerate(n["conventions"])
                       if n["name"] == "no known cause")
-            + " in "
+            + " — "
             + ", ".join(f'<code data-k="{p}/named/{j}/ops/{m}">{esc(op)}</code>' for m, op in enumerate(n["ops"]))
             + "</li>" for j, n in enumerate(c["named"]))
         v = c["verdicts"]

@@ -200,6 +200,12 @@ def test_cell_categories_follow_what_the_findings_say():
     assert [(e["check"], e["category"]) for e in cell["entries"]] == [
         ("conventions", "convention_difference"), ("backward", "diagnosed_bug"), ("tie", "no_known_cause")]
     assert cell["entries"][0]["conventions"] == ["relu'(0) = 0"] and cell["entries"][2]["conventions"] == []
+    # a kink property naming the cause the kink check names is the same convention difference; alone, a bug
+    kink_property = _check("convention[on_kink]", "fail", [{"kind": "property", "message": "m", "details": {"diagnosis": [cause]}}])
+    both = compare.cell_of({"status": "fail", "checks": [_check("conventions", "fail", [on_kink]), kink_property]})
+    assert [e["category"] for e in both["entries"]] == ["convention_difference", "convention_difference"]
+    alone = compare.cell_of({"status": "fail", "checks": [kink_property]})
+    assert [e["category"] for e in alone["entries"]] == ["diagnosed_bug"]
     # a passing op has no entry and no name
     passing = compare.cell_of({"status": "pass", "checks": [_check("forward", "pass", [])]})
     assert passing["entries"] == [] and passing["names"] == []
