@@ -11,17 +11,24 @@ is read too. Skipped, with the reason, only when Chromium is not installed.
 """
 from __future__ import annotations
 
+import functools
 import html
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 
+from _impls import write_impl
+from test_compare import BUGGY, load
 from test_report import quick_report
+
+from gradspec import cli
 
 from gradspec.reports import build
 
@@ -80,9 +87,9 @@ window.addEventListener('load', function () {
 </script>"""
 
 
-def browser_check(page_html: str, tmpdir: str, width: int = 1200) -> tuple[dict, list[str]]:
-    """Open ``page_html`` (with the checker added) in headless Chromium; return (measurements, console errors)."""
-    page = page_html.replace("<head>", "<head>" + HOOKS, 1).replace("</body>", CHECKER + "</body>", 1)
+def browser_check(page_html: str, tmpdir: str, width: int = 1200, checker: str = CHECKER) -> tuple[dict, list[str]]:
+    """Open ``page_html`` (with ``checker`` added) in headless Chromium; return (measurements, console errors)."""
+    page = page_html.replace("<head>", "<head>" + HOOKS, 1).replace("</body>", checker + "</body>", 1)
     path = os.path.join(tmpdir, "checked.html")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(page)
@@ -139,3 +146,108 @@ def test_browser_check_catches_horizontal_overflow_and_a_missing_plot(tmp_path):
     r, _ = browser_check(page, str(tmp_path))
     assert r["scrollWidth"] > r["innerWidth"] == 1200
     assert r["sectionPlots"] == {"optimizers": False}
+
+
+# --------------------------------------------------------------------------- gradspec compare: ops × implementations
+#: The frameworks whose adapters get a column of the compare page, when installed.
+FRAMEWORKS = {"torch": "gradspec.adapters.torch_impl", "jax": "gradspec.adapters.jax_impl",
+              "autograd": "gradspec.adapters.autograd_impl"}
+#: A few ops (JAX compiles every primitive for every new shape): activations with kinks, a pool with ties, an affine
+#: layer, an optimizer the JAX and autograd adapters do not provide.
+COMPARE_OPS = ("relu", "max_pool2d", "affine", "softmax", "sgd")
+
+COMPARE_CHECKER = """<script>
+window.addEventListener('load', function () {
+  var r = {errors: window.__errors};
+  r.columns = Array.prototype.slice.call(document.querySelectorAll('#matrix th.col')).map(function (th) {
+    return th.querySelector('code').textContent; });
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#matrix tr.op-row'));
+  r.rows = rows.map(function (tr) { return tr.getAttribute('data-op'); });
+  r.cellsPerRow = rows.map(function (tr) { return tr.querySelectorAll('td.cell').length; });
+  r.cellStatus = {};
+  r.failing = [];
+  rows.forEach(function (tr) {
+    var op = tr.getAttribute('data-op');
+    r.cellStatus[op] = Array.prototype.slice.call(tr.querySelectorAll('td.cell')).map(function (td) {
+      var b = td.querySelector('.badge'), box = b ? b.getBoundingClientRect() : null;
+      var shown = !!box && box.width > 0 && box.height > 0;
+      var status = b ? b.textContent : null;
+      if (status === 'fail' || status === 'error') {
+        r.failing.push({op: op, column: +td.getAttribute('data-column'),
+          causes: Array.prototype.slice.call(td.querySelectorAll('code.cause')).filter(function (c) {
+            var cb = c.getBoundingClientRect(); return cb.width > 0 && cb.height > 0; }).map(function (c) { return c.textContent; })});
+      }
+      return shown ? status : null;
+    });
+  });
+  r.scrollWidth = document.documentElement.scrollWidth;
+  r.innerWidth = window.innerWidth;
+  r.resources = performance.getEntriesByType('resource').map(function (e) { return e.name; }).filter(function (n) { return n.indexOf('data:') !== 0; });
+  var out = document.createElement('pre');
+  out.id = 'gradspec-browser-check';
+  out.textContent = JSON.stringify(r);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@functools.lru_cache(maxsize=None)
+def framework_matrix() -> tuple[str, tuple[str, ...]]:
+    """``gradspec compare`` of the reference, every installed framework adapter and a buggy module on
+    :data:`COMPARE_OPS` (one example per op and oracle): (output directory, the column names)."""
+    out = tempfile.mkdtemp(prefix="gradspec-compare-browser-")
+    buggy = write_impl(Path(out) / "buggy_layers.py", BUGGY)
+    columns = ("gradspec.reference",) + tuple(m for name, m in FRAMEWORKS.items() if importlib.util.find_spec(name)) + (buggy,)
+    args = ["compare", *[a for c in columns for a in ("--impl", c)], "--ops", *COMPARE_OPS, "--examples", "1",
+            "--out", os.path.join(out, "matrix")]
+    assert cli.main(args) == 1  # the buggy column fails
+    return os.path.join(out, "matrix"), columns
+
+
+@needs_chromium
+def test_compare_page_renders_in_headless_chromium(tmp_path):
+    out, columns = framework_matrix()
+    report, page = load(out)
+    r, console = browser_check(page, str(tmp_path), checker=COMPARE_CHECKER)
+    assert r["columns"] == list(columns) == [c["impl"] for c in report["columns"]]
+    assert r["rows"] == list(COMPARE_OPS) and r["cellsPerRow"] == [len(columns)] * len(COMPARE_OPS)
+    # every cell shows its status, the JSON's
+    assert r["cellStatus"] == {row["op"]: [c["status"].replace("_", " ") for c in row["cells"]] for row in report["rows"]}
+    # every failing cell shows the names of its causes; the buggy column's relu and affine are among them
+    expected = [{"op": row["op"], "column": i, "causes": row["cells"][i]["names"]} for row in report["rows"]
+                for i in range(len(columns)) if row["cells"][i]["status"] in ("fail", "error")]
+    shown = [dict(f, causes=list(dict.fromkeys(f["causes"]))) for f in r["failing"]]  # a cause of two checks: once
+    assert sorted(shown, key=json.dumps) == sorted(expected, key=json.dumps)
+    buggy = len(columns) - 1
+    assert {"op": "relu", "column": buggy, "causes": ["relu_prime_at_zero_is_one"]} in shown
+    assert {"op": "affine", "column": buggy, "causes": ["scaled_by_2"]} in shown
+    assert r["innerWidth"] == 1200 and r["scrollWidth"] <= r["innerWidth"]
+    assert r["resources"] == [] and r["errors"] == [] and console == []
+
+
+#: What each framework's column shows on COMPARE_OPS: status per op, and the named convention differences.
+FRAMEWORK_EXPECTED = {
+    "torch": ({"relu": "pass", "max_pool2d": "pass", "affine": "pass", "softmax": "pass", "sgd": "pass"}, {}),
+    "jax": ({"relu": "pass", "max_pool2d": "pass", "affine": "pass", "softmax": "pass", "sgd": "not_implemented"}, {}),
+    "autograd": ({"relu": "fail", "max_pool2d": "fail", "affine": "pass", "softmax": "pass", "sgd": "not_implemented"},
+                 {"relu": ["relu_prime_at_zero_is_half"], "max_pool2d": ["max_pool_tie_split"]}),
+}
+
+
+@pytest.mark.parametrize("framework", list(FRAMEWORKS))
+def test_compare_page_has_a_column_for_each_installed_framework(framework):
+    if importlib.util.find_spec(framework) is None:
+        pytest.skip(f"{framework} is not installed: the compare page has no {FRAMEWORKS[framework]} column "
+                    f"(pip install 'gradspec[{framework}]')")
+    out, columns = framework_matrix()
+    report, page = load(out)
+    i = columns.index(FRAMEWORKS[framework])
+    column = report["columns"][i]
+    assert column["status"] == "checked" and column["error"] is None
+    statuses, names = FRAMEWORK_EXPECTED[framework]
+    assert {row["op"]: row["cells"][i]["status"] for row in report["rows"]} == statuses
+    assert {row["op"]: row["cells"][i]["names"] for row in report["rows"] if row["cells"][i]["names"]} == names
+    for row in report["rows"]:
+        for e in row["cells"][i]["entries"]:
+            assert e["category"] == "convention_difference", (row["op"], e)
+    assert f'<th class="col" data-column="{i}"><code data-k="columns/{i}/impl">{FRAMEWORKS[framework]}</code>' in page

@@ -1,4 +1,4 @@
-"""The ``gradspec`` command line: ``gradspec check``, ``gradspec ops``.
+"""The ``gradspec`` command line: ``gradspec check``, ``gradspec ops``, ``report``, ``compare``, ``vectors``.
 
 Exit status of ``check``: 0 when every op passes (or is not implemented),
 1 when any op fails or errors, 2 for a usage error or an implementation that
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("ops", help="list the ops of the registry")
     o.add_argument("--json", action="store_true", help="print the registry as JSON")
     r = sub.add_parser("report", help="write the HTML verification report (index.html + report.json)")
-    r.add_argument("--impl", help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference)")
+    r.add_argument("--impl", action="append", default=None,
+                   help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference); "
+                        "given two or more times: the same as `gradspec compare` with those implementations")
     r.add_argument("--out", metavar="DIR", default=None, help="output directory (default: reports/out)")
     r.add_argument("--quick", action="store_true", help="one example per op and oracle, experiments at batch 100 (< 1 minute)")
     r.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
@@ -66,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
     r.add_argument("--experiments", nargs="+", metavar="NAME", default=None,
                    help="run only these experiments (default: all; the names are in gradspec.reports.build.EXPERIMENT_NAMES)")
+    m = sub.add_parser("compare", help="ops × implementations: one HTML page + compare.json (status and named findings per cell)")
+    m.add_argument("--impl", action="append", metavar="MODULE", default=None,
+                   help="an implementation (MODULE, MODULE:OBJECT or file.py); repeat for each column, in column order")
+    m.add_argument("--out", metavar="DIR", default=None, help="output directory (default: reports/out/compare)")
+    m.add_argument("--oracle", "--oracles", nargs="+", metavar="NAME", default=None, dest="oracle",
+                   help=f"oracles to run (default: {' '.join(DEFAULT_ORACLES)}); known: {', '.join(oracle_registry.ORACLES)}")
+    m.add_argument("--ops", nargs="+", metavar="NAME", help="ops (rows) to include (default: every op of the registry)")
+    m.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    m.add_argument("--examples", type=int, default=None, help="samples per op and oracle (default: the oracle's)")
+    m.add_argument("--profile", choices=["dev", "ci", "thorough"], default="dev",
+                   help="example counts as in check; --examples overrides")
+    m.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds one call of an implementation may take (as in check; default 10, 3x for a first call)")
     return p
 
 
@@ -81,7 +96,16 @@ def main(argv=None) -> int:
         from .vectors import main_vectors
 
         return main_vectors(args, _split)
+    if args.command == "compare":
+        from .reports.compare import main_compare
+
+        return main_compare(args, _split)
+    if args.command == "report" and len(args.impl or []) >= 2:  # several implementations: a comparison
+        from .reports.compare import main_report_compare
+
+        return main_report_compare(args, _split)
     if args.command == "report":
+        args.impl = args.impl[0] if args.impl else None
         from .reports.build import main_report
 
         return main_report(args, _split)
