@@ -318,8 +318,11 @@ def test_network_kit_narrows_the_op_and_says_why_elsewhere(nielsen):
         np.testing.assert_allclose(db, rb, rtol=1e-10, atol=1e-14)
     with pytest.raises(Exception, match="implements hidden='sigmoid', output='sigmoid_mse' only"):
         grads_ok(params, X, T, "relu", "identity_mse")
-    # gradspec.check (not narrowed) meets the other architectures: an error naming the pair, never a pass
-    plain = gradspec.check(kit, ops=["mlp"])
+    # the kit declares its pair as its limits; checked without them, the other architectures are an error
+    # naming the pair, never a pass
+    assert kit.__gradspec_limits__ == {"mlp": {"hidden": "sigmoid", "output": "sigmoid_mse"}}
+    assert gradspec.check(kit, ops=["mlp"]).ops["mlp"].status == "pass"
+    plain = gradspec.check(kit, ops=["mlp"], limits={})
     assert plain.ops["mlp"].status == "error"
     assert "implements hidden='sigmoid'" in plain.ops["mlp"].checks[0].message
 
