@@ -232,3 +232,35 @@ def test_the_torch_adapter_passes_the_conformance_suite(tmp_path):
     assert rc == 0, out
     assert tally(outcomes) == {"passed": expected_tests()}
     assert f"implementation gradspec.adapters.torch_impl (version: torch {torch.__version__})" in out
+
+
+PAD_ZERO = '''
+from gradspec.reference import max_pool2d_forward as _fwd, max_pool2d_backward as _bwd
+
+def max_pool2d_forward(x, kernel, stride, pad):
+    if pad != 0:
+        raise ValueError("padding is not supported")
+    return _fwd(x, kernel, stride, pad)
+
+def max_pool2d_backward(x, kernel, stride, pad, dy):
+    if pad != 0:
+        raise ValueError("padding is not supported")
+    return _bwd(x, kernel, stride, pad, dy)
+'''
+
+
+def test_declared_limits_in_the_plugin(pytester, run_inprocess):
+    name = f"gs_pad_zero_{next(_counter)}"
+    pytester.makepyfile(**{name: PAD_ZERO})
+    pytester.syspathinsert()
+    args = ("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle", "fd64", "-k", "max_pool2d")
+    rc, out, res = run_inprocess(*args)
+    assert rc == 1 and counts(res)["failed"] >= 1, out  # undeclared: the padded samples fail
+    limits = pytester.path / "limits.json"
+    limits.write_text('{"max_pool2d": {"pad": 0}}')
+    rc, out, res = run_inprocess(*args, "--gradspec-limits", str(limits))
+    assert rc == 0 and counts(res)["passed"] == n_checks("max_pool2d", ["fd64"]) and "failed" not in counts(res), out
+    assert "checked within declared limits (limits file" in out and "max_pool2d pad = 0" in out
+    limits.write_text('{"max_pool2d": {"pad": -1}}')
+    rc, out, res = run_inprocess(*args, "--gradspec-limits", str(limits))
+    assert rc == 1 and "bad limits" in out, out

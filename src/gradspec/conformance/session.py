@@ -73,8 +73,9 @@ class ConformanceSession:
     """Loads the implementation once and runs each op once, on demand."""
 
     def __init__(self, impl_spec: str | None, oracles, seed: int, profile: str, style: str | None = None,
-                 mapping: str | None = None):
+                 mapping: str | None = None, limits: str | None = None):
         self.impl_spec = impl_spec
+        self.limits = limits  # a JSON file of declared limits (gradspec.limits); None: the implementation's own
         self.style, self.mapping = style, mapping  # code in another style: wrapped by gradspec.adapters.kits
         self.oracles = list(oracles)
         self.seed = int(seed)
@@ -115,8 +116,17 @@ class ConformanceSession:
             what = f"implementation {impl.name} (version: {version})"
         except ImplementationError as exc:
             what = f"implementation {self.resolved_name()}: cannot load: {exc}"
-        return [f"gradspec {__version__} conformance: {what}",
-                f"gradspec conformance: oracles {', '.join(self.oracles)} | profile {self.profile} | seed {self.seed}"]
+        lines = [f"gradspec {__version__} conformance: {what}",
+                 f"gradspec conformance: oracles {', '.join(self.oracles)} | profile {self.profile} | seed {self.seed}"]
+        try:
+            from .. import limits
+
+            declared, source = limits.resolve(self.impl.obj, self.limits)
+            if declared:
+                lines.append(f"gradspec conformance: checked within declared limits ({source}): {limits.describe(declared)}")
+        except (ImplementationError, ValueError) as exc:
+            lines.append(f"gradspec conformance: bad limits: {exc}")
+        return lines
 
     # -- results
     def result(self, op: str) -> OpResult:
@@ -125,8 +135,14 @@ class ConformanceSession:
 
             if self.style or self.mapping:
                 from ..adapters.kits import check  # noqa: F811 - a kit may narrow an op (network style)
-            self._results[op] = check(self.impl.obj if (self.style or self.mapping) else self.impl, ops=[op],
-                                      oracles=self.oracles, seed=self.seed, profile=self.profile).ops[op]
+            from ..limits import LimitsError
+
+            try:
+                self._results[op] = check(self.impl.obj if (self.style or self.mapping) else self.impl, ops=[op],
+                                          oracles=self.oracles, seed=self.seed, profile=self.profile,
+                                          limits=self.limits).ops[op]
+            except LimitsError as exc:
+                raise ImplementationError(f"bad limits: {exc}") from None
         return self._results[op]
 
 
