@@ -76,6 +76,20 @@ def test_every_sampling_oracle_draws_within_the_limits():
     assert len(seen) > 8 and set(seen) == {0}
 
 
+@pytest.mark.symbolic
+def test_the_symbolic_oracle_draws_within_the_limits_at_the_structures_that_meet_them():
+    seen: list = []
+    result = gradspec.check(pad_zero_pooling(record=seen), ops="max_pool2d", oracles="symbolic",
+                            limits={"max_pool2d": {"pad": 0}})
+    checks = {c.check: c.status for c in result.ops["max_pool2d"].checks}
+    assert checks["forward"] == checks["backward"] == "pass" and seen and set(seen) == {0}
+    # a limit no structure of the SymPy derivation meets: not applicable, saying why
+    result = gradspec.check(None, ops="max_pool2d", oracles="symbolic", limits={"max_pool2d": {"stride": 1}})
+    (check,) = result.ops["max_pool2d"].checks
+    assert check.status == "not_applicable" and check.info["reason"] == "limits"
+    assert "no structure at which SymPy derives max_pool2d meets the declared limits (max_pool2d stride = 1)" in check.message
+
+
 def test_float_limits_sets_and_choices_are_kept_in_every_draw():
     rng = np.random.default_rng(1)
     cases = {"batchnorm": {"eps": 1e-5}, "dropout": {"p": [0.2, 0.5]}, "adam": {"eps": {"min": 1e-7, "max": 1e-6}},
@@ -148,7 +162,7 @@ def test_oracles_that_draw_their_own_samples_are_not_applicable_with_the_reason(
 
     op = limits.narrow(registry.get("max_pool2d"), limits.parse({"max_pool2d": {"pad": 0}})["max_pool2d"])
     own = types.SimpleNamespace()  # an oracle that does not draw through op.sample (symbolic, properties)
-    check = unsupported(op, "symbolic", own)
+    check = unsupported(op, "properties", own)
     assert check.status == "not_applicable" and check.info == {"limits": {"pad": 0}, "reason": "limits"}
     assert "cannot keep to the declared limits (max_pool2d pad = 0)" in check.message
     assert unsupported(op, "fd64", types.SimpleNamespace(HONOURS_LIMITS=True)) is None
