@@ -232,3 +232,25 @@ def test_forward_only_in_the_cli(tmp_path, capsys, monkeypatch):
     assert "0 passed, 0 failed, 0 errors, 2 forward only (backward not provided)" in out
     path.write_text("import numpy as np\ndef mse_forward(y, t):\n    return 0.5 * float(np.sum((y - t) ** 2))\n")
     assert cli.main(["check", "--impl", str(path), "--ops", "mse", "--oracle", "fd64", "-q"]) == 1
+
+
+@pytest.mark.report
+def test_the_report_shows_the_limits_and_the_forward_only_ops(tmp_path):
+    import re
+
+    from gradspec.reports.build import build_report
+
+    code = pad_zero_pooling()
+    code.softmax_forward = ref.softmax_forward
+    code.__gradspec_limits__ = {"max_pool2d": {"pad": 0}}
+    report = build_report(code, out=str(tmp_path), quick=True, ops=["softmax", "max_pool2d"], oracles=["fd64"],
+                          experiments=False, workers=0)  # written, and validated against the schema
+    assert report["summary"]["limits"] == {"source": limits.LIMITS_ATTR, "text": "max_pool2d pad = 0"}
+    rows = {row["op"]: row for row in report["matrix"]}
+    assert rows["max_pool2d"]["status"] == "pass" and rows["max_pool2d"]["limits"] == {"pad": 0}
+    assert rows["softmax"]["status"] == rows["softmax"]["cells"]["fd64"]["status"] == "partial"
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    shown = dict(re.findall(r'<span data-k="([^"]+)">([^<]*)</span>', page))
+    assert shown["summary/limits/text"] == "max_pool2d pad = 0"
+    assert shown["matrix/1/limits_text"] == "max_pool2d pad = 0"
+    assert 'class="badge s-partial" data-k="matrix/0/status"' in page

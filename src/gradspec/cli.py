@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--oracle", nargs="+", metavar="NAME", default=None,
                    help="restrict the oracles (default: every registered oracle that imports)")
     r.add_argument("--ops", nargs="+", metavar="NAME", help="restrict the ops of the matrix (default: all)")
+    r.add_argument("--limits", metavar="FILE", default=None,
+                   help="JSON of declared limits, as for check (default: the implementation's __gradspec_limits__)")
     r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
     r.add_argument("--experiments", nargs="+", metavar="NAME", default=None,
                    help="run only these experiments (default: all; the names are in gradspec.reports.build.EXPERIMENT_NAMES)")
