@@ -264,3 +264,15 @@ def test_declared_limits_in_the_plugin(pytester, run_inprocess):
     limits.write_text('{"max_pool2d": {"pad": -1}}')
     rc, out, res = run_inprocess(*args, "--gradspec-limits", str(limits))
     assert rc == 1 and "bad limits" in out, out
+
+
+def test_a_forward_only_loss_that_forgets_the_mean_fails_its_forward_test(pytester, run_inprocess):
+    name = f"gs_mse_sum_{next(_counter)}"
+    pytester.makepyfile(**{name: "import numpy as np\n\ndef mse_forward(y, t):\n"
+                                 "    return 0.5 * float(np.sum((np.asarray(y) - np.asarray(t)) ** 2))\n"})
+    pytester.syspathinsert()
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle", "fd64",
+                                 "-k", "mse and not binary", "-rs")
+    assert rc == 1, out
+    assert failed_names(res) == ["test_conformance[mse-fd64-forward]"], out
+    assert counts(res)["skipped"] == n_checks("mse", ["fd64"]) - 1 and "backward not provided" in out
