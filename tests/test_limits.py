@@ -254,3 +254,37 @@ def test_the_report_shows_the_limits_and_the_forward_only_ops(tmp_path):
     assert shown["summary/limits/text"] == "max_pool2d pad = 0"
     assert shown["matrix/1/limits_text"] == "max_pool2d pad = 0"
     assert 'class="badge s-partial" data-k="matrix/0/status"' in page
+
+
+def test_every_hyperparameter_and_choice_can_be_limited_to_a_value_its_sampler_draws():
+    for op in registry.OPS:
+        sample = op.sample(np.random.default_rng(3))
+        for name in limits.limitable(op):
+            lims = limits.parse({op.name: {name: limits.value_of(sample, name)}})[op.name]
+            narrowed = limits.narrow(op, lims)
+            for k in range(3):
+                assert not limits.outside(lims, narrowed.sample(np.random.default_rng(k))), (op.name, name)
+
+
+def test_the_reference_passes_at_float_limits_its_sampler_never_draws():
+    # the sampler's draws get the declared values (kept as far from the kinks as the sampler keeps them): no false alarm
+    lim = {op.name: {h.name: (h.low or 0.0) + 0.3137 * ((h.high if h.high is not None else 2.0) - (h.low or 0.0))
+                     for h in op.hypers if not h.integer} for op in registry.OPS}
+    lim = {name: entry for name, entry in lim.items() if entry}
+    result = gradspec.check(None, ops=list(lim), oracles="fd64", limits=lim)
+    assert result.ok and result.summary["pass"] == len(lim) >= 10
+
+
+def test_batchnorm_that_hard_codes_eps_passes_only_where_it_declares_it():
+    def forward(x, gamma, beta, eps):
+        return ref.batchnorm_forward(x, gamma, beta, 1e-5)
+
+    def backward(x, gamma, beta, eps, dy):
+        return ref.batchnorm_backward(x, gamma, beta, 1e-5, dy)
+
+    code = module("fixed_eps_batchnorm", batchnorm_forward=forward, batchnorm_backward=backward)
+    assert gradspec.check(code, ops="batchnorm", oracles="fd64").ops["batchnorm"].status == "fail"
+    assert gradspec.check(code, ops="batchnorm", oracles="fd64",
+                          limits={"batchnorm": {"eps": 1e-5}}).ops["batchnorm"].status == "pass"
+    assert gradspec.check(code, ops="batchnorm", oracles="fd64",
+                          limits={"batchnorm": {"eps": 1e-3}}).ops["batchnorm"].status == "fail"
