@@ -147,6 +147,8 @@ def _reproducer(impl, op, sample, dy, argument=None, index=None):
     implementation's element (or whole gradient) and the 50-digit truth of that element."""
     fn = op.backward if op.kind != "network" else op.functions[0]
     named = _named(op, sample, dy)
+    if op.extra.get("forward_only"):  # the backward is not provided: the reproducer calls the forward
+        fn, named = op.forward, named_args(op, sample)
     extra = []
     if argument is not None:
         call = f"impl.{fn}({', '.join(n for n, _ in named)})"

@@ -288,3 +288,13 @@ def test_batchnorm_that_hard_codes_eps_passes_only_where_it_declares_it():
                           limits={"batchnorm": {"eps": 1e-5}}).ops["batchnorm"].status == "pass"
     assert gradspec.check(code, ops="batchnorm", oracles="fd64",
                           limits={"batchnorm": {"eps": 1e-3}}).ops["batchnorm"].status == "fail"
+
+
+@pytest.mark.mpmath
+def test_the_reproducers_of_a_forward_only_failure_call_the_forward():
+    r = gradspec.check(_forward_only(mse_forward=_mse_without_mean), ops="mse").ops["mse"]
+    failing = [c for c in r.checks if c.status == "fail"]
+    assert {c.oracle for c in failing} == {"fd64", "mpmath"}
+    for c in failing:
+        repro = next(f.details["reproducer"] for f in c.findings if f.details.get("reproducer"))
+        assert "impl.mse_forward(y, t)" in repro and "mse_backward" not in repro
