@@ -366,6 +366,22 @@ def test_cli_style_and_mapping(monkeypatch, capsys):
 
 
 @pytest.mark.cli
+def test_cli_limits_file_adds_to_the_kits_own_limits(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(os.path.join(EXAMPLES, "network_style"))
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, "network_style"))
+    extra = tmp_path / "limits.json"
+    extra.write_text('{"mlp": {"output": "sigmoid_mse"}, "batchnorm": {"eps": 1e-5}}')
+    assert cli.main(["check", "--impl", "nielsen_network", "--style", "network", "--limits", str(extra),
+                     "--oracle", "fd64", "-q"]) == 0
+    out = capsys.readouterr().out
+    # the kit's architecture (hidden = sigmoid) is kept; the file's limits are merged over it
+    assert "batchnorm eps = 1e-05; mlp hidden = sigmoid; mlp output = sigmoid_mse" in out  # in the registry's order
+    extra.write_text('{"mlp": {"hidden": "softplus"}}')
+    assert cli.main(["check", "--impl", "nielsen_network", "--style", "network", "--limits", str(extra)]) == 2
+    assert "['softplus'] not among the op's choices" in capsys.readouterr().err
+
+
+@pytest.mark.cli
 def test_pytest_plugin_style_option():
     folder = os.path.join(EXAMPLES, "layer_style")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",

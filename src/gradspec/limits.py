@@ -341,7 +341,9 @@ def narrow(op: OpSpec, op_limits: dict[str, Limit]) -> OpSpec:
         raise LimitsError(unsatisfiable(op, op_limits))
     cases = tuple(c for c in base.cases
                   if constrain(op, op_limits, lambda r, c=c: base.draw(c, r), np.random.default_rng(0), 80) is not None)
-    sampler = LimitedSampler(base.structure, base.values, None, base.modes, cases, None, base_op=op,
+    # the base sampler's fields; no Hypothesis strategy (it would draw outside the limits) and no exact draws
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(Sampler)}
+    sampler = LimitedSampler(**{**fields, "strategy": None, "cases": cases, "exact": None}, base_op=op,
                              limits=tuple(op_limits.items()))
     return dataclasses.replace(op, sample=sampler, extra={**op.extra, "limits": dict(op_limits)})
 

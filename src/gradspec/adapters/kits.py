@@ -234,14 +234,15 @@ def wrap(target, style: str | None = None, mapping=None) -> Kit:
     return kit
 
 
-def declare_limits(kit: Kit, target, mapped: dict):
+def declare_limits(kit: Kit, target, mapped: dict, extra: dict | None = None):
     """The kit's ``__gradspec_limits__`` (:mod:`gradspec.limits`): the wrapped code's own declaration, the
-    limits the kit itself knows (the network style's one architecture), then the mapping's, each op's
-    limits merged over the previous ones. Raises :class:`MappingError` for limits that cannot be used."""
+    limits the kit itself knows (the network style's one architecture), the mapping's, then ``extra`` (a
+    ``--limits`` file), each op's limits merged over the previous ones. Raises :class:`MappingError` for
+    limits that cannot be used."""
     from ..limits import LIMITS_ATTR, LimitsError, declared, parse
 
     merged: dict = {}
-    for source in (declared(target) or {}, getattr(kit, "implied_limits", {}), mapped):
+    for source in (declared(target) or {}, getattr(kit, "implied_limits", {}), mapped, extra or {}):
         if not isinstance(source, dict):
             raise MappingError(f"{LIMITS_ATTR} of the wrapped code must be a dict, got {type(source).__name__}")
         for op, entry in source.items():
@@ -267,12 +268,16 @@ def run_cli(args, ops, oracles, examples, progress, out):
     style is an :class:`gradspec.impl.ImplementationError` (exit status 2)."""
     from ..impl import ImplementationError
 
+    from ..limits import load
+
     try:
         kit = wrap(args.impl, args.style, args.mapping)
+        if getattr(args, "limits", None):  # merged over the kit's own (the network style's architecture)
+            declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, load(args.limits))
     except MappingError as exc:
         raise ImplementationError(str(exc)) from None
     result = check(kit, ops=ops, oracles=oracles, seed=args.seed, examples=examples, progress=progress,
-                   timeout=args.timeout, limits=getattr(args, "limits", None))
+                   timeout=args.timeout)
     if not args.quiet:
         print_mapping(kit, out)
     return result

@@ -101,9 +101,14 @@ class ConformanceSession:
             return load(self.impl_spec)
         from ..adapters import kits
 
+        from .. import limits
+
         try:
-            return Implementation.wrap(kits.wrap(self.impl_spec, self.style, self.mapping))
-        except kits.MappingError as exc:
+            kit = kits.wrap(self.impl_spec, self.style, self.mapping)
+            if self.limits:  # merged over the kit's own (the network style's architecture)
+                kits.declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, limits.load(self.limits))
+            return Implementation.wrap(kit)
+        except (kits.MappingError, limits.LimitsError) as exc:
             raise ImplementationError(str(exc)) from None
 
     def resolved_name(self) -> str:
@@ -121,7 +126,7 @@ class ConformanceSession:
         try:
             from .. import limits
 
-            declared, source = limits.resolve(self.impl.obj, self.limits)
+            declared, source = limits.resolve(self.impl.obj, None if (self.style or self.mapping) else self.limits)
             if declared:
                 lines.append(f"gradspec conformance: checked within declared limits ({source}): {limits.describe(declared)}")
         except (ImplementationError, ValueError) as exc:
@@ -137,10 +142,11 @@ class ConformanceSession:
                 from ..adapters.kits import check  # noqa: F811 - a kit may narrow an op (network style)
             from ..limits import LimitsError
 
+            kit = bool(self.style or self.mapping)  # a kit holds the --gradspec-limits file among its own limits
             try:
-                self._results[op] = check(self.impl.obj if (self.style or self.mapping) else self.impl, ops=[op],
-                                          oracles=self.oracles, seed=self.seed, profile=self.profile,
-                                          limits=self.limits).ops[op]
+                self._results[op] = check(self.impl.obj if kit else self.impl, ops=[op], oracles=self.oracles,
+                                          seed=self.seed, profile=self.profile,
+                                          limits=None if kit else self.limits).ops[op]
             except LimitsError as exc:
                 raise ImplementationError(f"bad limits: {exc}") from None
         return self._results[op]
