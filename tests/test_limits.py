@@ -144,7 +144,7 @@ def test_cli_limits_file_text_json_and_exit_codes(tmp_path, capsys, monkeypatch)
     assert cli.main(["check", "--ops", "max_pool2d", "batchnorm", "--oracle", "fd64", "--limits", str(good),
                      "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
-    assert f"checked within declared limits (limits file {good}): max_pool2d pad = 0; batchnorm eps in [1e-06, 0.001]" in out
+    assert f"checked within declared limits: max_pool2d pad = 0; batchnorm eps in [1e-06, 0.001] (from limits file {good})" in out
     data = json.loads(out_json.read_text())
     assert data["limits"] == {"max_pool2d": {"pad": 0}, "batchnorm": {"eps": {"min": 1e-6, "max": 1e-3}}}
     assert data["ops"]["max_pool2d"]["limits"] == {"pad": 0} and data["limits_source"] == f"limits file {good}"

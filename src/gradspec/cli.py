@@ -178,7 +178,7 @@ def _print_human(result, out, quiet=False):
           + f" | oracles: {', '.join(result.oracles)} | seed {result.seed}", file=out)
     limited = result.limits
     if limited:
-        print(f"checked within declared limits ({result.limits_source}): {limits_text(limited)}", file=out)
+        print(f"checked within declared limits: {limits_text(limited)} (from {result.limits_source})", file=out)
     warned = []
     for name, r in result.ops.items():
         bad = r.status in ("fail", "error")

@@ -128,7 +128,7 @@ class ConformanceSession:
 
             declared, source = limits.resolve(self.impl.obj, None if (self.style or self.mapping) else self.limits)
             if declared:
-                lines.append(f"gradspec conformance: checked within declared limits ({source}): {limits.describe(declared)}")
+                lines.append(f"gradspec conformance: checked within declared limits: {limits.describe(declared)} (from {source})")
         except (ImplementationError, ValueError) as exc:
             lines.append(f"gradspec conformance: bad limits: {exc}")
         return lines
