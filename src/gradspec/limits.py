@@ -7,7 +7,8 @@ Three places declare limits, the first one present is used:
 * ``gradspec.check(impl, limits=...)`` / ``gradspec check --limits FILE.json`` /
   ``pytest --gradspec-limits FILE.json``: a dict, or the path of a JSON file holding one;
 * an adapter kit's mapping: a top-level ``"limits"`` dict, or a ``"limits"`` key in an op's entry
-  (merged over the wrapped module's own declaration);
+  (merged over the wrapped module's own declaration and the kit's own, op by op; a ``--limits`` file given
+  with ``--style`` is merged over these);
 * the implementation's module attribute ``__gradspec_limits__``.
 
 The form: ``{op: {name: limit}}``, where ``name`` is one of the op's hyperparameters (``OpSpec.hypers``: pad,
@@ -24,9 +25,11 @@ naming the rule and the values seen (exit status 2 in the CLI).
 Sampling: :func:`narrow` returns the op's record with a :class:`LimitedSampler`, which draws the op's
 own samples and keeps those within the limits; a float hyperparameter that the draws rarely meet (a
 fixed eps) is then set to a value within the limit, as long as the sample keeps its margin from the
-kinks. Oracles that sample from ``op.sample`` honour it (their module says ``HONOURS_LIMITS = True``:
-fd64, mpmath, the golden vectors); the runner reports the others not applicable to a limited op, with the
-reason. Fixed kink cases (the conventions check) outside the limits are not applicable, with the reason.
+kinks. Oracles that sample through ``op.sample`` honour it (their module says ``HONOURS_LIMITS = True``:
+fd64, mpmath, symbolic at the structures that meet the limits, the golden vectors, which leave out stored
+cases outside them); the runner reports the others (properties, whose Hypothesis strategies draw their own
+samples) not applicable to a limited op, with the reason. Fixed kink cases (the conventions check) outside
+the limits are not run, and the check says which (not applicable when none is left).
 """
 from __future__ import annotations
 
