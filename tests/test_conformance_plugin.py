@@ -276,3 +276,20 @@ def test_a_forward_only_loss_that_forgets_the_mean_fails_its_forward_test(pytest
     assert rc == 1, out
     assert failed_names(res) == ["test_conformance[mse-fd64-forward]"], out
     assert counts(res)["skipped"] == n_checks("mse", ["fd64"]) - 1 and "backward not provided" in out
+
+
+@pytest.mark.symbolic
+def test_oracles_that_cannot_run_on_a_limited_or_forward_only_op_skip_with_the_reason(pytester, run_inprocess):
+    name = f"gs_pad_zero_fwd_{next(_counter)}"
+    pytester.makepyfile(**{name: PAD_ZERO + "\nfrom gradspec.reference import softmax_forward\n"
+                                            "__gradspec_limits__ = {'max_pool2d': {'pad': 0}}\n"})
+    pytester.syspathinsert()
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle",
+                                 "properties,symbolic", "-k", "max_pool2d or (softmax and not cross)", "-rs")
+    assert rc == 0 and "failed" not in counts(res), out
+    # properties: not applicable to the limited op; symbolic: runs on it (within the limits) but needs softmax_backward
+    assert "not applicable: properties draws its own max_pool2d samples" in out
+    assert "not applicable: symbolic checks the forward and the backward of softmax together; needs softmax_backward" in out
+    # symbolic on max_pool2d: forward and backward pass within the limits (its exact check is not applicable to code
+    # that rejects SymPy symbols, which passes as before)
+    assert counts(res)["passed"] == n_checks("max_pool2d", ["symbolic"]), out
