@@ -179,6 +179,11 @@ def test_kit_mapping_declares_limits_and_rejects_bad_ones():
     assert kit.__gradspec_limits__ == {"batchnorm": {"eps": 1e-5}, "dropout": {"p": 0.5}}
     with pytest.raises(kits.MappingError, match="dropout p: value 1.5 is outside"):
         kits.wrap(code, "cache", {"ops": {"dropout": {"limits": {"p": 1.5}}}})
+    with pytest.raises(kits.MappingError, match="'limits' of 'dropout' must be a dict"):
+        kits.wrap(code, "cache", {"ops": {"dropout": {"limits": 0.5}}})
+    code.__gradspec_limits__ = {"dropout": 0.5}  # the wrapped code's own declaration is checked too
+    with pytest.raises(kits.MappingError, match="the limits of 'dropout' must be a dict"):
+        kits.wrap(code, "cache")
 
 
 # --------------------------------------------------------------------------- forward-only ops

@@ -85,7 +85,7 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
             annotate(op, impl, checks, np.random.default_rng([seed, _stable_hash(op.name), 7919]))
         results[op.name] = OpResult.combine(op.name, checks, op_limits)
     return RunResult(__version__, impl.describe(), seed, [name for name, _ in oracle_mods], results,
-                     time.perf_counter() - t0, limits_source if declared else None)
+                     time.perf_counter() - t0, limits_source if any(r.limits for r in results.values()) else None)
 
 
 def forward_only(op: OpSpec) -> OpSpec:

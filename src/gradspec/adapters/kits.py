@@ -38,7 +38,8 @@ A mapping (a dict, or a JSON file) holds one entry per op that needs one, for ex
              "conv2d": null}}
 
 ``null`` excludes an op. A top-level ``"limits"`` (``{op: {name: limit}}``) or an entry's ``"limits"``
-(``{name: limit}``) declares what the code supports (see :mod:`gradspec.limits`). Keys of an entry: ``forward``, ``backward``, ``function`` (cache style),
+(``{name: limit}``) declares what the code supports (see :mod:`gradspec.limits`).
+Keys of an entry: ``forward``, ``backward``, ``function`` (cache style),
 ``class`` (layers, network), ``hyper`` (protocol hyperparameter -> the code's name), ``grads``
 (layers: names of the gradient attributes, in the protocol's order), ``p`` (dropout: ``keep`` or
 ``drop``), ``seed`` (dropout: the key or attribute that seeds the code's RNG, or null), ``rng``
@@ -113,7 +114,9 @@ def load_mapping(mapping) -> dict:
         raise MappingError(f"mapping: 'limits' must be a dict {{op: {{name: limit}}}}, got {mapping['limits']!r}")
     for op, entry in ops.items():
         if isinstance(entry, dict) and "limits" in entry:
-            limits[op] = {**(limits.get(op) or {}), **(entry["limits"] or {})}
+            if not isinstance(entry["limits"], dict):
+                raise MappingError(f"mapping: 'limits' of {op!r} must be a dict {{name: limit}}, got {entry['limits']!r}")
+            limits[op] = {**(limits.get(op) or {}), **entry["limits"]}
     from ..limits import LimitsError, parse
 
     try:
@@ -246,7 +249,9 @@ def declare_limits(kit: Kit, target, mapped: dict, extra: dict | None = None):
         if not isinstance(source, dict):
             raise MappingError(f"{LIMITS_ATTR} of the wrapped code must be a dict, got {type(source).__name__}")
         for op, entry in source.items():
-            merged[op] = {**merged.get(op, {}), **(entry or {})}
+            if not isinstance(entry, dict):
+                raise MappingError(f"limits: the limits of {op!r} must be a dict {{name: limit}}, got {entry!r}")
+            merged[op] = {**merged.get(op, {}), **entry}
     try:
         parse(merged, f"{kit.__name__} limits")
     except LimitsError as exc:
@@ -267,7 +272,6 @@ def run_cli(args, ops, oracles, examples, progress, out):
     """``gradspec check --style/--mapping``: wrap, print what was bound (unless -q), check. A bad mapping or
     style is an :class:`gradspec.impl.ImplementationError` (exit status 2)."""
     from ..impl import ImplementationError
-
     from ..limits import load
 
     try:
