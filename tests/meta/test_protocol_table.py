@@ -48,13 +48,17 @@ def literal_lookups(source: str) -> set[str]:
 
 
 @functools.lru_cache(maxsize=None)
+def lookups_in_the_checks() -> frozenset[str]:
+    return frozenset(name for path in CHECK_SOURCES for name in literal_lookups(path.read_text(encoding="utf-8")))
+
+
+@functools.lru_cache(maxsize=None)
 def functions_checks_use() -> frozenset[str]:
     from gradspec.properties.suite import PROPERTIES
 
     used = {f for op in registry.OPS for f in op.functions}
     used |= {f for props in PROPERTIES.values() for p in props for f in p.requires}
-    for path in CHECK_SOURCES:
-        used |= literal_lookups(path.read_text(encoding="utf-8"))
+    used |= lookups_in_the_checks()
     return frozenset(name for name in used if not name.startswith("__"))  # dunder attributes (__name__) are not functions
 
 
@@ -71,10 +75,7 @@ def undocumented(readme: str, names) -> list[str]:
 
 
 def test_the_derivation_sees_the_lookups_of_the_checks():
-    lookups = set()
-    for path in CHECK_SOURCES:
-        lookups |= literal_lookups(path.read_text(encoding="utf-8"))
-    assert {"im2col", "col2im", "mlp_backprop", "mlp_col_loss_and_grads"} <= lookups
+    assert {"im2col", "col2im", "mlp_backprop", "mlp_col_loss_and_grads"} <= lookups_in_the_checks()
     # a source that looks a function up is seen; one that does not is not
     assert literal_lookups('x = fn(impl, "secret_helper")\ny = impl.call("other", 1)\n') == {"secret_helper", "other"}
     assert literal_lookups('y = ref.call("other", 1)\nz = fn(spec, "x")\n') == set()
@@ -100,14 +101,15 @@ def test_a_property_not_applicable_for_want_of_a_function_names_it():
     import gradspec.reference as ref
     from gradspec.properties import oracle
 
-    code = types.ModuleType("conv_without_im2col")
-    code.conv2d_forward, code.conv2d_backward = ref.conv2d_forward, ref.conv2d_backward
-    # every conv2d property runs except the adjoint of im2col and col2im, which names both; examples=1 keeps it cheap
+    code = types.ModuleType("conv_forward_and_im2col")
+    code.conv2d_forward, code.im2col = ref.conv2d_forward, ref.im2col
+    # no property can run (each needs conv2d_backward, so none draws an example); each names what it lacks
     results = {c.check: c for c in oracle.check_op(registry.get("conv2d"), code, np.random.default_rng(0), 1)}
-    adjoint = results["im2col_col2im_adjoint[away]"]
-    assert adjoint.status == "not_applicable" and adjoint.info["needs"] == ["im2col", "col2im"]
-    assert "needs im2col, col2im" in adjoint.message
-    assert all(c.status == "pass" for name, c in results.items() if name != "im2col_col2im_adjoint[away]")
+    adjoint = results.pop("im2col_col2im_adjoint[away]")
+    assert adjoint.status == "not_applicable" and adjoint.info["needs"] == ["conv2d_backward", "col2im"]
+    assert "needs conv2d_backward, col2im" in adjoint.message
+    assert results and all(c.status == "not_applicable" and c.info["needs"] == ["conv2d_backward"]
+                           for c in results.values())
 
 
 def test_a_forward_only_op_names_the_backward_that_would_enable_the_other_oracles():
