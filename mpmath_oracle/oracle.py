@@ -64,6 +64,10 @@ from .truth import DEFAULT_DPS, Problem, diff_names, direction, get_arg
 NAME = "mpmath"
 TITLE = "mpmath 50-digit truth"
 DEFAULT_EXAMPLES = 2
+#: Samples come from ``op.sample``, so an op narrowed to declared limits (gradspec.limits) is sampled within them.
+HONOURS_LIMITS = True
+#: A forward-only op (``op.extra["forward_only"]``): the forward is checked, the backward reported not provided.
+FORWARD_ONLY = True
 DIRECTIONS = 2  #: random directions per differentiable argument (at least two, so one direction orthogonal to a bug cannot hide it)
 FULL_LIMIT = 64  #: element-wise truth when the differentiable arguments hold at most this many elements
 
@@ -143,6 +147,8 @@ def _reproducer(impl, op, sample, dy, argument=None, index=None):
     implementation's element (or whole gradient) and the 50-digit truth of that element."""
     fn = op.backward if op.kind != "network" else op.functions[0]
     named = _named(op, sample, dy)
+    if op.extra.get("forward_only"):  # the backward is not provided: the reproducer calls the forward
+        fn, named = op.forward, named_args(op, sample)
     extra = []
     if argument is not None:
         call = f"impl.{fn}({', '.join(n for n, _ in named)})"
@@ -226,6 +232,8 @@ def check_sample(op: OpSpec, impl, sample: dict, rng: np.random.Generator, *, di
         f.details["truth_digits"] = mpmath.nstr(P.forward_mp if np.ndim(truth_y) == 0 else P.forward_mp[tuple(f.details["index"])], 25)
         f.details["reproducer"] = str(repro)
     out.forward_worst, out.forward_findings = worst, findings
+    if op.extra.get("forward_only"):
+        return out
 
     # backward
     if network:
@@ -357,6 +365,11 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
                     r.status = "fail"
     bwd.info = info
     fwd.info = {"dps": dps}
+    if op.extra.get("forward_only"):
+        from ..oracles.fd64 import backward_not_provided
+
+        fwd.message = "forward matches the mpmath truth" if fwd.status == "pass" else fwd.findings[0].message
+        return [fwd, backward_not_provided(NAME, op)]
     fwd.message = "forward matches the mpmath truth" if fwd.status == "pass" else fwd.findings[0].message
     bwd.message = ("backward matches the mpmath truth within the running error bound" if bwd.status == "pass"
                    else bwd.findings[0].message)

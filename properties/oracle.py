@@ -63,7 +63,9 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
             check = f"{prop.name}[{prop.mode}]"
             missing = prop.missing(guarded)
             if missing:
-                results.append(CheckResult(NAME, check, "not_applicable", message=f"needs {', '.join(missing)}"))
+                # the message and info["needs"] name the functions that would enable the property
+                results.append(CheckResult(NAME, check, "not_applicable", message=f"needs {', '.join(missing)}",
+                                           info={"needs": [m for m in missing if not m.startswith("(")]}))
                 continue
             seed = int(rng.integers(0, 2**32))
             res = CheckResult(NAME, check, "pass", message=prop.doc)

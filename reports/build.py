@@ -120,10 +120,12 @@ def oracle_availability(selected=None) -> list[dict]:
 
 # --------------------------------------------------------------------------- the verification matrix
 def _combine(statuses) -> str:
-    for s in ("error", "fail", "pass"):
+    for s in ("error", "fail"):
         if s in statuses:
             return s
-    return "not_applicable" if statuses else "not_run"
+    if "pass" in statuses:  # a forward-only op: its forward checks passed, its backward is not provided
+        return "partial" if "not_implemented" in statuses else "pass"
+    return "not_implemented" if "not_implemented" in statuses else "not_applicable" if statuses else "not_run"
 
 
 def _format_diagnosis(value) -> str:
@@ -167,6 +169,13 @@ def _finding(f: dict, check: dict) -> dict:
     return out
 
 
+def limits_text(limited: dict) -> str:
+    """``max_pool2d pad = 0; ...`` of ``{op: declared limits}`` (as a run's JSON holds them)."""
+    from ..limits import describe, parse
+
+    return describe(parse(limited, "report"))
+
+
 def verification_matrix(run: dict, oracle_names: list[str]) -> list[dict]:
     """One row per op of the run: a cell per oracle (status, examples, worst error in tolerance units, checks)."""
     rows = []
@@ -199,8 +208,10 @@ def verification_matrix(run: dict, oracle_names: list[str]) -> list[dict]:
                 "status": status, "examples": sum(c["examples"] for c in checks),
                 "worst_error": max(worst) if worst else None, "checks": checks,
             }
+        limits = op_result.get("limits") or None
         rows.append({"op": name, "kind": spec.kind, "summary": spec.summary, "status": op_result["status"],
-                     "protocol": protocol, "cells": row_cells})
+                     "protocol": protocol, "cells": row_cells, "limits": limits,
+                     "limits_text": limits_text({name: limits}) if limits else None})
     return rows
 
 
@@ -700,7 +711,7 @@ def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, o
 
 
 def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool = False, ops=None, oracles=None,
-                 experiments: bool = True, progress=None, write: bool = True, workers: int = 2) -> dict:
+                 experiments: bool = True, progress=None, write: bool = True, workers: int = 2, limits=None) -> dict:
     """Run everything and (with ``write``) write ``out/report.json`` and ``out/index.html``; return the report dict.
 
     Parameters
@@ -725,6 +736,9 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
     workers : int
         Worker processes for the experiments, which run while the checks run
         (0: everything in this process, one after the other).
+    limits : dict or str, optional
+        Declared limits (:mod:`gradspec.limits`; default: the implementation's ``__gradspec_limits__``): the
+        matrix is checked within them, and the summary and each limited op's row show them.
     """
     from ..runner import check
 
@@ -758,7 +772,8 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         props = "properties" in run_oracles
         with (gradspec_hypothesis_profile() if props else contextlib.nullcontext()), \
                 (observe_hypothesis(observed, current) if props else contextlib.nullcontext()):
-            result = check(impl=impl_obj, ops=ops, oracles=run_oracles, seed=seed, examples=examples, progress=check_progress)
+            result = check(impl=impl_obj, ops=ops, oracles=run_oracles, seed=seed, examples=examples, progress=check_progress,
+                           limits=limits)
         check_s = time.perf_counter() - t_check
         if runner is not None:
             runner.adopt_bp()  # without mlp in the matrix, the BP section still shows the proofs
@@ -791,6 +806,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
                                          None if selected == EXPERIMENT_NAMES else list(selected)),
             "verdicts": run["summary"],
             "claims": {"agree": 0, "disagree": 0},
+            "limits": ({"source": run["limits_source"], "text": limits_text(run["limits"])} if run["limits"] else None),
         },
         "oracles": availability,
         "matrix": matrix,
@@ -833,6 +849,7 @@ def main_report(args, split=lambda v: list(v or [])) -> int:
     """``gradspec report``: exit 0 when the report is written and every op passes, 1 when an op fails
     or errors (the report is written all the same), 2 for a usage error."""
     from ..impl import ImplementationError
+    from ..limits import LimitsError
 
     out_dir = args.out or DEFAULT_OUT
     ops = split(args.ops) or None
@@ -861,12 +878,15 @@ def main_report(args, split=lambda v: list(v or [])) -> int:
     try:
         report = build_report(impl=args.impl, out=out_dir, seed=args.seed, quick=args.quick, ops=ops, oracles=oracles,
                               experiments=False if args.no_experiments else (split(getattr(args, "experiments", None)) or True),
-                              progress=progress)
+                              progress=progress, limits=getattr(args, "limits", None))
     except ImplementationError as exc:
         print(f"\ngradspec report: {exc}" if tty else f"gradspec report: {exc}", file=err)
         return 2
     except KeyError as exc:
         print(f"gradspec report: {exc.args[0] if exc.args else exc}", file=err)
+        return 2
+    except LimitsError as exc:
+        print(f"gradspec report: bad limits: {exc}", file=err)
         return 2
     if tty:
         err.write("\r" + " " * state["width"] + "\r")

@@ -543,7 +543,7 @@ h1{margin-bottom:0.2em} h2{border-bottom:2px solid #ddd;padding-bottom:0.2em;mar
 table{border-collapse:collapse;margin:0.6em 0;font-size:0.88em} th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f3f3f3} td.num,span.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:0.85em;font-weight:600}
-.s-pass{background:#d4f4d2;color:#145a14}.s-fail,.s-error{background:#fbd4d4;color:#8a1010}
+.s-pass{background:#d4f4d2;color:#145a14}.s-fail,.s-error{background:#fbd4d4;color:#8a1010}.s-partial{background:#e2efd2;color:#3d5a14}
 .s-not_implemented,.s-not_applicable,.s-not_run,.s-not_selected{background:#eee;color:#555}
 .s-not_available{background:#fff0c2;color:#6b5200}.s-available{background:#d4f4d2;color:#145a14}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow-x:auto;font-size:0.82em;max-height:30em}
@@ -564,7 +564,7 @@ def _summary(r) -> str:
     libs = ", ".join(f"{esc(name)} {k(f'summary/libraries/{jp(name)}', v)}" for name, v in s["libraries"].items())
     v = s["verdicts"]
     verdicts = " · ".join(f"{badge(st)} {k(f'summary/verdicts/{st}', v[st])}"
-                          for st in ("pass", "fail", "error", "not_implemented", "not_applicable") if st in v)
+                          for st in ("pass", "fail", "error", "partial", "not_implemented", "not_applicable") if st in v)
     oracles = "<br>".join(
         f"{esc(o['title'])} (<code>{k(f'oracles/{i}/name', o['name'])}</code>): {badge(o['status'], f'oracles/{i}/status')}"
         + (f' <span class="note">{esc(o["reason"])}</span>' if o["reason"] else "")
@@ -584,7 +584,12 @@ def _summary(r) -> str:
                      + (f", then experiments {k('summary/durations_s/experiments', s['durations_s']['experiments'], '.1f')} s more (they run in parallel with the checks)"
                         if "experiments" in s["durations_s"] else "") + "; rendering not included)"),
         ("reproduce", f"<code>{k('summary/command', s['command'])}</code>"),
-        ("verdicts (ops)", f"{verdicts} of {k('summary/verdicts/total', v['total'])}"),
+        ("verdicts (ops)", f"{verdicts} of {k('summary/verdicts/total', v['total'])}"
+                           + (' <span class="note">(partial: the forward checked, the backward not provided)</span>'
+                              if v.get("partial") else "")),
+        *([("declared limits", f"checked within declared limits: {k('summary/limits/text', s['limits']['text'])} "
+                               f"<span class=\"note\">({k('summary/limits/source', s['limits']['source'])})</span>")]
+          if s.get("limits") else []),
         ("experiment claims", f"{k('summary/claims/agree', claims['agree'])} agree with the literature, "
                               f"{k('summary/claims/disagree', claims['disagree'])} disagree"),
         ("oracles", oracles),
@@ -622,7 +627,9 @@ def _matrix(r) -> str:
     for i, row_ in enumerate(r["matrix"]):
         p = f"matrix/{i}"
         tds = [f'<td><code>{k(p + "/op", row_["op"])}</code></td>', f'<td>{k(p + "/kind", row_["kind"])}</td>',
-               f"<td>{badge(row_['status'], p + '/status')}</td>"]
+               f"<td>{badge(row_['status'], p + '/status')}"
+               + (f'<br><span class="note">within {k(p + "/limits_text", row_["limits_text"])}</span>'
+                  if row_.get("limits_text") else "") + "</td>"]
         for n in onames:
             cell = row_["cells"].get(n)
             if cell is None:

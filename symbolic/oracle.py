@@ -67,6 +67,9 @@ from . import rules
 NAME = "symbolic"
 TITLE = "SymPy-derived gradients (exact identities, 50-digit evaluation)"
 DEFAULT_EXAMPLES = 2
+#: Samples are drawn through the op's sampler (``op.sample.draw`` at its ``cases``), so an op narrowed to
+#: declared limits (gradspec.limits) is checked within them, at the structures that meet them.
+HONOURS_LIMITS = True
 
 FWD_RTOL, FWD_ATOL = 1e-10, 1e-12
 BWD_RTOL, BWD_ATOL = 1e-9, 1e-11
@@ -103,6 +106,14 @@ def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, example
 
 
 # --------------------------------------------------------------------------- shared pieces
+def _no_case_within_limits(op) -> CheckResult:
+    from .. import limits
+
+    return CheckResult(NAME, "-", "not_applicable",
+                       message=f"no structure at which SymPy derives {op.name} meets the declared limits "
+                               f"({limits.describe({op.name: limits.of(op)})})", info={"reason": "limits"})
+
+
 def _Tracker(check: str, comparison: str) -> Tracker:
     return Tracker(NAME, check, {"comparison": comparison})
 
@@ -257,11 +268,13 @@ def _check_differentiable(op, impl, rng, examples):
     scalar = op.kind == "loss"
     diff_idx = [i for i, a in enumerate(op.args) if a.differentiable]
     names = [a.name for a in op.args]
-    cases = defs.CASES[op.name]
+    cases = list(op.sample.cases)  # the record's structures (fewer on an op narrowed to declared limits)
+    if not cases:
+        return [_no_case_within_limits(op)]
     shapes, proved, seen = [], [], {}
     for k in range(examples):
         case = cases[k % len(cases)]
-        s = defs.draw(op.name, case, rng)
+        s = op.sample.draw(case, rng)
         der = dv.derive(op.name, s)
         shapes.append({n: list(np.shape(s[n])) for n in names if isinstance(s[n], np.ndarray)}
                       | {n: s[n] for n in names if isinstance(s[n], int)})
@@ -368,9 +381,11 @@ def _check_network(op, impl, rng, examples):
     fn = op.functions[0]
     names = [a.name for a in op.args]
     shapes = []
+    if not op.sample.cases:
+        return [_no_case_within_limits(op)]
     for k in range(examples):
-        case = defs.MLP_CASES[k % len(defs.MLP_CASES)]
-        s = defs.draw_mlp(case, rng)
+        case = op.sample.cases[k % len(op.sample.cases)]
+        s = op.sample.draw(case, rng)
         widths, N = case
         shapes.append({"widths": list(widths), "N": N, "hidden": s["hidden"], "output": s["output"]})
         der = dv.derive_mlp(widths, N, s["hidden"], s["output"])

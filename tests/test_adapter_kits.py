@@ -298,8 +298,10 @@ def test_network_kit_verdicts_all_oracles(nielsen, cls, verdict):
     result = kits.check(kit, ops=["mlp"], oracles=ALL_ORACLES, examples=2)
     assert _verdicts(result) == {"mlp": verdict}
     by = {(c.oracle, c.check): c.status for c in result.ops["mlp"].checks}
-    assert by[("symbolic", "-")] == by[("properties", "-")] == "not_applicable"  # they draw their own networks
-    assert by[("mpmath", "backward")] == verdict
+    # the kit declares its architecture as limits: the properties draw their own networks (not applicable, saying
+    # why); the symbolic oracle draws through the op's sampler, within the limits
+    assert by[("properties", "-")] == "not_applicable"
+    assert by[("mpmath", "backward")] == by[("symbolic", "backward")] == verdict
 
 
 def test_network_kit_narrows_the_op_and_says_why_elsewhere(nielsen):
@@ -318,8 +320,11 @@ def test_network_kit_narrows_the_op_and_says_why_elsewhere(nielsen):
         np.testing.assert_allclose(db, rb, rtol=1e-10, atol=1e-14)
     with pytest.raises(Exception, match="implements hidden='sigmoid', output='sigmoid_mse' only"):
         grads_ok(params, X, T, "relu", "identity_mse")
-    # gradspec.check (not narrowed) meets the other architectures: an error naming the pair, never a pass
-    plain = gradspec.check(kit, ops=["mlp"])
+    # the kit declares its pair as its limits; checked without them, the other architectures are an error
+    # naming the pair, never a pass
+    assert kit.__gradspec_limits__ == {"mlp": {"hidden": "sigmoid", "output": "sigmoid_mse"}}
+    assert gradspec.check(kit, ops=["mlp"]).ops["mlp"].status == "pass"
+    plain = gradspec.check(kit, ops=["mlp"], limits={})
     assert plain.ops["mlp"].status == "error"
     assert "implements hidden='sigmoid'" in plain.ops["mlp"].checks[0].message
 
@@ -358,6 +363,22 @@ def test_cli_style_and_mapping(monkeypatch, capsys):
     assert cli.main(["check", "--impl", "nielsen_network", "--mapping", "hasty_mapping.json", "-q"]) == 1
     assert cli.main(["check", "--impl", "nielsen_network", "--style", "cache", "--mapping", "mapping.json"]) == 2
     assert "mapping is for style 'network'" in capsys.readouterr().err
+
+
+@pytest.mark.cli
+def test_cli_limits_file_adds_to_the_kits_own_limits(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(os.path.join(EXAMPLES, "network_style"))
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, "network_style"))
+    extra = tmp_path / "limits.json"
+    extra.write_text('{"mlp": {"output": "sigmoid_mse"}, "batchnorm": {"eps": 1e-5}}')
+    assert cli.main(["check", "--impl", "nielsen_network", "--style", "network", "--limits", str(extra),
+                     "--oracle", "fd64", "-q"]) == 0
+    out = capsys.readouterr().out
+    # the kit's architecture (hidden = sigmoid) is kept; the file's limits are merged over it
+    assert "batchnorm eps = 1e-05; mlp hidden = sigmoid; mlp output = sigmoid_mse" in out  # in the registry's order
+    extra.write_text('{"mlp": {"hidden": "softplus"}}')
+    assert cli.main(["check", "--impl", "nielsen_network", "--style", "network", "--limits", str(extra)]) == 2
+    assert "['softplus'] not among the op's choices" in capsys.readouterr().err
 
 
 @pytest.mark.cli

@@ -67,11 +67,17 @@ def test_partial_module_gives_not_implemented(tmp_path, capsys):
     assert f"2 passed, 0 failed, 0 errors, {len(ALL) - 2} not implemented" in capsys.readouterr().out
 
 
-def test_op_with_a_missing_half_is_an_error():
-    impl = make_impl("half", only=["sigmoid"], drop=("sigmoid_backward",))
+def test_op_with_a_missing_half_is_an_error_unless_it_is_the_backward():
+    # a backward without its forward: an error naming the forward
+    impl = make_impl("half", only=["sigmoid"], drop=("sigmoid_forward",))
     r = op_result(impl, "sigmoid")
     assert r.status == "error"
-    assert "sigmoid_backward" in findings(r, "missing")[0].message
+    assert "sigmoid_forward" in findings(r, "missing")[0].message
+    # a forward without its backward: checked forward only, the backward reported not provided
+    impl = make_impl("half", only=["sigmoid"], drop=("sigmoid_backward",))
+    r = op_result(impl, "sigmoid")
+    assert r.status == "partial"
+    assert findings(r, "missing")[0].details["function"] == "sigmoid_backward"
 
 
 def test_wrong_backward_exits_1_and_names_the_op(tmp_path, capsys):
@@ -198,7 +204,10 @@ def test_json_has_the_documented_fields(capsys):
         for c in r["checks"]:
             assert {"oracle", "status", "examples", "worst_error"} <= set(c)
             assert c["oracle"] in DEFAULT_ORACLES and c["examples"] >= 1 and 0 <= c["worst_error"] <= 1
-    assert data["summary"] == {"pass": 2, "fail": 0, "error": 0, "not_implemented": 0, "not_applicable": 0, "total": 2}
+    assert data["summary"] == {"pass": 2, "fail": 0, "error": 0, "partial": 0, "not_implemented": 0, "not_applicable": 0,
+                               "total": 2}
+    assert data["limits"] == {} and data["limits_source"] is None
+    assert all(r["limits"] is None for r in data["ops"].values())
 
 
 def test_same_seed_same_verdicts():

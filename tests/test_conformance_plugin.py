@@ -44,7 +44,8 @@ def affine_backward(x, W, b, dy):
 '''
 
 PARTIAL = '''
-from gradspec.reference import relu_forward, relu_backward, affine_forward  # affine without its backward
+from gradspec.reference import relu_forward, relu_backward, affine_backward  # affine without its forward
+from gradspec.reference import mse_forward  # mse forward only
 '''
 
 
@@ -187,17 +188,20 @@ def test_xfail_file_from_the_environment_variable_and_unmatched_lines_warn(impls
 def test_ops_the_implementation_lacks_are_skipped_and_a_partial_op_fails(impls, run_inprocess):
     partial = impls["partial"]
     rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", partial,
-                                 "-k", "relu or affine or sigmoid", "-rs")
+                                 "-k", "relu or affine or sigmoid or mse", "-rs")
     assert rc == 1, out
     c = counts(res)
     # -k matches substrings: every op whose name holds one of the words is selected (leaky_relu with relu)
-    lacking = [op.name for op in registry.OPS if any(w in op.name for w in ("relu", "affine", "sigmoid"))
-               and op.name not in ("relu", "affine")]
+    lacking = [op.name for op in registry.OPS if any(w in op.name for w in ("relu", "affine", "sigmoid", "mse"))
+               and op.name not in ("relu", "affine", "mse")]
     assert "sigmoid" in lacking
-    assert c["passed"] == n_checks("relu") and c["failed"] == n_checks("affine"), out
-    assert c["skipped"] == sum(n_checks(op) for op in lacking), out
+    # mse is forward only: its forward checks pass, its backward checks are skipped as not implemented
+    mse_forward_checks = 2  # fd64/forward, mpmath/forward
+    assert c["passed"] == n_checks("relu") + mse_forward_checks and c["failed"] == n_checks("affine"), out
+    assert c["skipped"] == sum(n_checks(op) for op in lacking) + n_checks("mse") - mse_forward_checks, out
     assert f"not implemented: {partial} provides none of sigmoid_forward, sigmoid_backward" in out
-    assert "missing affine_backward" in out
+    assert "missing affine_forward" in out
+    assert "not implemented: backward not provided: mse's mse_backward" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -228,3 +232,64 @@ def test_the_torch_adapter_passes_the_conformance_suite(tmp_path):
     assert rc == 0, out
     assert tally(outcomes) == {"passed": expected_tests()}
     assert f"implementation gradspec.adapters.torch_impl (version: torch {torch.__version__})" in out
+
+
+PAD_ZERO = '''
+from gradspec.reference import max_pool2d_forward as _fwd, max_pool2d_backward as _bwd
+
+def max_pool2d_forward(x, kernel, stride, pad):
+    if pad != 0:
+        raise ValueError("padding is not supported")
+    return _fwd(x, kernel, stride, pad)
+
+def max_pool2d_backward(x, kernel, stride, pad, dy):
+    if pad != 0:
+        raise ValueError("padding is not supported")
+    return _bwd(x, kernel, stride, pad, dy)
+'''
+
+
+def test_declared_limits_in_the_plugin(pytester, run_inprocess):
+    name = f"gs_pad_zero_{next(_counter)}"
+    pytester.makepyfile(**{name: PAD_ZERO})
+    pytester.syspathinsert()
+    args = ("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle", "fd64", "-k", "max_pool2d")
+    rc, out, res = run_inprocess(*args)
+    assert rc == 1 and counts(res)["failed"] >= 1, out  # undeclared: the padded samples fail
+    limits = pytester.path / "limits.json"
+    limits.write_text('{"max_pool2d": {"pad": 0}}')
+    rc, out, res = run_inprocess(*args, "--gradspec-limits", str(limits))
+    assert rc == 0 and counts(res)["passed"] == n_checks("max_pool2d", ["fd64"]) and "failed" not in counts(res), out
+    assert "checked within declared limits: max_pool2d pad = 0 (from limits file" in out
+    limits.write_text('{"max_pool2d": {"pad": -1}}')
+    rc, out, res = run_inprocess(*args, "--gradspec-limits", str(limits))
+    assert rc == 1 and "bad limits" in out, out
+
+
+def test_a_forward_only_loss_that_forgets_the_mean_fails_its_forward_test(pytester, run_inprocess):
+    name = f"gs_mse_sum_{next(_counter)}"
+    pytester.makepyfile(**{name: "import numpy as np\n\ndef mse_forward(y, t):\n"
+                                 "    return 0.5 * float(np.sum((np.asarray(y) - np.asarray(t)) ** 2))\n"})
+    pytester.syspathinsert()
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle", "fd64",
+                                 "-k", "mse and not binary", "-rs")
+    assert rc == 1, out
+    assert failed_names(res) == ["test_conformance[mse-fd64-forward]"], out
+    assert counts(res)["skipped"] == n_checks("mse", ["fd64"]) - 1 and "backward not provided" in out
+
+
+@pytest.mark.symbolic
+def test_oracles_that_cannot_run_on_a_limited_or_forward_only_op_skip_with_the_reason(pytester, run_inprocess):
+    name = f"gs_pad_zero_fwd_{next(_counter)}"
+    pytester.makepyfile(**{name: PAD_ZERO + "\nfrom gradspec.reference import softmax_forward\n"
+                                            "__gradspec_limits__ = {'max_pool2d': {'pad': 0}}\n"})
+    pytester.syspathinsert()
+    rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle",
+                                 "properties,symbolic", "-k", "max_pool2d or (softmax and not cross)", "-rs")
+    assert rc == 0 and "failed" not in counts(res), out
+    # properties: not applicable to the limited op; symbolic: runs on it (within the limits) but needs softmax_backward
+    assert "not applicable: properties draws its own max_pool2d samples" in out
+    assert "not applicable: symbolic checks the forward and the backward of softmax together; needs softmax_backward" in out
+    # symbolic on max_pool2d: forward and backward pass within the limits (its exact check is not applicable to code
+    # that rejects SymPy symbols, which passes as before)
+    assert counts(res)["passed"] == n_checks("max_pool2d", ["symbolic"]), out

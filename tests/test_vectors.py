@@ -273,3 +273,33 @@ def test_checking_needs_neither_mpmath_nor_sympy(corpus):
             "assert r.ok; bad = [m for m in ('mpmath', 'sympy') if m in sys.modules]; assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code, corpus], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_vectors_keep_to_declared_limits_and_check_a_forward_only_op(corpus):
+    import types
+
+    import gradspec.reference as ref
+
+    def forward(x, kernel, stride, pad):
+        if pad != 0:
+            raise ValueError("padding is not supported")
+        return ref.max_pool2d_forward(x, kernel, stride, pad)
+
+    def backward(x, kernel, stride, pad, dy):
+        if pad != 0:
+            raise ValueError("padding is not supported")
+        return ref.max_pool2d_backward(x, kernel, stride, pad, dy)
+
+    code = types.ModuleType("pad_zero_and_softmax_forward")
+    code.max_pool2d_forward, code.max_pool2d_backward, code.softmax_forward = forward, backward, ref.softmax_forward
+    ops = ["max_pool2d", "softmax"]
+    stored = [vectors_oracle.sample_of(registry.get("max_pool2d"), c)["pad"]
+              for c in vectors.load(corpus, ["max_pool2d"])["max_pool2d"]["cases"]]
+    assert 0 in stored and any(p > 0 for p in stored)  # the corpus holds cases on both sides of the limit
+    assert vectors.check_from_vectors(corpus, impl=code, ops=ops).ops["max_pool2d"].status == "error"
+    result = vectors.check_from_vectors(corpus, impl=code, ops=ops, limits={"max_pool2d": {"pad": 0}})
+    pool, soft = result.ops["max_pool2d"], result.ops["softmax"]
+    assert pool.status == "pass" and pool.limits == {"pad": 0}
+    assert all(c.info["cases_outside_limits"] == sum(p > 0 for p in stored) for c in pool.checks)
+    assert soft.status == "partial"
+    assert {(c.check, c.status) for c in soft.checks} == {("forward", "pass"), ("backward", "not_implemented")}

@@ -19,7 +19,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 
-def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=None, *, profile=None, **options):
+def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=None, *, profile=None, limits=None,
+          **options):
     """Check an implementation against the spec, op by op, and return a structured result.
 
     Parameters
@@ -45,6 +46,10 @@ def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=Non
     profile : {"dev", "ci", "thorough"}, optional
         Example counts as a multiple of each oracle's default (1×, 3×, 10×); see
         :mod:`gradspec.profiles`. Default ``dev``.
+    limits : dict or str, optional
+        What the implementation supports, ``{op: {name: limit}}`` or a JSON file holding it (see
+        :mod:`gradspec.limits`): each limited op is sampled within its limits. Default: the
+        implementation's ``__gradspec_limits__``, if it declares any.
     **options
         Passed on to :func:`gradspec.runner.check` (e.g. options other areas add there).
 
@@ -59,7 +64,7 @@ def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=Non
     KeyError
         An unknown op or oracle name (the message lists the known ones).
     ValueError
-        An unknown profile.
+        An unknown profile; :class:`gradspec.limits.LimitsError` (a ValueError) for limits that cannot be used.
     gradspec.impl.ImplementationError
         The implementation cannot be imported or instantiated.
 
@@ -84,7 +89,8 @@ def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=Non
     if examples is None:
         examples = examples_for(profile, oracles)
     impl = Implementation.wrap(impl)
-    result = _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress, **options)
+    result = _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress,
+                    limits=limits, **options)
     from .registry import get as get_op
 
     for name, op_result in result.ops.items():

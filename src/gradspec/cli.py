@@ -12,9 +12,11 @@ import sys
 
 from . import __version__, oracles as oracle_registry, registry
 from .impl import ENV_VAR, ImplementationError
+from .limits import LimitsError
 from .profiles import DEFAULT_ORACLES
 
-SYMBOL = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "not_implemented": "-", "not_applicable": "n/a"}
+SYMBOL = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "partial": "part", "not_implemented": "-",
+          "not_applicable": "n/a"}
 
 
 def _split(values):
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a Nielsen network): an adapter kit wraps it (gradspec.adapters.kits)")
     c.add_argument("--mapping", metavar="FILE", default=None,
                    help="JSON mapping for the kit: which function or class is which op, hyperparameter names")
+    c.add_argument("--limits", metavar="FILE", default=None,
+                   help="JSON {op: {hyperparameter: value, [values] or {min, max}}}: what the implementation supports; "
+                        "its ops are sampled within it (default: the implementation's __gradspec_limits__)")
     v = sub.add_parser("vectors", help="write the golden test vectors (JSON with 40-digit decimals, .npz, schema)")
     v.add_argument("--out", metavar="DIR", required=True, help="output directory (created if needed)")
     v.add_argument("--ops", nargs="+", metavar="NAME", help="ops to include (default: all)")
@@ -65,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--oracle", nargs="+", metavar="NAME", default=None,
                    help="restrict the oracles (default: every registered oracle that imports)")
     r.add_argument("--ops", nargs="+", metavar="NAME", help="restrict the ops of the matrix (default: all)")
+    r.add_argument("--limits", metavar="FILE", default=None,
+                   help="JSON of declared limits, as for check (default: the implementation's __gradspec_limits__)")
     r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
     r.add_argument("--experiments", nargs="+", metavar="NAME", default=None,
                    help="run only these experiments (default: all; the names are in gradspec.reports.build.EXPERIMENT_NAMES)")
@@ -154,7 +161,7 @@ def _cmd_check(args, parser) -> int:
             from .vectors import check_from_vectors
 
             result = check_from_vectors(args.vectors, impl=args.impl, ops=ops, seed=args.seed, timeout=args.timeout,
-                                        progress=progress)
+                                        progress=progress, limits=args.limits)
         elif args.style or args.mapping:  # code in another style, wrapped by an adapter kit
             from .adapters.kits import run_cli
 
@@ -164,9 +171,12 @@ def _cmd_check(args, parser) -> int:
             result = run_cli(args, ops, oracles, examples, progress, out)
         else:
             result = check(impl=args.impl, ops=ops, oracles=oracles, seed=args.seed, examples=args.examples,
-                           profile=args.profile, progress=progress, timeout=args.timeout)
+                           profile=args.profile, progress=progress, timeout=args.timeout, limits=args.limits)
     except ImplementationError as exc:
         print(f"gradspec check: {exc}", file=sys.stderr)
+        return 2
+    except LimitsError as exc:
+        print(f"gradspec check: bad limits: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a malformed corpus (gradspec.vectors.VectorsError): usage error
         if type(exc).__name__ != "VectorsError":
@@ -190,6 +200,9 @@ def _print_human(result, out, quiet=False):
     impl = result.implementation
     print(f"gradspec {result.version} checking {impl['name']}" + (f" {impl['version']}" if impl.get("version") else "")
           + f" | oracles: {', '.join(result.oracles)} | seed {result.seed}", file=out)
+    limited = result.limits
+    if limited:
+        print(f"checked within declared limits: {limits_text(limited)} (from {result.limits_source})", file=out)
     warned = []
     for name, r in result.ops.items():
         bad = r.status in ("fail", "error")
@@ -206,6 +219,10 @@ def _print_human(result, out, quiet=False):
         print(f"  {SYMBOL[r.status]:5s} {name:24s}{w}".rstrip(), file=out)
         if warning is not None:
             print(f"        {warning.message}", file=out)
+        if r.status == "partial":
+            missing = sorted({f.details.get("function") for c in r.checks if c.status == "not_implemented"
+                              for f in c.findings if f.kind == "missing" and f.details.get("function")})
+            print(f"        forward checked; backward not provided ({', '.join(missing)})", file=out)
         if bad:
             for c in r.checks:
                 if c.status in ("fail", "error"):
@@ -219,5 +236,13 @@ def _print_human(result, out, quiet=False):
         print(f"warnings inside the implementation's calls in {len(warned)} op(s): {', '.join(warned)}"
               + (" (shown under each op without -q; in --json as a protocol/warnings check)" if quiet else ""), file=out)
     s = result.summary
-    print(f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors, {s['not_implemented']} not implemented "
+    partial = f", {s['partial']} forward only (backward not provided)" if s["partial"] else ""
+    print(f"{s['pass']} passed, {s['fail']} failed, {s['error']} errors{partial}, {s['not_implemented']} not implemented "
           f"({s['total']} ops, {result.duration_s:.1f} s)", file=out)
+
+
+def limits_text(limited: dict) -> str:
+    """``max_pool2d pad = 0; mlp hidden in {sigmoid, tanh}`` from a result's ``limits`` ({op: {name: limit}})."""
+    from .limits import parse, describe
+
+    return describe(parse(limited, "result"))

@@ -13,8 +13,11 @@ from typing import Any
 
 #: Check and op statuses. ``not_applicable``: the oracle has nothing to say
 #: about this op (e.g. no gradient); ``not_implemented``: the implementation
-#: does not provide the op. Neither counts as a failure.
-STATUSES = ("pass", "fail", "error", "not_implemented", "not_applicable")
+#: does not provide the op (or, for a check, the function the check needs: a
+#: backward that is not provided). ``partial`` (ops only): every check that ran
+#: passed, and some could not run because a function of the op is not provided
+#: (a forward without its backward). None of these counts as a failure.
+STATUSES = ("pass", "fail", "error", "partial", "not_implemented", "not_applicable")
 
 
 @dataclass
@@ -43,14 +46,18 @@ class OpResult:
     op: str
     status: str
     checks: list[CheckResult] = field(default_factory=list)
+    #: the declared limits the op's samples were drawn within (:mod:`gradspec.limits`), None when there were none
+    limits: dict[str, Any] | None = None
 
     @staticmethod
-    def combine(op: str, checks: list[CheckResult]) -> "OpResult":
+    def combine(op: str, checks: list[CheckResult], limits: dict[str, Any] | None = None) -> "OpResult":
         statuses = {c.status for c in checks}
-        for s in ("error", "fail", "pass"):
+        for s in ("error", "fail"):
             if s in statuses:
-                return OpResult(op, s, checks)
-        return OpResult(op, "not_applicable" if checks else "not_implemented", checks)
+                return OpResult(op, s, checks, limits)
+        if "pass" in statuses:
+            return OpResult(op, "partial" if "not_implemented" in statuses else "pass", checks, limits)
+        return OpResult(op, "not_applicable" if checks else "not_implemented", checks, limits)
 
 
 @dataclass
@@ -61,6 +68,13 @@ class RunResult:
     oracles: list[str]
     ops: dict[str, OpResult]
     duration_s: float = 0.0
+    #: where the declared limits came from (``__gradspec_limits__``, a limits file, ...), None without limits
+    limits_source: str | None = None
+
+    @property
+    def limits(self) -> dict[str, dict[str, Any]]:
+        """{op: its declared limits} of the ops checked within limits."""
+        return {name: r.limits for name, r in self.ops.items() if r.limits}
 
     @property
     def summary(self) -> dict[str, int]:
@@ -87,6 +101,8 @@ class RunResult:
                 "duration_s": round(self.duration_s, 3),
                 "ops": {name: asdict(r) for name, r in self.ops.items()},
                 "summary": self.summary,
+                "limits": self.limits,
+                "limits_source": self.limits_source,
             }
         )
 

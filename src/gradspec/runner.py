@@ -1,16 +1,19 @@
 """Run oracles over the registry against an implementation: the engine behind every face."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
-from . import __version__, oracles as oracle_registry, registry
+from . import __version__, limits as limits_mod, oracles as oracle_registry, registry
 from .impl import Implementation
 from .results import CheckResult, Finding, OpResult, RunResult
+from .spec import OpSpec
 
 
-def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None, timeout=None) -> RunResult:
+def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progress=None, timeout=None,
+          limits=None) -> RunResult:
     """Check ``impl`` (module name, ``MODULE:OBJECT``, path, object, or None for the reference).
 
     ``ops``: op names (default: every op of the registry). ``oracles``: oracle
@@ -23,8 +26,12 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
     ``timeout``: seconds one call of the implementation may take (default
     :data:`gradspec.impl.DEFAULT_TIMEOUT`; 0 for none); a call that exceeds it
     gets a ``timeout`` finding for its op and the run goes on.
+    ``limits``: what the implementation supports (a dict or a JSON file, see :mod:`gradspec.limits`); None:
+    its ``__gradspec_limits__``, if it declares any. A limited op's samples are drawn within its limits.
+    An op whose forward is provided but not its backward is checked forward only (see :func:`forward_only`).
     Raises ``KeyError`` for an unknown op or oracle name, and
-    :class:`gradspec.impl.ImplementationError` when the implementation cannot be loaded.
+    :class:`gradspec.impl.ImplementationError` when the implementation cannot be loaded, and
+    :class:`gradspec.limits.LimitsError` for limits that cannot be used.
     """
     impl = Implementation.wrap(impl)
     if timeout is not None:
@@ -33,6 +40,8 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
         impl.timeout = float(timeout)
     names = list(registry.REGISTRY) if ops is None else list(ops)
     specs = [registry.get(n) for n in names]
+    declared, limits_source = limits_mod.resolve(impl.obj, limits)
+    specs = [limits_mod.narrow(op, declared[op.name]) if op.name in declared else op for op in specs]
     oracle_mods = [(o, oracle_registry.get(o)) if isinstance(o, str) else (o.NAME, o) for o in oracles]
     t0 = time.perf_counter()
     results: dict[str, OpResult] = {}
@@ -40,10 +49,14 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
         if progress:
             progress(op.name, index, len(specs))
         present, missing = impl.provides(op.functions)
+        op_limits = limits_mod.to_json(limits_mod.of(op)) or None
         if not present:
-            results[op.name] = OpResult(op.name, "not_implemented")
+            results[op.name] = OpResult(op.name, "not_implemented", limits=op_limits)
             continue
         checks: list[CheckResult] = []
+        if missing and op.backward is not None and missing == [op.backward]:
+            op = forward_only(op)  # the forward is checked; the backward is reported not provided
+            missing = []
         if missing:
             checks.append(CheckResult("protocol", "functions", "error", message=f"{op.name}: missing {', '.join(missing)}",
                                       findings=[Finding("missing", f"{op.name} provides {present} but not {missing}")]))
@@ -51,6 +64,10 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
             for k, (oname, mod) in enumerate(oracle_mods):
                 if not mod.applies(op):
                     checks.append(CheckResult(oname, "-", "not_applicable", message=f"{oname} does not apply to {op.kind} ops"))
+                    continue
+                skipped = unsupported(op, oname, mod)
+                if skipped is not None:
+                    checks.append(skipped)
                     continue
                 # one independent stream per (seed, op, oracle): adding an op never changes another op's draws
                 rng = np.random.default_rng([seed, _stable_hash(op.name), k])
@@ -66,8 +83,35 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
             from .diagnosis import annotate
 
             annotate(op, impl, checks, np.random.default_rng([seed, _stable_hash(op.name), 7919]))
-        results[op.name] = OpResult.combine(op.name, checks)
-    return RunResult(__version__, impl.describe(), seed, [name for name, _ in oracle_mods], results, time.perf_counter() - t0)
+        results[op.name] = OpResult.combine(op.name, checks, op_limits)
+    return RunResult(__version__, impl.describe(), seed, [name for name, _ in oracle_mods], results,
+                     time.perf_counter() - t0, limits_source if any(r.limits for r in results.values()) else None)
+
+
+def forward_only(op: OpSpec) -> OpSpec:
+    """``op``'s record marked forward only (``extra["forward_only"]``): its forward is provided, its backward
+    is not. Oracles that say ``FORWARD_ONLY = True`` check the forward and report each backward check
+    ``not_implemented`` with a ``missing`` finding naming the backward; the op's status is then ``partial``."""
+    return dataclasses.replace(op, extra={**op.extra, "forward_only": op.backward})
+
+
+def unsupported(op: OpSpec, oname: str, mod) -> CheckResult | None:
+    """The not-applicable check of an oracle that cannot run on ``op`` as narrowed: declared limits it cannot
+    keep to (it does not draw through ``op.sample``), or a forward-only op it cannot check. None: it can."""
+    op_limits = limits_mod.of(op)
+    if op_limits and not getattr(mod, "HONOURS_LIMITS", False):
+        text = limits_mod.describe({op.name: op_limits})
+        return CheckResult(oname, "-", "not_applicable",
+                           message=f"{oname} draws its own {op.name} samples (not through the op's sampler), so it "
+                                   f"cannot keep to the declared limits ({text}); not run",
+                           info={"limits": limits_mod.to_json(op_limits), "reason": "limits"})
+    backward = op.extra.get("forward_only")
+    if backward and not getattr(mod, "FORWARD_ONLY", False):
+        return CheckResult(oname, "-", "not_applicable",
+                           message=f"{oname} checks the forward and the backward of {op.name} together; "
+                                   f"needs {backward}, which the implementation does not provide",
+                           info={"needs": [backward], "reason": "missing"})
+    return None
 
 
 def _stable_hash(name: str) -> int:

@@ -402,8 +402,10 @@ def load(root: str, ops=None) -> dict[str, dict]:
 
 
 # =========================================================================== checking an implementation from a corpus
-def check_from_vectors(root: str, impl=None, ops=None, seed: int = 0, timeout=None, progress=None) -> RunResult:
+def check_from_vectors(root: str, impl=None, ops=None, seed: int = 0, timeout=None, progress=None,
+                       limits=None) -> RunResult:
     """Check ``impl`` against the corpus at ``root`` (float64 only): the runner driving the vectors oracle.
+    ``limits``: as :func:`gradspec.runner.check` (stored cases outside them are left out).
 
     Raises VectorsError for a bad corpus (before anything runs). See :mod:`gradspec.oracles.vectors`.
     """
@@ -411,7 +413,8 @@ def check_from_vectors(root: str, impl=None, ops=None, seed: int = 0, timeout=No
     from .runner import check
 
     oracle = Oracle(root, ops)
-    return check(impl, ops=list(oracle.corpus), oracles=[oracle], seed=seed, progress=progress, timeout=timeout)
+    return check(impl, ops=list(oracle.corpus), oracles=[oracle], seed=seed, progress=progress, timeout=timeout,
+                 limits=limits)
 
 
 def main_vectors(args, split) -> int:

@@ -25,8 +25,9 @@ Use::
     from gradspec.adapters import kits
     kit = kits.wrap("my_code", "cache", {"ops": {"dropout": {"p": "drop"}}})
     kit.describe_mapping()          # which function or class is which op, and the kit's notes
-    gradspec.check(kit)             # cache and layers styles
-    kits.check(kit, oracles=["fd64"])   # every style (the network style needs it: see network_style)
+    gradspec.check(kit)             # every style; kits.check(kit) is the same
+    kit.__gradspec_limits__         # the limits the kit declares (gradspec.limits): the mapping's "limits",
+                                    # the wrapped code's own, the network style's one architecture
 
 A mapping (a dict, or a JSON file) holds one entry per op that needs one, for example::
 
@@ -36,7 +37,9 @@ A mapping (a dict, or a JSON file) holds one entry per op that needs one, for ex
              "adam": {"function": "adam_step", "hyper": {"lr": "alpha"}},
              "conv2d": null}}
 
-``null`` excludes an op. Keys of an entry: ``forward``, ``backward``, ``function`` (cache style),
+``null`` excludes an op. A top-level ``"limits"`` (``{op: {name: limit}}``) or an entry's ``"limits"``
+(``{name: limit}``) declares what the code supports (see :mod:`gradspec.limits`).
+Keys of an entry: ``forward``, ``backward``, ``function`` (cache style),
 ``class`` (layers, network), ``hyper`` (protocol hyperparameter -> the code's name), ``grads``
 (layers: names of the gradient attributes, in the protocol's order), ``p`` (dropout: ``keep`` or
 ``drop``), ``seed`` (dropout: the key or attribute that seeds the code's RNG, or null), ``rng``
@@ -51,6 +54,7 @@ optimizer updating ``params`` in place, a cs231n ``config`` dict) go to copies a
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -60,7 +64,7 @@ STYLES = ("cache", "layers", "network")
 KIT_MODULES = {"cache": "gradspec.adapters.cache_style", "layers": "gradspec.adapters.layer_style",
                "network": "gradspec.adapters.network_style"}
 ENTRY_KEYS = ("forward", "backward", "function", "class", "hyper", "grads", "p", "seed", "rng", "backprop",
-              "feedforward", "weights", "biases", "hidden", "output", "spatial_forward", "spatial_backward")
+              "feedforward", "weights", "biases", "hidden", "output", "spatial_forward", "spatial_backward", "limits")
 
 
 class MappingError(ValueError):
@@ -82,9 +86,9 @@ def load_mapping(mapping) -> dict:
                 raise MappingError(f"mapping file {path} is not valid JSON: {exc}") from None
     if not isinstance(mapping, dict):
         raise MappingError(f"a mapping must be a dict (JSON object), got {type(mapping).__name__}")
-    unknown = sorted(set(mapping) - {"style", "impl", "ops"})
+    unknown = sorted(set(mapping) - {"style", "impl", "ops", "limits"})
     if unknown:
-        raise MappingError(f"mapping: unknown top-level key(s) {unknown}; allowed: style, impl, ops")
+        raise MappingError(f"mapping: unknown top-level key(s) {unknown}; allowed: style, impl, ops, limits")
     ops = mapping.get("ops", {}) or {}
     if not isinstance(ops, dict):
         raise MappingError(f"mapping: 'ops' must be a dict of op name -> entry, got {type(ops).__name__}")
@@ -106,7 +110,21 @@ def load_mapping(mapping) -> dict:
             raise MappingError(f"mapping: dropout 'p' must be 'keep' or 'drop', got {entry['p']!r}")
         if "hyper" in entry and not isinstance(entry["hyper"], dict):
             raise MappingError(f"mapping: 'hyper' of {op!r} must map protocol names to the code's, got {entry['hyper']!r}")
-    return {"style": mapping.get("style"), "impl": mapping.get("impl"), "ops": dict(ops)}
+    limits = dict(mapping.get("limits") or {})
+    if not isinstance(mapping.get("limits") or {}, dict):
+        raise MappingError(f"mapping: 'limits' must be a dict {{op: {{name: limit}}}}, got {mapping['limits']!r}")
+    for op, entry in ops.items():
+        if isinstance(entry, dict) and "limits" in entry:
+            if not isinstance(entry["limits"], dict):
+                raise MappingError(f"mapping: 'limits' of {op!r} must be a dict {{name: limit}}, got {entry['limits']!r}")
+            limits[op] = {**(limits.get(op) or {}), **entry["limits"]}
+    from ..limits import LimitsError, parse
+
+    try:
+        parse(limits, "mapping limits")
+    except LimitsError as exc:
+        raise MappingError(str(exc)) from None
+    return {"style": mapping.get("style"), "impl": mapping.get("impl"), "ops": dict(ops), "limits": limits}
 
 
 def resolve_target(target):
@@ -142,7 +160,7 @@ class Kit:
         self.bound: dict[str, str] = {}  # op -> which of the code's functions/classes
         self.notes: dict[str, list[str]] = {}
         self.skipped: dict[str, str] = {}  # op -> why the kit does not provide it
-        self.restricted: dict[str, Any] = {}  # op -> OpSpec with a narrower sampler (network style)
+        self.implied_limits: dict[str, Any] = {}  # limits the style implies (network: one architecture)
         #: op -> checks the style adds beyond the protocol's, ``check(rng) -> CheckResult`` (batchnorm's running
         #: statistics); :func:`check` runs them and adds their results to the op's
         self.extra_checks: dict[str, list[Callable]] = {}
@@ -219,45 +237,48 @@ def wrap(target, style: str | None = None, mapping=None) -> Kit:
     obj, name = resolve_target(target)
     module = importlib.import_module(KIT_MODULES[style])
     kit = module.build(obj, name, m)
+    declare_limits(kit, obj, m.get("limits") or {})
     source = "" if mapping is None else f", {os.fspath(mapping)!r}" if isinstance(mapping, (str, os.PathLike)) else f", {mapping!r}"
     # the name is also how a reproducer rebuilds the kit: "import gradspec.adapters.kits as impl; impl = impl.wrap(...)"
     kit.__name__ = f"gradspec.adapters.kits:wrap({name!r}, {style!r}{source})"
     return kit
 
 
+def declare_limits(kit: Kit, target, mapped: dict, extra: dict | None = None):
+    """The kit's ``__gradspec_limits__`` (:mod:`gradspec.limits`): the wrapped code's own declaration, the
+    limits the kit itself knows (the network style's one architecture), the mapping's, then ``extra`` (a
+    ``--limits`` file), each op's limits merged over the previous ones. Raises :class:`MappingError` for
+    limits that cannot be used."""
+    from ..limits import LIMITS_ATTR, LimitsError, declared, parse
+
+    merged: dict = {}
+    for source in (declared(target) or {}, getattr(kit, "implied_limits", {}), mapped, extra or {}):
+        if not isinstance(source, dict):
+            raise MappingError(f"{LIMITS_ATTR} of the wrapped code must be a dict, got {type(source).__name__}")
+        for op, entry in source.items():
+            if not isinstance(entry, dict):
+                raise MappingError(f"limits: the limits of {op!r} must be a dict {{name: limit}}, got {entry!r}")
+            merged[op] = {**merged.get(op, {}), **entry}
+    try:
+        parse(merged, f"{kit.__name__} limits")
+    except LimitsError as exc:
+        raise MappingError(str(exc)) from None
+    if merged:
+        setattr(kit, LIMITS_ATTR, merged)
+
+
 def check(kit, ops=None, oracles=("fd64",), seed=0, examples=None, profile=None, **options):
-    """:func:`gradspec.check` for a kit: ops the kit narrows (the network style's one architecture) are run
-    on the kit's own OpSpec, every other op exactly as :func:`gradspec.check` runs it."""
+    """:func:`gradspec.check` of a kit (the kit's limits, the network style's one architecture among them, are
+    its ``__gradspec_limits__``, which the check honours)."""
     import gradspec
 
-    from ..results import RunResult
-
-    if isinstance(ops, str):
-        ops = [ops]
-    oracles = [oracles] if isinstance(oracles, str) else list(oracles)
-    restricted = getattr(kit, "restricted", {}) or {}
-    from .. import registry
-
-    names = list(registry.REGISTRY) if ops is None else list(ops)
-    plain = [n for n in names if n not in restricted]
-    result = gradspec.check(kit, ops=plain, oracles=oracles, seed=seed, examples=examples, profile=profile, **options)
-    narrowed = [n for n in names if n in restricted]
-    extra, seconds = {}, 0.0
-    if narrowed:
-        from ..profiles import examples_for
-        from .narrowed import run_narrowed
-
-        n = examples if examples is not None else examples_for(profile, oracles)
-        extra, seconds = run_narrowed(kit, [restricted[n_] for n_ in narrowed], oracles, seed, n,
-                                      timeout=options.get("timeout"))
-    ops_out = {}
-    for name in names:
-        ops_out[name] = with_extra_checks(kit, name, extra[name] if name in extra else result.ops[name], seed)
+    result = gradspec.check(kit, ops=ops, oracles=oracles, seed=seed, examples=examples, profile=profile, **options)
+    ops_out = {name: with_extra_checks(kit, name, res, seed) for name, res in result.ops.items()}
     implementation = dict(result.implementation)
     describe = getattr(kit, "describe_mapping", None)
     if callable(describe):  # what the kit bound and its notes travel with the result (and its JSON)
         implementation["kit"] = describe()
-    return RunResult(result.version, implementation, seed, oracles, ops_out, result.duration_s + seconds)
+    return dataclasses.replace(result, implementation=implementation, ops=ops_out)
 
 
 def with_extra_checks(kit, name: str, res, seed: int):
@@ -277,16 +298,19 @@ def with_extra_checks(kit, name: str, res, seed: int):
             out.append(CheckResult("kit", getattr(fn, "__name__", "kit_check"), "error",
                                    message=f"the kit's check crashed: {type(exc).__name__}: {exc}",
                                    findings=[Finding("oracle_error", f"{type(exc).__name__}: {exc}")]))
-    return OpResult.combine(name, out)
+    return OpResult.combine(name, out, res.limits)
 
 
 def run_cli(args, ops, oracles, examples, progress, out):
     """``gradspec check --style/--mapping``: wrap, print what was bound (unless -q), check. A bad mapping or
     style is an :class:`gradspec.impl.ImplementationError` (exit status 2)."""
     from ..impl import ImplementationError
+    from ..limits import load
 
     try:
         kit = wrap(args.impl, args.style, args.mapping)
+        if getattr(args, "limits", None):  # merged over the kit's own (the network style's architecture)
+            declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, load(args.limits))
     except MappingError as exc:
         raise ImplementationError(str(exc)) from None
     result = check(kit, ops=ops, oracles=oracles, seed=args.seed, examples=examples, progress=progress,

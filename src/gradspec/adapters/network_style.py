@@ -16,16 +16,15 @@ C = ½‖a − y‖². The kit maps it to the protocol's ``mlp_loss_and_grads(pa
 
 The code implements one architecture: sigmoid hidden units and the ``sigmoid_mse`` output unless
 the mapping says otherwise (``"mlp": {"hidden": "tanh", "output": "identity_mse"}``). The protocol's
-mlp op covers every (hidden, output) pair, so the kit narrows the op: :func:`gradspec.adapters.kits.check`
-(and ``gradspec check --style network``) runs the registry's mlp samples with that one pair, and
-:func:`gradspec.check` on the kit reports the other pairs as errors that name the pair. The
-symbolic oracle draws its own architectures and is reported not applicable to the narrowed op.
+mlp op covers every (hidden, output) pair, so the kit declares that one pair as its limits
+(``__gradspec_limits__``, see :mod:`gradspec.limits`): every check draws the registry's mlp samples with
+it. Checked without its limits (``gradspec.check(kit, limits={})``), the other pairs are errors that
+name the pair. The symbolic and properties oracles draw their own architectures and are reported not
+applicable to the limited op.
 Mapping keys: ``class``, ``backprop``, ``feedforward``, ``weights``, ``biases`` (names), ``hidden``,
 ``output``.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 
@@ -75,8 +74,8 @@ def build(target, name, mapping) -> NetworkKit:
     def mlp_loss_and_grads(params, X, T, hidden_, output_):
         if (hidden_, output_) != (hidden, output):
             raise ArchitectureError(f"{cname} implements hidden={hidden!r}, output={output!r} only; the protocol asked "
-                                    f"for hidden={hidden_!r}, output={output_!r} (check it with "
-                                    "gradspec.adapters.kits.check, which narrows the op)")
+                                    f"for hidden={hidden_!r}, output={output_!r} (the kit declares its pair as its limits, "
+                                    "__gradspec_limits__, which gradspec.check honours)")
         X, T = np.asarray(X, dtype=np.float64), np.asarray(T, dtype=np.float64)
         net = make(params)
         N = X.shape[0]
@@ -100,27 +99,10 @@ def build(target, name, mapping) -> NetworkKit:
     kit.provide("mlp", {"mlp_loss_and_grads": mlp_loss_and_grads}, f"{cname}.{bp}, {cname}.{ff}")
     kit.note("mlp", f"{cname}(sizes) with {wname}[l] = W.T, {biases_note(bname)}; the mean of {bp}'s per-example "
                     f"gradients, transposed to the row layout; loss from {ff}; hidden={hidden!r}, output={output!r} "
-                    "(the op's samples are narrowed to this pair)")
-    kit.restricted["mlp"] = narrowed_mlp(hidden, output)
+                    "(declared as the kit's limits: the op's samples are drawn with this pair)")
+    kit.implied_limits = {"mlp": {"hidden": hidden, "output": output}}  # declared as the kit's limits
     return kit
 
 
 def biases_note(bname):
     return f"{bname}[l] = b[:, None]"
-
-
-def narrowed_mlp(hidden: str, output: str):
-    """The registry's mlp entry with samples of one (hidden, output) pair."""
-    from .. import registry
-
-    base = registry.get("mlp")
-
-    def sample(rng):
-        s = base.sample(rng)
-        s["hidden"], s["output"] = hidden, output
-        if np.ndim(s["T"]) == 1:  # labels of a softmax sample: targets of the network's width instead
-            s["T"] = rng.normal(size=(np.shape(s["X"])[0], np.shape(s["params"][-1][0])[1]))
-        return s
-
-    return dataclasses.replace(base, sample=sample, kinks=(), summary=f"{base.summary} ({hidden} hidden, {output})",
-                               extra={**base.extra, "narrowed": {"hidden": hidden, "output": output}})

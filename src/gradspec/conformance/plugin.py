@@ -63,6 +63,9 @@ def pytest_addoption(parser):
                     help="the implementation is written in this style; an adapter kit wraps it (gradspec.adapters.kits)")
     group.addoption("--gradspec-mapping", metavar="FILE", default=None,
                     help="JSON mapping for the adapter kit (which function or class is which op)")
+    group.addoption("--gradspec-limits", metavar="FILE", default=None,
+                    help="JSON {op: {hyperparameter: limit}}: what the implementation supports; its ops are sampled "
+                         "within it (default: the implementation's __gradspec_limits__)")
 
 
 def pytest_configure(config):
@@ -89,7 +92,8 @@ def session(config):
 
         s = ConformanceSession(config.getoption("gradspec_impl"), split_names(config.getoption("gradspec_oracle"), DEFAULT_ORACLES),
                                config.getoption("gradspec_seed"), config.getoption("gradspec_profile"),
-                               style=config.getoption("gradspec_style"), mapping=config.getoption("gradspec_mapping"))
+                               style=config.getoption("gradspec_style"), mapping=config.getoption("gradspec_mapping"),
+                               limits=config.getoption("gradspec_limits"))
         config.stash[_SESSION] = s
     return s
 

@@ -73,8 +73,9 @@ class ConformanceSession:
     """Loads the implementation once and runs each op once, on demand."""
 
     def __init__(self, impl_spec: str | None, oracles, seed: int, profile: str, style: str | None = None,
-                 mapping: str | None = None):
+                 mapping: str | None = None, limits: str | None = None):
         self.impl_spec = impl_spec
+        self.limits = limits  # a JSON file of declared limits (gradspec.limits); None: the implementation's own
         self.style, self.mapping = style, mapping  # code in another style: wrapped by gradspec.adapters.kits
         self.oracles = list(oracles)
         self.seed = int(seed)
@@ -100,9 +101,14 @@ class ConformanceSession:
             return load(self.impl_spec)
         from ..adapters import kits
 
+        from .. import limits
+
         try:
-            return Implementation.wrap(kits.wrap(self.impl_spec, self.style, self.mapping))
-        except kits.MappingError as exc:
+            kit = kits.wrap(self.impl_spec, self.style, self.mapping)
+            if self.limits:  # merged over the kit's own (the network style's architecture)
+                kits.declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, limits.load(self.limits))
+            return Implementation.wrap(kit)
+        except (kits.MappingError, limits.LimitsError) as exc:
             raise ImplementationError(str(exc)) from None
 
     def resolved_name(self) -> str:
@@ -115,8 +121,17 @@ class ConformanceSession:
             what = f"implementation {impl.name} (version: {version})"
         except ImplementationError as exc:
             what = f"implementation {self.resolved_name()}: cannot load: {exc}"
-        return [f"gradspec {__version__} conformance: {what}",
-                f"gradspec conformance: oracles {', '.join(self.oracles)} | profile {self.profile} | seed {self.seed}"]
+        lines = [f"gradspec {__version__} conformance: {what}",
+                 f"gradspec conformance: oracles {', '.join(self.oracles)} | profile {self.profile} | seed {self.seed}"]
+        try:
+            from .. import limits
+
+            declared, source = limits.resolve(self.impl.obj, None if (self.style or self.mapping) else self.limits)
+            if declared:
+                lines.append(f"gradspec conformance: checked within declared limits: {limits.describe(declared)} (from {source})")
+        except (ImplementationError, ValueError) as exc:
+            lines.append(f"gradspec conformance: bad limits: {exc}")
+        return lines
 
     # -- results
     def result(self, op: str) -> OpResult:
@@ -125,8 +140,15 @@ class ConformanceSession:
 
             if self.style or self.mapping:
                 from ..adapters.kits import check  # noqa: F811 - a kit may narrow an op (network style)
-            self._results[op] = check(self.impl.obj if (self.style or self.mapping) else self.impl, ops=[op],
-                                      oracles=self.oracles, seed=self.seed, profile=self.profile).ops[op]
+            from ..limits import LimitsError
+
+            kit = bool(self.style or self.mapping)  # a kit holds the --gradspec-limits file among its own limits
+            try:
+                self._results[op] = check(self.impl.obj if kit else self.impl, ops=[op], oracles=self.oracles,
+                                          seed=self.seed, profile=self.profile,
+                                          limits=None if kit else self.limits).ops[op]
+            except LimitsError as exc:
+                raise ImplementationError(f"bad limits: {exc}") from None
         return self._results[op]
 
 

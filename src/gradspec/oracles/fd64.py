@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-from .. import reference as spec_impl
+from .. import limits, reference as spec_impl
 from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding
 from ..registry import OPS
@@ -52,6 +52,10 @@ from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check
 NAME = "fd64"
 TITLE = "float64 central difference"
 DEFAULT_EXAMPLES = 3
+#: Samples come from ``op.sample`` (and targeted samples are kept within the op's declared limits).
+HONOURS_LIMITS = True
+#: A forward-only op (its backward not provided) gets its forward checked and its backward reported missing.
+FORWARD_ONLY = True
 
 FWD_RTOL, FWD_ATOL = 1e-10, 1e-12
 FD_REL_STEP = 6e-6  # ≈ ε^(1/3): balances truncation (h²) and rounding (ε/h)
@@ -295,12 +299,24 @@ def targeted_labels(op: OpSpec) -> list[str]:
     return [label for label, _ in targeted_samples(op, np.random.default_rng(0))]
 
 
-def _samples(op: OpSpec, rng: np.random.Generator, examples: int):
+def _samples(op: OpSpec, rng: np.random.Generator, examples: int, skipped: list | None = None):
     """(label, sample): the registry's ``examples`` samples (label None), then :func:`targeted_samples`. Drawn
-    lazily, so the registry samples and the cotangents drawn between them are those of a run without the others."""
+    lazily, so the registry samples and the cotangents drawn between them are those of a run without the others.
+
+    On an op narrowed to declared limits (:mod:`gradspec.limits`), a targeted sample outside them is drawn
+    again (or set within them); one that cannot be is left out and its label appended to ``skipped``."""
     for _ in range(examples):
         yield None, op.sample(rng)
-    yield from targeted_samples(op, rng)
+    op_limits = limits.of(op)
+    for label, s in targeted_samples(op, rng):
+        if op_limits and limits.outside(op_limits, s):
+            s = limits.constrain(op, op_limits, lambda r, label=label: dict(
+                next((t for lb, t in targeted_samples(op, r) if lb == label), s)), rng, max_draws=100)
+            if s is None:
+                if skipped is not None:
+                    skipped.append(label)
+                continue
+        yield label, s
 
 
 def _label(findings: list[Finding], label: str | None):
@@ -312,12 +328,22 @@ def _label(findings: list[Finding], label: str | None):
                 f.message = f"{f.message} [sample: {label}]"
 
 
+def backward_not_provided(oracle: str, op: OpSpec, check: str = "backward") -> CheckResult:
+    """The ``not_implemented`` check of a forward-only op's backward: a ``missing`` finding names the function."""
+    fn = op.extra.get("forward_only") or op.backward
+    msg = f"backward not provided: {op.name}'s {fn} is not in the implementation (its forward is checked)"
+    return CheckResult(oracle, check, "not_implemented", message=msg,
+                       findings=[Finding("missing", msg, {"function": fn})], info={"needs": [fn]})
+
+
 def _check_differentiable(op, impl, rng, examples):
     fwd, bwd = _Tracker("forward"), _Tracker("backward")
     scalar = op.kind == "loss"
     diff = [i for i, a in enumerate(op.args) if a.differentiable]
     kink_moves = 0
-    for label, s in _samples(op, rng, examples):
+    targeted_skipped: list[str] = []
+    forward_only = bool(op.extra.get("forward_only"))
+    for label, s in _samples(op, rng, examples, targeted_skipped):
         seen = len(fwd.result.findings), len(bwd.result.findings)
         try:
             if op.kink_distance(s) <= KINK_SAFETY:
@@ -326,7 +352,7 @@ def _check_differentiable(op, impl, rng, examples):
             args = op.forward_args(s)
             names = [a.name for a in op.args]
             expected = _check_forward(fwd, op, impl, s, args, reproducer(impl.name, op.forward, named_args(op, s)))
-            if expected is None:
+            if expected is None or forward_only:
                 continue
 
             # backward with a random cotangent
@@ -377,9 +403,13 @@ def _check_differentiable(op, impl, rng, examples):
             _label(fwd.result.findings[seen[0]:] + bwd.result.findings[seen[1]:], label)
     if kink_moves:
         bwd.result.info["samples_skipped_near_kink"] = kink_moves
-    labels = targeted_labels(op)
+    labels = [lb for lb in targeted_labels(op) if lb not in targeted_skipped]
     if labels:
         fwd.result.info["targeted_samples"] = bwd.result.info["targeted_samples"] = labels
+    if targeted_skipped:
+        fwd.result.info["targeted_outside_limits"] = bwd.result.info["targeted_outside_limits"] = targeted_skipped
+    if forward_only:
+        return [fwd.done("forward matches the spec"), backward_not_provided(NAME, op)]
     return [fwd.done("forward matches the spec"), bwd.done("backward matches central differences")]
 
 

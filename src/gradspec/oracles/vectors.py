@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from .. import limits
 from ..results import CheckResult, Finding
 from ..spec import OpSpec
 from ..vectors import ATOL, RTOL, load, manifest
@@ -32,6 +33,10 @@ from ..vectors import ATOL, RTOL, load, manifest
 NAME = "vectors"
 TITLE = "golden test vectors (stored 50-digit truth, float64 comparison)"
 DEFAULT_EXAMPLES = None  # every stored case
+#: Stored cases outside an op's declared limits (gradspec.limits) are left out, and the check says so.
+HONOURS_LIMITS = True
+#: A forward-only op: the stored forwards are compared, the backward is reported not provided.
+FORWARD_ONLY = True
 ENV = "GRADSPEC_VECTORS"
 
 
@@ -41,6 +46,8 @@ class Oracle:
     NAME = NAME
     TITLE = TITLE
     DEFAULT_EXAMPLES = DEFAULT_EXAMPLES
+    HONOURS_LIMITS = HONOURS_LIMITS
+    FORWARD_ONLY = FORWARD_ONLY
 
     def __init__(self, root: str, ops=None):
         self.root = root
@@ -51,7 +58,18 @@ class Oracle:
 
     def check_op(self, op: OpSpec, impl, rng: np.random.Generator, examples: int | None = None) -> list[CheckResult]:
         cases = self.corpus[op.name]["cases"]
-        return check_cases(op, impl, cases if examples is None else cases[:max(1, int(examples))])
+        op_limits = limits.of(op)
+        kept = [c for c in cases if not limits.outside(op_limits, sample_of(op, c))]
+        if not kept:
+            why = sorted({limits.outside_message(op_limits, sample_of(op, c)) for c in cases})
+            return [CheckResult(NAME, "-", "not_applicable",
+                                message=f"every stored case of {op.name} is outside the declared limits: {'; '.join(why)}",
+                                info={"cases_outside_limits": len(cases)})]
+        checks = check_cases(op, impl, kept if examples is None else kept[:max(1, int(examples))])
+        if len(kept) < len(cases):
+            for c in checks:
+                c.info["cases_outside_limits"] = len(cases) - len(kept)
+        return checks
 
 
 def applies(op: OpSpec) -> bool:
@@ -137,6 +155,8 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
                 _fail(fwd, out.finding)
             else:
                 _compare_value(fwd, op, out.value, c["outputs"]["forward"], "forward", s)
+            if op.extra.get("forward_only"):
+                continue
             bwd.examples += 1
             dy = c["cotangent"]
             res = impl.call(op.backward, *args, dy, arg_names=names)
@@ -152,6 +172,10 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
             for name, gi in zip(diff, g):
                 _compare_value(bwd, op, gi, c["gradients"][name], f"d{name}", s)
         checks = [fwd, bwd]
+        if op.extra.get("forward_only"):
+            from .fd64 import backward_not_provided
+
+            checks = [fwd, backward_not_provided(NAME, op)]
     elif op.kind in ("function", "rule"):
         t = CheckResult("vectors", "rule", "pass")
         for c in cases:
@@ -231,6 +255,8 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
                                               f"mean {st['mean_z']:.1f} s.e., KS p = {st['ks_p']:.2g} for {tg['family']}", st))
         checks = [t]
     for c in checks:
+        if c.status == "not_implemented":
+            continue
         c.message = (f"matches the stored vectors ({c.examples} case(s))" if c.status == "pass"
                      else c.findings[0].message if c.findings else c.status)
         if c.worst_error is not None:
