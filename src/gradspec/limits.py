@@ -284,7 +284,7 @@ def constrain(base: OpSpec, op_limits: dict[str, Limit], draw, rng: np.random.Ge
     whose only unmet limits are float hyperparameters gets values within them (kept when the sample stays
     as far from the op's kinks as the sampler's margin).
     """
-    from .ops.sampling import KINK_MARGIN
+    from .sampling import KINK_MARGIN
 
     for attempt in range(max_draws):
         s = draw(rng)
