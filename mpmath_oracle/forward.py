@@ -93,7 +93,7 @@ def guard(value, where: str):
     return value
 
 
-def _float_parts(a: np.ndarray):
+def float_parts(a: np.ndarray):
     """Integer mantissas and exponents with a = m·2^e exactly (m has at most 53 bits)."""
     m, e = np.frexp(np.asarray(a, dtype=np.float64))
     return (m * 2.0 ** 53).astype(np.int64).ravel().tolist(), (e.astype(np.int64) - 53).ravel().tolist()
@@ -107,14 +107,14 @@ def to_mp(a) -> np.ndarray | Any:
         raise ValueError(f"to_mp: only finite floats have an exact mpf value, got {int(np.sum(~np.isfinite(a)))} non-finite")
     make = mp.make_mpf
     out = np.empty(a.size, dtype=object)
-    for k, (m, e) in enumerate(zip(*_float_parts(a))):
+    for k, (m, e) in enumerate(zip(*float_parts(a))):
         out[k] = make(from_man_exp(m, e))
     return out.reshape(a.shape)
 
 
 def shifted(x: np.ndarray, v: np.ndarray, sign: int, k: int) -> np.ndarray:
     """Exact :math:`x + \\text{sign}\\cdot 2^{-k} v` of float64 arrays as mpf (integer arithmetic, no rounding)."""
-    (mx, ex), (mv, ev) = _float_parts(x), _float_parts(v)
+    (mx, ex), (mv, ev) = float_parts(x), float_parts(v)
     make = mp.make_mpf
     out = np.empty(len(mx), dtype=object)
     for j, (a, p, b, q) in enumerate(zip(mx, ex, mv, ev)):
@@ -135,7 +135,7 @@ def positive(a: np.ndarray) -> np.ndarray:
 
 
 def float_dot(parts, y):
-    r"""Exact :math:`\sum_j d_j y_j` of a float64 array d (given by ``_float_parts``) and an mpf array y, rounded once."""
+    r"""Exact :math:`\sum_j d_j y_j` of a float64 array d (given by ``float_parts``) and an mpf array y, rounded once."""
     terms = []
     for m, e, yi in zip(parts[0], parts[1], y.flat):
         sgn, man, ex, _ = yi._mpf_
@@ -149,7 +149,7 @@ def float_dot(parts, y):
 
 def exact_dot(a: np.ndarray, b: np.ndarray):
     r"""Exact :math:`\sum_j a_j b_j` of two float64 arrays (integer arithmetic), rounded once to an mpf."""
-    (ma, ea), (mb, eb) = _float_parts(a), _float_parts(b)
+    (ma, ea), (mb, eb) = float_parts(a), float_parts(b)
     terms = [(x * y, p + q) for x, p, y, q in zip(ma, ea, mb, eb) if x and y]
     if not terms:
         return mpmath.mpf(0)

@@ -375,21 +375,21 @@ def _pool_geom(s):
 
 def model_max_pool2d(s, dy):
     x, k, st, p, OH, OW = _pool_geom(s)
-    win = _pool._windows(x, k, st, p, OH, OW, -np.inf)
+    win = _pool.window_view(x, k, st, p, OH, OW, -np.inf)
     y = Bounded(win.max(axis=-1))
     onehot = np.arange(k * k) == win.argmax(axis=-1)[..., None]
     g = (onehot * np.asarray(dy)[..., None]).reshape(*np.shape(dy), k, k)
-    scatter = lambda a: _pool._scatter(a, x.shape, k, st, p, OH, OW)  # noqa: E731
+    scatter = lambda a: _pool.scatter_windows(a, x.shape, k, st, p, OH, OW)  # noqa: E731
     T = _overlap(k, st) ** 2
     return Model(y, {"x": Bounded(scatter(g), gamma(T - 1) * scatter(np.abs(g)))})
 
 
 def model_avg_pool2d(s, dy):
     x, k, st, p, OH, OW = _pool_geom(s)
-    y = bsum(Bounded(_pool._windows(x, k, st, p, OH, OW, 0.0)), axis=-1) / (k * k)
+    y = bsum(Bounded(_pool.window_view(x, k, st, p, OH, OW, 0.0)), axis=-1) / (k * k)
     g = Bounded(dy) / (k * k)
     g = g.map(lambda a: np.broadcast_to(a[..., None, None], (*a.shape, k, k)))
-    scatter = lambda a: _pool._scatter(a, x.shape, k, st, p, OH, OW)  # noqa: E731
+    scatter = lambda a: _pool.scatter_windows(a, x.shape, k, st, p, OH, OW)  # noqa: E731
     T = _overlap(k, st) ** 2
     return Model(y, {"x": Bounded(scatter(g.v), scatter(g.e) + gamma(T - 1) * scatter(np.abs(g.v)))})
 

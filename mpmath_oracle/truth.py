@@ -206,7 +206,7 @@ class Problem:
             y, self.pattern = self._evaluate(self._mp, None)
             self._y = y
             if isinstance(y, np.ndarray):
-                self._dy_parts = F._float_parts(np.asarray(self.dy, dtype=np.float64))
+                self._dy_parts = F.float_parts(np.asarray(self.dy, dtype=np.float64))
                 self.forward_float = F.to_float(y)
                 self._S_f = float(np.sum(np.abs(np.asarray(self.dy, dtype=np.float64)) * np.abs(self.forward_float)))
             else:

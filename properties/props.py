@@ -39,7 +39,8 @@ import numpy as np
 from .. import reference as spec
 from ..oracles.common import check_scalar, first_difference, snapshot
 from ..oracles.fd64 import (FD_REL_STEP, INIT_KS_P, INIT_Z, bn_groups, central_differences, conditioning,
-                             fd_tolerance, init_statistics, rounding_scale, step_sizes)
+                             fd_tolerance, rounding_scale, step_sizes)
+from ..statistics import init_statistics
 from ..registry import REGISTRY
 from ..spec import OpSpec
 
@@ -51,7 +52,7 @@ class NotProvided(Exception):
 
 
 # --------------------------------------------------------------------------- plumbing
-def _obj(impl):
+def impl_object(impl):
     from ..impl import Implementation
 
     if isinstance(impl, Implementation):
@@ -65,7 +66,7 @@ def _obj(impl):
 
 def fn(impl, name: str):
     """The protocol function ``name`` of ``impl``; :class:`NotProvided` when it is missing."""
-    f = getattr(_obj(impl), name, None)
+    f = getattr(impl_object(impl), name, None)
     if not callable(f):
         raise NotProvided(f"the implementation does not provide {name}")
     return f
@@ -234,7 +235,7 @@ def prop_agrees_with_oracle(impl, sample, op, oracle: str = "fd64"):
     mod = get_oracle(oracle)
     if not mod.applies(op):
         raise NotProvided(f"the {oracle} oracle does not apply to {op.name}")
-    obj = _obj(impl)
+    obj = impl_object(impl)
     # only the checks about the implementation: an oracle's checks about the spec itself (BP1–BP4 proofs,
     # dimension rules) are the same for every implementation and tested where they are derived
     kw = {"spec_checks": False} if getattr(mod, "SPEC_CHECKS", ()) else {}

@@ -54,7 +54,7 @@ class Property:
     def missing(self, impl) -> list[str]:
         """Functions the property needs that ``impl`` does not provide."""
         need = tuple(REGISTRY[self.op].functions) + self.requires
-        missing = [f for f in need if not callable(getattr(P._obj(impl), f, None))]
+        missing = [f for f in need if not callable(getattr(P.impl_object(impl), f, None))]
         if self.oracle is not None and not _oracle_applies(self.oracle, self.op):
             missing.append(f"(the {self.oracle} oracle does not apply to {self.op})")
         return missing

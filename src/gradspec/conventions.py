@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .evaluation import Raised, direct_caller, draw_dy, evaluate
 from .results import CheckResult, Finding
 from .spec import KinkCase, OpSpec
 
@@ -96,14 +97,13 @@ def applies(op: OpSpec) -> bool:
 def check_op(op: OpSpec, impl) -> list[CheckResult]:
     """``[CheckResult(oracle="fd64", check="conventions")]`` for an op with kink cases, else ``[]``."""
     from . import reference as ref
-    from .diagnosis import Raised, _direct_caller, _dy_for, evaluate
     from .oracles.common import Tracker, compare
 
     my_cases = cases(op)
     if not my_cases:
         return []
     t = Tracker("fd64", "conventions")
-    call_ref = _direct_caller(ref)
+    call_ref = direct_caller(ref)
     for case in my_cases:
         t.example()
         failures: list[Finding] = []
@@ -118,7 +118,7 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
             return Raised(str(out.finding.details.get("type", out.finding.kind)), out.finding.message)
 
         out_ref = evaluate(op, call_ref, case.sample)
-        dy = _dy_for(op, out_ref, np.random.default_rng(case.seed))
+        dy = draw_dy(op, out_ref, np.random.default_rng(case.seed))
         out_ref = evaluate(op, call_ref, case.sample, dy)
         out_impl = evaluate(op, call_impl, case.sample, dy)
         if failures:

@@ -1,9 +1,10 @@
-"""The op-specific pieces of the fd64 oracle's model, named by the op records' :class:`~gradspec.spec.FdModel`.
+"""Building blocks of the fd64 oracle's models of ops (an op record's :class:`~gradspec.spec.FdModel`).
 
-Steps on the scale at which an op varies, the forward on absolute values of the
-large sums, the cancellation a correct forward may carry, and the targeted
-samples where common bugs hide. :mod:`gradspec.oracles.fd64` holds the generic
-machinery that reads them.
+The relative difference step, the float64 epsilon and batchnorm's reduction groups, shared by
+:mod:`gradspec.oracles.fd64` (the generic machinery) and the op-specific functions in the records
+(steps on the scale at which an op varies, the forward on absolute values of the large sums, the
+cancellation a correct forward may carry, the targeted samples where common bugs hide). It imports no
+registry, so a record may use it.
 """
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ import math
 import numpy as np
 
 from .. import reference as spec_impl
-from ..reference.normalization import _standardise  # the spec's overflow-free batch statistics
-from .common import EPS
-from .fd64 import FD_REL_STEP, bn_groups
+from ..reference.normalization import standardise  # the spec's overflow-free batch statistics
+
+FD_REL_STEP = 6e-6  # ≈ ε^(1/3): balances truncation (h²) and rounding (ε/h)
+EPS = float(np.finfo(np.float64).eps)
+
+
+def bn_groups(x):
+    """Axes over which batchnorm reduces, and the broadcast shape of per-feature values."""
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2, 3), (1, -1, 1, 1))
 
 
 # --------------------------------------------------------------------------- steps
@@ -34,7 +41,7 @@ def batchnorm_step(sample: dict, name: str, x: np.ndarray):
     if name != "x":
         return None
     axes, _ = bn_groups(x)
-    sd = 1.0 / _standardise(x, sample["eps"], axes)[1]  # sqrt(var + eps) per group, finite for any finite x
+    sd = 1.0 / standardise(x, sample["eps"], axes)[1]  # sqrt(var + eps) per group, finite for any finite x
     # never below what float64 can resolve at x (a large mean with a tiny spread)
     return np.maximum(FD_REL_STEP * np.broadcast_to(sd, x.shape), 1024 * np.spacing(np.abs(x)))
 
@@ -54,7 +61,7 @@ def batchnorm_conditioning(sample: dict):
     """Per feature/channel (broadcastable to the output), since each group has its own."""
     x = np.asarray(sample["x"])
     axes, bshape = bn_groups(x)
-    inv_std = _standardise(x, sample["eps"], axes)[1]  # 1/sqrt(var + eps) per group
+    inv_std = standardise(x, sample["eps"], axes)[1]  # 1/sqrt(var + eps) per group
     g = np.abs(np.asarray(sample["gamma"])).reshape(bshape)
     return 64 * EPS * g * np.max(np.abs(x), axis=axes, keepdims=True) * inv_std
 

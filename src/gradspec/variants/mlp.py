@@ -22,12 +22,12 @@ def mlp_variant(no_bp2_prime=False, bias_mean=False, relu_ge=False, no_bp1_prime
         return ref_mlp.activation_prime(name, z)
 
     def backprop(params, X, T, hidden, output, layout="row"):
-        params, X, T = ref_mlp._check(params, X, T, hidden, output, layout)
+        params, X, T = ref_mlp.check_mlp_args(params, X, T, hidden, output, layout)
         batch_axis = 0 if layout == "row" else 1
         m = X.shape[batch_axis]
         zs, acts = ref_mlp.mlp_forward(params, X, hidden, layout)
         L = len(params)
-        loss, delta = ref_mlp._output_and_delta(zs[-1], T, output, batch_axis)
+        loss, delta = ref_mlp.output_and_delta(zs[-1], T, output, batch_axis)
         if no_bp1_prime and output == "sigmoid_mse":
             delta = ref.sigmoid_forward(zs[-1]) - T
         if layout == "row":

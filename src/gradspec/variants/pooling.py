@@ -21,15 +21,15 @@ C = CATALOGUE
 def max_pool_variant(select, fill=-np.inf):
     def fwd(x, kernel, stride=None, pad=0):
         stride = kernel if stride is None else stride
-        x, kernel, stride, pad, OH, OW = ref_pool._check_pool("max_pool2d", x, kernel, stride, pad)
-        return ref_pool._windows(x, kernel, stride, pad, OH, OW, fill).max(axis=-1)
+        x, kernel, stride, pad, OH, OW = ref_pool.check_pool("max_pool2d", x, kernel, stride, pad)
+        return ref_pool.window_view(x, kernel, stride, pad, OH, OW, fill).max(axis=-1)
 
     def bwd(x, kernel, stride, pad, dy):
         stride = kernel if stride is None else stride
-        x, kernel, stride, pad, OH, OW = ref_pool._check_pool("max_pool2d", x, kernel, stride, pad)
-        win = ref_pool._windows(x, kernel, stride, pad, OH, OW, fill)
+        x, kernel, stride, pad, OH, OW = ref_pool.check_pool("max_pool2d", x, kernel, stride, pad)
+        win = ref_pool.window_view(x, kernel, stride, pad, OH, OW, fill)
         g = (select(win) * f64(dy)[..., None]).reshape(*np.shape(dy), kernel, kernel)
-        return ref_pool._scatter(g, x.shape, kernel, stride, pad, OH, OW)
+        return ref_pool.scatter_windows(g, x.shape, kernel, stride, pad, OH, OW)
 
     return fwd, bwd
 
@@ -50,20 +50,20 @@ def split(win):
 
 def avg_excl(x, kernel, stride, pad):
     stride = kernel if stride is None else stride
-    x, kernel, stride, pad, OH, OW = ref_pool._check_pool("avg_pool2d", x, kernel, stride, pad)
-    cnt = ref_pool._windows(np.ones_like(x), kernel, stride, pad, OH, OW, 0.0).sum(axis=-1)
+    x, kernel, stride, pad, OH, OW = ref_pool.check_pool("avg_pool2d", x, kernel, stride, pad)
+    cnt = ref_pool.window_view(np.ones_like(x), kernel, stride, pad, OH, OW, 0.0).sum(axis=-1)
     return x, kernel, stride, pad, OH, OW, cnt
 
 
 def avg_excl_fwd(x, kernel, stride=None, pad=0):
     x, kernel, stride, pad, OH, OW, cnt = avg_excl(x, kernel, stride, pad)
-    return ref_pool._windows(x, kernel, stride, pad, OH, OW, 0.0).sum(axis=-1) / cnt
+    return ref_pool.window_view(x, kernel, stride, pad, OH, OW, 0.0).sum(axis=-1) / cnt
 
 
 def avg_excl_bwd(x, kernel, stride, pad, dy):
     x, kernel, stride, pad, OH, OW, cnt = avg_excl(x, kernel, stride, pad)
     g = np.broadcast_to((f64(dy) / cnt)[..., None, None], (*np.shape(dy), kernel, kernel))
-    return ref_pool._scatter(g, x.shape, kernel, stride, pad, OH, OW)
+    return ref_pool.scatter_windows(g, x.shape, kernel, stride, pad, OH, OW)
 
 
 # --- the witnesses
