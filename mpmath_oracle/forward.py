@@ -217,9 +217,7 @@ def inner(a, b):
     return guard(mp.fdot(list(np.ravel(a)), list(np.ravel(b))), "inner product")
 
 
-# --------------------------------------------------------------------------- the forwards
-
-
+# --------------------------------------------------------------------------- blocks of the forwards (each op's is in its record module)
 def softmax_rows(x):
     e = mexp(x)  # no max-shift: mpf has an unbounded exponent range, e^1000 is finite
     return guard(e / msum(e, axis=-1, keepdims=True), "softmax")

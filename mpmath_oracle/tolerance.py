@@ -265,7 +265,7 @@ def bsoftmax(x: Bounded) -> Bounded:
     return z / bsum(z, axis=-1, keepdims=True)
 
 
-# --------------------------------------------------------------------------- per-op models
+# --------------------------------------------------------------------------- the model of one op (each op's is in its record module)
 @dataclass
 class Model:
     """Bounds of one op at one point: ``forward`` (output) and ``grads`` (name -> Bounded)."""

@@ -2,8 +2,8 @@ r"""The spec in mpmath for the golden vectors: every op's values at 50 significa
 
 Only :func:`gradspec.vectors.write` imports this module (checking an
 implementation from a corpus needs neither mpmath nor SymPy); it lives with
-the mpmath oracle, and each op's record refers to its ``values_<op>``
-function here (``op.vector_values``). The functions
+the mpmath oracle, and holds the blocks of the closed forms that each op's record
+module writes as its ``<op>_vectors`` (``op.vector_values``). They
 work on NumPy object arrays of :class:`mpmath.mpf` (float64 inputs converted
 exactly by :func:`M`) and evaluate the closed forms of the reference's
 docstrings: the forward's definition (softmax, the binary cross-entropy as
@@ -94,9 +94,7 @@ def optimizer_trajectory(step, s):
     return {"outputs": {"trajectory": traj}, "gradients": {}}
 
 
-# --------------------------------------------------------------------------- each op's closed forms
-
-
+# --------------------------------------------------------------------------- shared by several ops (each op's closed forms are in its record module)
 def values_init(s, A, d, *, numerator: int, fan: str):
     """An initialiser's exact target variance: numerator / fan_in, or numerator / (fan_in + fan_out) for ``fan="sum"``."""
     fan_in, fan_out = init_fans(s["shape"])

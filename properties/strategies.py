@@ -164,7 +164,7 @@ def seeds():
     return st.integers(0, 2**32 - 1)
 
 
-# --------------------------------------------------------------------------- per-op strategies
+# --------------------------------------------------------------------------- shared by several ops (each op's own strategy is in its record module)
 @st.composite
 def elementwise(draw, mode, away_from_zero: bool = False):
     """An element-wise op on any shape; ``away_from_zero``: the op has a kink at 0 (relu, step)."""

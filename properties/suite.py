@@ -84,7 +84,8 @@ def op_properties(spec: OpSpec) -> list[Property]:
         f = partial(func, op=op) if bind_op else func
         if oracle is not None:
             f = partial(f, oracle=oracle)
-        doc = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+        named = getattr(func, "func", func)  # a record's property bound to keyword arguments: the function's own doc
+        doc = (named.__doc__ or "").strip().splitlines()[0] if named.__doc__ else ""
         for m in modes:
             if m not in op_modes:
                 raise ValueError(f"property {name} of {op}: mode {m!r} not among the op's modes {op_modes}")
@@ -104,7 +105,6 @@ def op_properties(spec: OpSpec) -> list[Property]:
             add(f"agrees_with_{oname}", P.prop_agrees_with_oracle, bind_op=True, oracle=oname,
                 weight=0.2 if oname == "fd64" else 0.1)
     if kind == "optimizer":
-        add("closed_form_constant_gradient", P.prop_optimizer_closed_form, ("away", "hard"), bind_op=True)
         add("trajectory_matches_spec", P.prop_optimizer_matches_spec, ("away", "hard"), bind_op=True)
         add("decreases_convex_quadratic", P.prop_optimizer_decreases_quadratic, bind_op=True)
     if kind == "init":

@@ -1,7 +1,7 @@
-r"""Every differentiable op of the registry written directly in SymPy, from its math definition.
+r"""The building blocks of the ops written directly in SymPy, from their math definitions.
 
-One builder per op, ``define_<op>``, which the op's record (``op.sympy``, see
-:mod:`gradspec.ops`) refers to. It takes a sample (a dict with the registry's argument names; only its *structure* is
+Each op's builder, ``<op>_sympy`` in its record module (:mod:`gradspec.ops`, named by ``op.sympy``), is built
+from the blocks here (:class:`Definition`, :func:`sym_array`, :func:`ew`, the sigmoid and relu, the MLP). It takes a sample (a dict with the registry's argument names; only its *structure* is
 used: shapes, integer hyperparameters, labels, masks) and returns a
 :class:`Definition`:
 
@@ -111,20 +111,11 @@ def window_positions(h0, w0, k_h, k_w, H, W):
     return [(h0 + a, w0 + c) for a in range(k_h) for c in range(k_w) if 0 <= h0 + a < H and 0 <= w0 + c < W]
 
 
-# --------------------------------------------------------------------------- elementwise and softmax
+# --------------------------------------------------------------------------- shared by several ops (each op's own definition is in its record module)
 def elementwise(s, fn, dfn_spec, identity) -> Definition:
     """The element-wise op ``fn`` at the shape of ``s["x"]``; the spec's derivative is ``dfn_spec``."""
     x = sym_array("x", shape_of(s["x"]), real=True)
     return Definition({"x": x}, ew(fn, x), ("x",), lambda dy: (dy * ew(dfn_spec, x),), identity)
-
-
-# --------------------------------------------------------------------------- affine
-
-
-# --------------------------------------------------------------------------- losses (mean over the batch N)
-
-
-# --------------------------------------------------------------------------- conv and pooling
 
 
 def first_max(cands):
@@ -138,9 +129,6 @@ def first_max(cands):
     for i, ci in enumerate(cands):
         conds.append(sp.And(*[ci > cj for cj in cands[:i]], *[ci >= cj for cj in cands[i + 1:]]))
     return sp.Piecewise(*[(c, cond) for c, cond in zip(cands[:-1], conds[:-1])], (cands[-1], True)), conds
-
-
-# --------------------------------------------------------------------------- normalization, dropout
 
 
 # --------------------------------------------------------------------------- cases and values

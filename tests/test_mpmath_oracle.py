@@ -21,7 +21,7 @@ from gradspec import registry
 from gradspec.ops import activations
 from gradspec.mpmath_oracle import forward as F, lookup as L, oracle as O, tolerance as T
 from gradspec.mpmath_oracle.sensitivity import Perturbed
-from gradspec.mpmath_oracle.truth import Problem, direction, get_arg
+from gradspec.mpmath_oracle.truth import Problem, direction, get_arg, spread_digits
 from gradspec.impl import Implementation
 from gradspec.properties.lookup import OP_MODES, samples as strategy
 
@@ -403,3 +403,13 @@ def test_cli_runs_the_oracle_and_writes_the_json(tmp_path):
     doc = json.loads(bad.stdout[bad.stdout.index("{"):])
     back = [c for c in doc["ops"]["affine"]["checks"] if c["check"] == "backward"][0]
     assert back["status"] == "fail" and back["findings"][0]["details"]["index"] == [0, 0]
+
+
+def test_spread_digits_of_a_subnormal_input_is_finite():
+    """A subnormal magnitude (leaky_relu's alpha = 5e-324) asks for its decades below 1e-8, plus 16, not an overflow."""
+    assert spread_digits(np.array([5e-324]), np.array([0.5])) == math.ceil(323.30102999566 - 8) + 16
+    assert spread_digits(np.array([1e-3, 2.0])) == 0  # inside the window: no extra digits
+    sample = {"x": np.array([-1000.0]), "alpha": 5e-324}
+    o = O.check_sample(registry.get("leaky_relu"), ref, sample, np.random.default_rng(0))
+    assert not (o.errors + o.forward_findings + o.backward_findings)
+

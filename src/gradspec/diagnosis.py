@@ -389,10 +389,10 @@ def _label(v: Variant) -> str:
 
 # =========================================================================== the engine
 def _ratio_key(op: OpSpec, key: str) -> bool:
-    """Outputs on which a scaling is meaningful (not an optimizer's or the perceptron's new weights)."""
+    """Outputs on which a scaling is meaningful: an optimizer's or a learning rule's update, not its new weights."""
     if op.kind == "optimizer":
         return key == "update[1]"
-    if op.name == "perceptron":
+    if op.kind == "rule":
         return key == "update"
     return True
 
@@ -401,7 +401,7 @@ def norm_key(op: OpSpec, key: str) -> str:
     """The output a key belongs to, for matching a finding with a diagnosis (an optimizer's steps are one output)."""
     if op.kind == "optimizer" and (key.startswith(("w[", "update")) or key == "init"):
         return "w"
-    if op.name == "perceptron" and key == "update":
+    if op.kind == "rule" and key == "update":
         return "output[0]"
     return key
 

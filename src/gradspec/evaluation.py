@@ -73,9 +73,9 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
     ``call(name, *args, **kw)`` calls a protocol function (returning a
     :class:`Raised` instead of raising). Keys: ``forward`` and ``d<arg>`` for
     differentiable ops and losses (backward with cotangent ``dy``), ``output``
-    for functions and rules, ``w[k]`` and ``update[1]`` for optimizers (the
-    trajectory over the sample's gradients), ``loss`` and ``dW<l>``/``db<l>``
-    for networks.
+    for functions and rules (and ``update``: a rule's change of its first
+    parameter), ``w[k]`` and ``update[1]`` for optimizers (the trajectory over
+    the sample's gradients), ``loss`` and ``dW<l>``/``db<l>`` for networks.
     """
     out: dict[str, Any] = {}
     if op.kind in ("differentiable", "loss"):
@@ -93,8 +93,9 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
                 out["backward"] = g if isinstance(g, Raised) else Raised("type", type(g).__name__)
     elif op.kind in ("function", "rule"):
         put_output(out, "output", call(op.functions[0], *op.forward_args(sample)))
-        if op.name == "perceptron" and isinstance(out.get("output[0]"), np.ndarray):
-            out["update"] = out["output[0]"] - np.asarray(sample["w"], dtype=np.float64)
+        # a learning rule returns its parameters updated, the first of them first: ``update`` is that change
+        if op.kind == "rule" and isinstance(out.get("output[0]"), np.ndarray):
+            out["update"] = out["output[0]"] - np.asarray(sample[op.args[0].name], dtype=np.float64)
     elif op.kind == "optimizer":
         init, update = op.functions
         state = call(init, sample["w"])

@@ -172,8 +172,8 @@ def softmax_error_model(s, dy):
 
 
 # --------------------------------------------------------------------------- 50-digit closed forms (the golden vectors)
-# ``values_<op>(s, A, d)``: ``s`` the float64 sample, ``A`` the same with every float array as mpf, ``d`` the
-# cotangent as mpf (None for ops without a gradient). Each op's record refers to its function (``vector_values``).
+# ``<op>_vectors(s, A, d)``: ``s`` the float64 sample, ``A`` the same with every float array as mpf, ``d`` the
+# cotangent as mpf (None for ops without a gradient); the record's ``vector_values`` names it.
 def sigmoid_vectors(s, A, d):
     from ..mpmath_oracle.vectors_mp import msigmoid
     y = msigmoid(A["x"])
@@ -280,6 +280,15 @@ def step_kink_cases():
     return [KinkCase("step", "x == 0 (the kink)", "step(0) = 0", {"x": x}, 2)]
 
 
+# --------------------------------------------------------------------------- the fd64 oracle's model (steps, conditioning, targeted samples)
+def softmax_backward_magnitude(sample: dict, dy) -> list:
+    """y·(|dy| + Σ|dy|·y) per row: the terms of y ⊙ (dy − <dy, y>)."""
+    from .. import reference as ref
+    y = ref.softmax_forward(sample["x"])
+    return [y * (np.abs(dy) + np.sum(np.abs(dy) * y, axis=-1, keepdims=True))]
+
+
+
 OPS = (
     OpSpec("sigmoid", "differentiable", "activations", "logistic sigmoid 1/(1+e^-x)", (X_ANY,),
            ("sigmoid_forward", "sigmoid_backward"), "y has the shape of x",
@@ -341,7 +350,7 @@ OPS = (
            same_shape,
            sympy=Ref(__name__, "softmax_sympy"), mp_forward=Ref(__name__, "softmax_mp"),
            error_model=Ref(__name__, "softmax_error_model"), vector_values=Ref(__name__, "softmax_vectors"),
-           fd_model=FdModel(large_logits="x"),
+           fd_model=FdModel(large_logits="x", backward_magnitude=Ref(__name__, "softmax_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("rows_sum_to_one", Ref("gradspec.properties.props", "prop_softmax_rows_sum_to_one"), ('away', 'hard')),
                        OpProperty("shift_invariant", Ref("gradspec.properties.props", "prop_softmax_shift_invariant"), ('away', 'hard')),

@@ -78,6 +78,12 @@ def affine_strategy(*args, **kwargs):
 
 
 # --------------------------------------------------------------------------- the fd64 oracle's model (steps, conditioning, targeted samples)
+def affine_backward_magnitude(sample: dict, dy) -> list:
+    """The backward on absolute values: a bound on the terms each gradient sums."""
+    from .. import reference as ref
+    return list(ref.affine_backward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]), np.abs(dy)))
+
+
 def affine_magnitude(sample: dict):
     from .. import reference as spec_impl
     return spec_impl.affine_forward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]))
@@ -100,7 +106,8 @@ OPS = (
            lambda s: (np.shape(s["x"])[0], np.shape(s["W"])[1]),
            sympy=Ref(__name__, "affine_sympy"), mp_forward=Ref(__name__, "affine_mp"),
            error_model=Ref(__name__, "affine_error_model"), vector_values=Ref(__name__, "affine_vectors"),
-           fd_model=FdModel(magnitude=Ref(__name__, "affine_magnitude"), targeted=Ref(__name__, "affine_targeted")),
+           fd_model=FdModel(magnitude=Ref(__name__, "affine_magnitude"), targeted=Ref(__name__, "affine_targeted"),
+                             backward_magnitude=Ref(__name__, "affine_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("bias_grad_is_sum", Ref("gradspec.properties.props", "prop_affine_bias_grad_is_sum")),)),
 )

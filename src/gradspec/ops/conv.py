@@ -159,6 +159,13 @@ def conv2d_strategy(*args, **kwargs):
 
 
 # --------------------------------------------------------------------------- the fd64 oracle's model (steps, conditioning, targeted samples)
+def conv2d_backward_magnitude(sample: dict, dy) -> list:
+    """The backward on absolute values: a bound on the terms each gradient sums."""
+    from .. import reference as ref
+    return list(ref.conv2d_backward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]), sample["stride"],
+                                    sample["pad"], np.abs(dy)))
+
+
 def conv2d_magnitude(sample: dict):
     from .. import reference as spec_impl
     return spec_impl.conv2d_forward(np.abs(sample["x"]), np.abs(sample["W"]), np.abs(sample["b"]),
@@ -188,7 +195,8 @@ OPS = (
            conventions=("cross-correlation (no kernel flip)", "zero padding"),
            sympy=Ref(__name__, "conv2d_sympy"), mp_forward=Ref(__name__, "conv2d_mp"),
            error_model=Ref(__name__, "conv2d_error_model"), vector_values=Ref(__name__, "conv2d_vectors"),
-           fd_model=FdModel(magnitude=Ref(__name__, "conv2d_magnitude"), targeted=Ref(__name__, "conv2d_targeted")),
+           fd_model=FdModel(magnitude=Ref(__name__, "conv2d_magnitude"), targeted=Ref(__name__, "conv2d_targeted"),
+                             backward_magnitude=Ref(__name__, "conv2d_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("is_cross_correlation", Ref("gradspec.properties.props", "prop_conv2d_is_cross_correlation"), ('away', 'hard')),
                        OpProperty("backward_is_adjoint", Ref("gradspec.properties.props", "prop_conv2d_adjoint"), ('away', 'hard')),

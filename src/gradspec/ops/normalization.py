@@ -156,6 +156,18 @@ def batchnorm_strategy(*args, **kwargs):
 
 
 # --------------------------------------------------------------------------- the fd64 oracle's model (steps, conditioning, targeted samples)
+def batchnorm_backward_magnitude(sample: dict, dy) -> list:
+    """The terms of the batchnorm backward in absolute value (its dx subtracts two means)."""
+    from ..oracles.fd64_models import bn_groups
+    x = np.asarray(sample["x"])
+    axes, bshape = bn_groups(x)
+    mu = x.mean(axis=axes, keepdims=True)
+    sd = np.sqrt(np.mean((x - mu) ** 2, axis=axes, keepdims=True) + sample["eps"])
+    xhat, ady = (x - mu) / sd, np.abs(dy) * np.abs(np.asarray(sample["gamma"])).reshape(bshape)
+    dx = (ady + ady.mean(axis=axes, keepdims=True) + np.abs(xhat) * np.mean(ady * np.abs(xhat), axis=axes, keepdims=True)) / sd
+    return [dx, np.sum(np.abs(dy * xhat), axis=axes), np.sum(np.abs(dy), axis=axes)]
+
+
 def batchnorm_step(sample: dict, name: str, x: np.ndarray):
     """x varies on the scale of its group's standard deviation."""
     from ..oracles.fd64_models import FD_REL_STEP, bn_groups
@@ -197,7 +209,8 @@ OPS = (
            sympy=Ref(__name__, "batchnorm_sympy"), mp_forward=Ref(__name__, "batchnorm_mp"),
            error_model=Ref(__name__, "batchnorm_error_model"), vector_values=Ref(__name__, "batchnorm_vectors"),
            fd_model=FdModel(step=Ref(__name__, "batchnorm_step"), conditioning=Ref(__name__, "batchnorm_conditioning"),
-                            cancellation=Ref(__name__, "batchnorm_cancellation")),
+                            cancellation=Ref(__name__, "batchnorm_cancellation"),
+                            backward_magnitude=Ref(__name__, "batchnorm_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("normalises", Ref("gradspec.properties.props", "prop_batchnorm_normalises"), ('away', 'hard')),
                        OpProperty("gradient_identities", Ref("gradspec.properties.props", "prop_batchnorm_grad_identities"), ('away', 'hard')))),

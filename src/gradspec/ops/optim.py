@@ -31,6 +31,8 @@ def optimizer(name: str, summary: str, conventions: tuple, *, zero_momentum: boo
     """The record of one optimiser; ``zero_momentum``: its strategy also draws momentum = 0; ``properties``: its own."""
     hypers = OPT_HYPERS[name]
     strategy_kw = {"hypers": tuple(hypers.items())} | ({"zero_momentum": True} if zero_momentum else {})
+    closed_form = OpProperty("closed_form_constant_gradient", Ref("gradspec.properties.props", "prop_optimizer_closed_form", (
+        ("op", name), ("closed_form", Ref(__name__, f"{name}_constant_gradient")))), ("away", "hard"))
     return OpSpec(
         name, "optimizer", "optim", summary,
         (Arg("w", "param"), Arg("g", "input"), Arg("state", "state")) + tuple(Arg(h, "hyper") for h in hypers),
@@ -40,7 +42,7 @@ def optimizer(name: str, summary: str, conventions: tuple, *, zero_momentum: boo
         hypers=tuple(Hyper(h, 0.0, low_open=True) for h in hypers), conventions=conventions,
         notes="compared by the parameter trajectory over several steps",
         sympy=Ref("gradspec.symbolic.rules", f"{name}_rule"), vector_values=Ref(__name__, f"{name}_vectors"),
-        variants=Ref(__name__, "CATALOGUE"), properties=properties)
+        variants=Ref(__name__, "CATALOGUE"), properties=(closed_form,) + properties)
 
 
 # ====================================================================== the ops' pieces for each oracle (named by the records' Refs)
@@ -105,6 +107,38 @@ def rmsprop_vectors(s, A, d):
 def adam_vectors(s, A, d):
     from ..mpmath_oracle.vectors_mp import optimizer_trajectory
     return optimizer_trajectory(_vec_adam_step, s)
+
+
+# --------------------------------------------------------------------------- closed forms with a constant gradient
+# ``<name>_constant_gradient(w0, g, j, hyper)``: w after j updates with the same gradient g every step, the closed form
+# the property ``closed_form_constant_gradient`` compares the trajectory with (its SymPy rule: ``op.sympy``).
+def sgd_constant_gradient(w0, g, j: int, hyper: dict):
+    """w_j = w_0 − j·lr·g."""
+    return w0 - j * hyper["lr"] * g
+
+
+def momentum_constant_gradient(w0, g, j: int, hyper: dict):
+    """w_j = w_0 − lr·g·Σ_{k=1}^{j} (1 − μ^k)/(1 − μ), written as nested sums of powers of μ."""
+    mu = hyper["momentum"]
+    return w0 - hyper["lr"] * g * sum(sum(mu**i for i in range(jj)) for jj in range(1, j + 1))
+
+
+def adagrad_constant_gradient(w0, g, j: int, hyper: dict):
+    """r_k = k·g²: w_j = w_0 − lr·g·Σ_k 1/(√k·|g| + eps)."""
+    import math
+    return w0 - hyper["lr"] * g * sum(1.0 / (math.sqrt(jj) * np.abs(g) + hyper["eps"]) for jj in range(1, j + 1))
+
+
+def rmsprop_constant_gradient(w0, g, j: int, hyper: dict):
+    """r_k = (1 − ρ^k)·g²: w_j = w_0 − lr·g·Σ_k 1/(√(1 − ρ^k)·|g| + eps)."""
+    import math
+    rho = hyper["decay"]
+    return w0 - hyper["lr"] * g * sum(1.0 / (math.sqrt(1 - rho**jj) * np.abs(g) + hyper["eps"]) for jj in range(1, j + 1))
+
+
+def adam_constant_gradient(w0, g, j: int, hyper: dict):
+    """Bias-corrected m̂ = g, v̂ = g²: every step is lr·g/(|g| + eps)."""
+    return w0 - j * hyper["lr"] * g / (np.abs(g) + hyper["eps"])
 
 
 OPS = (

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, Hyper, Kink, OpProperty, OpSpec, Ref, Sampler
+from ..spec import Arg, FdModel, Hyper, Kink, OpProperty, OpSpec, Ref, Sampler
 from ..sampling import distinct, out_size, pool_gap, window_geometry
 from numpy.lib.stride_tricks import sliding_window_view
 from .. import reference as ref
@@ -278,6 +278,20 @@ def avg_pool2d_kink_cases():
                  {"x": x, "kernel": 3, "stride": 2, "pad": 1}, 6)]
 
 
+# --------------------------------------------------------------------------- the fd64 oracle's model (steps, conditioning, targeted samples)
+def max_pool2d_backward_magnitude(sample: dict, dy) -> list:
+    """The backward of |dy|: a bound on the terms each input's gradient sums."""
+    from .. import reference as ref
+    return [ref.max_pool2d_backward(sample["x"], sample["kernel"], sample["stride"], sample["pad"], np.abs(dy))]
+
+
+def avg_pool2d_backward_magnitude(sample: dict, dy) -> list:
+    """The backward of |dy|: a bound on the terms each input's gradient sums."""
+    from .. import reference as ref
+    return [ref.avg_pool2d_backward(sample["x"], sample["kernel"], sample["stride"], sample["pad"], np.abs(dy))]
+
+
+
 OPS = (
     OpSpec("max_pool2d", "differentiable", "pooling", "max over square windows", POOL_ARGS,
            ("max_pool2d_forward", "max_pool2d_backward"), POOL_RULE,
@@ -289,8 +303,9 @@ OPS = (
            sympy=Ref(__name__, "max_pool2d_sympy"), mp_forward=Ref(__name__, "max_pool2d_mp"),
            error_model=Ref(__name__, "max_pool2d_error_model"), vector_values=Ref(__name__, "max_pool2d_vectors"),
            kink_cases=Ref(__name__, "max_pool2d_kink_cases"),
+           fd_model=FdModel(backward_magnitude=Ref(__name__, "max_pool2d_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"),
-           properties=(OpProperty("matches_definition", Ref("gradspec.properties.props", "prop_pool_matches_definition", (("op", 'max_pool2d'),)), ('away', 'on_kink')),
+           properties=(OpProperty("matches_definition", Ref("gradspec.properties.props", "prop_pool_matches_definition", (("op", 'max_pool2d'), ("pool", "max"))), ('away', 'on_kink')),
                        OpProperty("routes_to_one_element", Ref("gradspec.properties.props", "prop_maxpool_routes_to_one_element"), ('away', 'on_kink')))),
     OpSpec("avg_pool2d", "differentiable", "pooling", "mean over square windows", POOL_ARGS,
            ("avg_pool2d_forward", "avg_pool2d_backward"), POOL_RULE,
@@ -300,8 +315,9 @@ OPS = (
            sympy=Ref(__name__, "avg_pool2d_sympy"), mp_forward=Ref(__name__, "avg_pool2d_mp"),
            error_model=Ref(__name__, "avg_pool2d_error_model"), vector_values=Ref(__name__, "avg_pool2d_vectors"),
            kink_cases=Ref(__name__, "avg_pool2d_kink_cases"),
+           fd_model=FdModel(backward_magnitude=Ref(__name__, "avg_pool2d_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"),
-           properties=(OpProperty("matches_definition", Ref("gradspec.properties.props", "prop_pool_matches_definition", (("op", 'avg_pool2d'),)), ('away', 'on_kink')),
+           properties=(OpProperty("matches_definition", Ref("gradspec.properties.props", "prop_pool_matches_definition", (("op", 'avg_pool2d'), ("pool", "avg"))), ('away', 'on_kink')),
                        OpProperty("total_gradient", Ref("gradspec.properties.props", "prop_avgpool_total"), ('away', 'on_kink')))),
 )
 
