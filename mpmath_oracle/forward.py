@@ -93,7 +93,7 @@ def guard(value, where: str):
     return value
 
 
-def _float_parts(a: np.ndarray):
+def float_parts(a: np.ndarray):
     """Integer mantissas and exponents with a = m·2^e exactly (m has at most 53 bits)."""
     m, e = np.frexp(np.asarray(a, dtype=np.float64))
     return (m * 2.0 ** 53).astype(np.int64).ravel().tolist(), (e.astype(np.int64) - 53).ravel().tolist()
@@ -107,14 +107,14 @@ def to_mp(a) -> np.ndarray | Any:
         raise ValueError(f"to_mp: only finite floats have an exact mpf value, got {int(np.sum(~np.isfinite(a)))} non-finite")
     make = mp.make_mpf
     out = np.empty(a.size, dtype=object)
-    for k, (m, e) in enumerate(zip(*_float_parts(a))):
+    for k, (m, e) in enumerate(zip(*float_parts(a))):
         out[k] = make(from_man_exp(m, e))
     return out.reshape(a.shape)
 
 
 def shifted(x: np.ndarray, v: np.ndarray, sign: int, k: int) -> np.ndarray:
     """Exact :math:`x + \\text{sign}\\cdot 2^{-k} v` of float64 arrays as mpf (integer arithmetic, no rounding)."""
-    (mx, ex), (mv, ev) = _float_parts(x), _float_parts(v)
+    (mx, ex), (mv, ev) = float_parts(x), float_parts(v)
     make = mp.make_mpf
     out = np.empty(len(mx), dtype=object)
     for j, (a, p, b, q) in enumerate(zip(mx, ex, mv, ev)):
@@ -135,7 +135,7 @@ def positive(a: np.ndarray) -> np.ndarray:
 
 
 def float_dot(parts, y):
-    r"""Exact :math:`\sum_j d_j y_j` of a float64 array d (given by ``_float_parts``) and an mpf array y, rounded once."""
+    r"""Exact :math:`\sum_j d_j y_j` of a float64 array d (given by ``float_parts``) and an mpf array y, rounded once."""
     terms = []
     for m, e, yi in zip(parts[0], parts[1], y.flat):
         sgn, man, ex, _ = yi._mpf_
@@ -149,7 +149,7 @@ def float_dot(parts, y):
 
 def exact_dot(a: np.ndarray, b: np.ndarray):
     r"""Exact :math:`\sum_j a_j b_j` of two float64 arrays (integer arithmetic), rounded once to an mpf."""
-    (ma, ea), (mb, eb) = _float_parts(a), _float_parts(b)
+    (ma, ea), (mb, eb) = float_parts(a), float_parts(b)
     terms = [(x * y, p + q) for x, p, y, q in zip(ma, ea, mb, eb) if x and y]
     if not terms:
         return mpmath.mpf(0)
@@ -217,71 +217,13 @@ def inner(a, b):
     return guard(mp.fdot(list(np.ravel(a)), list(np.ravel(b))), "inner product")
 
 
-# --------------------------------------------------------------------------- the forwards
-def sigmoid(s, pattern=None):
-    x = s["x"]
-    return guard(1 / (1 + mexp(-x)), "sigmoid"), None
-
-
-def tanh(s, pattern=None):
-    return mtanh(s["x"]), None
-
-
-def relu(s, pattern=None):
-    """max(x, 0); pattern = x > 0 (relu'(0) = 0: a zero input is inactive)."""
-    x = s["x"]
-    if pattern is None:
-        pattern = positive(x)
-    return guard(np.where(pattern, x, zeros(x.shape)), "relu"), pattern
-
-
-def leaky_relu(s, pattern=None):
-    """x where x > 0, else alpha·x; pattern = x > 0 (leaky_relu'(0) = alpha: a zero input takes the left slope)."""
-    x = s["x"]
-    if pattern is None:
-        pattern = positive(x)
-    return guard(np.where(pattern, x, mpmath.mpf(s["alpha"]) * x), "leaky_relu"), pattern
-
-
-def _softmax(x):
+# --------------------------------------------------------------------------- blocks of the forwards (each op's is in its record module)
+def softmax_rows(x):
     e = mexp(x)  # no max-shift: mpf has an unbounded exponent range, e^1000 is finite
     return guard(e / msum(e, axis=-1, keepdims=True), "softmax")
 
 
-def softmax(s, pattern=None):
-    return _softmax(s["x"]), None
-
-
-def affine(s, pattern=None):
-    return guard(mdot(s["x"], s["W"]) + s["b"][None, :], "affine"), None
-
-
-def mse(s, pattern=None):
-    r = s["y"] - s["t"]
-    N = s["y"].shape[0]
-    return guard(msum(r * r) / (2 * N), "mse"), None
-
-
-def cross_entropy(s, pattern=None):
-    p, t = s["p"], s["t"]
-    return guard(-msum(t * mlog(p)) / p.shape[0], "cross_entropy"), None
-
-
-def softmax_cross_entropy(s, pattern=None):
-    z, labels = s["z"], np.asarray(s["labels"])
-    N = z.shape[0]
-    lse = mlog(msum(mexp(z), axis=1))
-    picked = np.array([z[n, int(labels[n])] for n in range(N)], dtype=object)
-    return guard(msum(lse - picked) / N, "softmax_cross_entropy"), None
-
-
-def binary_cross_entropy(s, pattern=None):
-    r"""C = (1/N) Σ log(1 + e^z) − z t (the same function as −t log σ(z) − (1−t) log(1−σ(z)))."""
-    z, t = s["z"], s["t"]
-    return guard(msum(mlog1p(mexp(z)) - z * t) / z.shape[0], "binary_cross_entropy"), None
-
-
-def _pad(x, pad, fill):
+def pad_mp(x, pad, fill):
     if pad == 0:
         return x
     N, C, H, W = x.shape
@@ -290,121 +232,14 @@ def _pad(x, pad, fill):
     return out
 
 
-def _out(size, k, s, p):
+def out_size(size, k, s, p):
     return (size + 2 * p - k) // s + 1
 
 
-def _windows(xp, KH, KW, stride, OH, OW):
+def windows(xp, KH, KW, stride, OH, OW):
     """(N, C, OH, OW, KH, KW) windows of a padded object array (a copy, not a strided view)."""
     win = sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :OH, :OW]
     return np.array(win, dtype=object)
-
-
-def conv2d(s, pattern=None):
-    r"""y_{nfij} = b_f + Σ_{c,k,l} W_{fckl} x^{pad}_{n,c,is+k,js+l} (cross-correlation, zero padding)."""
-    x, Wt, b = s["x"], s["W"], s["b"]
-    stride, pad = int(s["stride"]), int(s["pad"])
-    N, C, H, W = x.shape
-    F, _, KH, KW = Wt.shape
-    OH, OW = _out(H, KH, stride, pad), _out(W, KW, stride, pad)
-    win = _windows(_pad(x, pad, mpmath.mpf(0)), KH, KW, stride, OH, OW)  # (N, C, OH, OW, KH, KW)
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * KH * KW)
-    y = mdot(cols, Wt.reshape(F, -1).T) + b[None, :]
-    return guard(y.reshape(N, OH, OW, F).transpose(0, 3, 1, 2).copy(), "conv2d"), None
-
-
-def _pool_geometry(s):
-    k, st, p = int(s["kernel"]), int(s["stride"]), int(s["pad"])
-    N, C, H, W = s["x"].shape
-    return k, st, p, _out(H, k, st, p), _out(W, k, st, p)
-
-
-def max_pool2d(s, pattern=None):
-    """Window maxima; pattern = flat index of the first maximum of each window (padding never wins)."""
-    x = s["x"]
-    k, st, p, OH, OW = _pool_geometry(s)
-    win = _windows(_pad(x, p, None), k, k, st, OH, OW).reshape(*x.shape[:2], OH, OW, k * k)
-    if pattern is None:
-        pattern = np.empty(win.shape[:4], dtype=np.int64)
-        for idx in np.ndindex(*win.shape[:4]):
-            best = None
-            for j, v in enumerate(win[idx]):
-                if v is not None and (best is None or v > win[idx][best]):  # strict: ties keep the first
-                    best = j
-            pattern[idx] = best
-    y = np.empty(win.shape[:4], dtype=object)
-    for idx in np.ndindex(*win.shape[:4]):
-        y[idx] = win[idx][pattern[idx]]
-    return guard(y, "max_pool2d"), pattern
-
-
-def avg_pool2d(s, pattern=None):
-    x = s["x"]
-    k, st, p, OH, OW = _pool_geometry(s)
-    win = _windows(_pad(x, p, mpmath.mpf(0)), k, k, st, OH, OW).reshape(*x.shape[:2], OH, OW, k * k)
-    return guard(msum(win, axis=-1) / (k * k), "avg_pool2d"), None
-
-
-def batchnorm(s, pattern=None):
-    r"""y = γ (x − μ)/√(σ² + ε) + β, batch statistics, biased variance."""
-    x, gamma, beta = s["x"], s["gamma"], s["beta"]
-    eps = mpmath.mpf(float(s["eps"]))
-    axes = (0,) if x.ndim == 2 else (0, 2, 3)
-    shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
-    m = int(np.prod([x.shape[a] for a in axes]))
-    mu = msum(x, axis=axes, keepdims=True) / m
-    xc = x - mu
-    var = msum(xc * xc, axis=axes, keepdims=True) / m
-    y = gamma.reshape(shape) * (xc / msqrt(var + eps)) + beta.reshape(shape)
-    return guard(y, "batchnorm"), None
-
-
-def dropout(s, pattern=None):
-    """x·mask/(1 − p); the 0/1 mask stays a float array and selects (x·1 = x, x·0 = 0 exactly)."""
-    keep = 1 - mpmath.mpf(float(s["p"]))
-    mask = np.asarray(s["mask"], dtype=np.float64)
-    return guard(np.where(mask != 0, s["x"], zeros(mask.shape)) / keep, "dropout"), None
-
-
-def l2_penalty(s, pattern=None):
-    W = s["W"]
-    return guard(mpmath.mpf(float(s["lam"])) * msum(W * W) / 2, "l2_penalty"), None
-
-
-def _hidden(name, z, pattern):
-    if name == "sigmoid":
-        return 1 / (1 + mexp(-z)), None
-    if name == "tanh":
-        return mtanh(z), None
-    if name == "relu":
-        if pattern is None:
-            pattern = positive(z)
-        return np.where(pattern, z, zeros(z.shape)), pattern
-    raise ValueError(f"mlp: hidden must be one of ('sigmoid', 'tanh', 'relu'), got {name!r}")
-
-
-def mlp(s, pattern=None):
-    """The mean loss of the L-layer perceptron (row layout); pattern = relu masks of the hidden layers."""
-    params, X, T = s["params"], s["X"], s["T"]
-    hidden, output = s["hidden"], s["output"]
-    L = len(params)
-    a = X
-    masks = [] if pattern is None else pattern
-    for l, (W, b) in enumerate(params):
-        z = mdot(a, W) + b[None, :]
-        if l < L - 1:
-            a, m = _hidden(hidden, z, None if pattern is None else pattern[l])
-            if pattern is None:
-                masks.append(m)
-    if output == "softmax_cross_entropy":
-        loss = softmax_cross_entropy({"z": z, "labels": T})[0]
-    elif output == "identity_mse":
-        loss = mse({"y": z, "t": T})[0]
-    elif output == "sigmoid_mse":
-        loss = mse({"y": 1 / (1 + mexp(-z)), "t": T})[0]
-    else:
-        raise ValueError(f"mlp: output must be one of ('identity_mse', 'sigmoid_mse', 'softmax_cross_entropy'), got {output!r}")
-    return guard(loss, "mlp"), masks
 
 
 # --------------------------------------------------------------------------- samples

@@ -265,7 +265,7 @@ def bsoftmax(x: Bounded) -> Bounded:
     return z / bsum(z, axis=-1, keepdims=True)
 
 
-# --------------------------------------------------------------------------- per-op models
+# --------------------------------------------------------------------------- the model of one op (each op's is in its record module)
 @dataclass
 class Model:
     """Bounds of one op at one point: ``forward`` (output) and ``grads`` (name -> Bounded)."""
@@ -274,197 +274,18 @@ class Model:
     grads: dict
 
 
-def model_sigmoid(s, dy):
-    x = Bounded(s["x"])
-    y = bsigmoid(x)
-    return Model(y, {"x": (dy * y) * (1.0 - y)})
-
-
-def model_tanh(s, dy):
-    t = btanh(Bounded(s["x"]))
-    return Model(t, {"x": dy * (1.0 - t * t)})
-
-
-def model_relu(s, dy):
-    x = Bounded(s["x"])
-    return Model(bmax0(x), {"x": bwhere(x.v > 0, Bounded(dy), 0.0)})
-
-
-def model_leaky_relu(s, dy):
-    x, a = Bounded(s["x"]), float(s["alpha"])
-    return Model(bwhere(x.v > 0, x, a * x), {"x": bwhere(x.v > 0, Bounded(dy), a * Bounded(dy))})
-
-
-def model_softmax(s, dy):
-    y = bsoftmax(Bounded(s["x"]))
-    return Model(y, {"x": y * (dy - bsum(dy * y, axis=-1, keepdims=True))})
-
-
-def model_affine(s, dy):
-    x, W, b = Bounded(s["x"]), Bounded(s["W"]), Bounded(s["b"])
-    dyb = Bounded(dy)
-    return Model(bmatmul(x, W) + b, {"x": bmatmul(dyb, W.T), "W": bmatmul(x.T, dyb), "b": bsum(dyb, axis=0)})
-
-
-def model_mse(s, dy):
-    y, t = Bounded(s["y"]), Bounded(s["t"])
-    N = y.shape[0]
-    r = y - t
-    return Model(0.5 * bsum(r * r) / N, {"y": dy * (y - t) / N})
-
-
-def model_cross_entropy(s, dy):
-    p, t = Bounded(s["p"]), Bounded(s["t"])
-    N = p.shape[0]
-    return Model(-bsum(t * blog(p)) / N, {"p": (-dy) * t / (p * N)})
-
-
-def _onehot(labels, K):
+def one_hot(labels, K):
     return np.eye(K)[np.asarray(labels, dtype=np.int64)]
 
 
-def model_softmax_cross_entropy(s, dy):
-    z = Bounded(s["z"])
-    N, K = z.shape
-    labels = np.asarray(s["labels"], dtype=np.int64)
-    with np.errstate(over="ignore", under="ignore"):
-        m = bmax(z, axis=1)
-        lse = m + blog(bsum(bexp(z - m.map(lambda a: a[:, None])), axis=1))
-    loss = bsum(lse - z[np.arange(N), labels]) / N
-    g = bsoftmax(z) - _onehot(labels, K)
-    return Model(loss, {"z": dy * g / N})
-
-
-def model_binary_cross_entropy(s, dy):
-    z, t = Bounded(s["z"]), Bounded(s["t"])
-    N = z.shape[0]
-    with np.errstate(under="ignore"):
-        loss = bsum(bmax0(z) - z * t + blog1p(bexp(-babs(z)))) / N
-    return Model(loss, {"z": dy * (bsigmoid(z) - t) / N})
-
-
-def _overlap(k, stride):
+def overlap(k, stride):
     """Most windows of size k (stride) that contain one input position along one axis."""
     return -(-k // stride)
 
 
-def model_conv2d(s, dy):
-    x, Wt, b = s["x"], s["W"], s["b"]
-    stride, pad = int(s["stride"]), int(s["pad"])
-    N, C, H, W = x.shape
-    F, _, KH, KW = Wt.shape
-    OH, OW = _conv.output_size(H, KH, stride, pad), _conv.output_size(W, KW, stride, pad)
-    cols = Bounded(_conv.im2col(x, KH, KW, stride, pad))
-    Wm = Bounded(Wt.reshape(F, -1))
-    y = (bmatmul(cols, Wm.T) + Bounded(b)).map(lambda a: a.reshape(N, OH, OW, F).transpose(0, 3, 1, 2))
-    dcol = Bounded(np.asarray(dy, dtype=np.float64).transpose(0, 2, 3, 1).reshape(N * OH * OW, F))
-    dW = bmatmul(dcol.T, cols).reshape(Wt.shape)
-    db = bsum(Bounded(dy), axis=(0, 2, 3))
-    P = bmatmul(dcol, Wm)  # (N·OH·OW, C·KH·KW) contributions, then col2im adds overlapping ones
-    T = _overlap(KH, stride) * _overlap(KW, stride)
-    c2i = lambda a: _conv.col2im(a, x.shape, KH, KW, stride, pad)  # noqa: E731
-    dx = Bounded(c2i(P.v), c2i(P.e) + gamma(T - 1) * c2i(np.abs(P.v)))
-    return Model(y, {"x": dx, "W": dW, "b": db})
-
-
-def _pool_geom(s):
+def pool_geometry(s):
     x = s["x"]
     k, st, p = int(s["kernel"]), int(s["stride"]), int(s["pad"])
     return x, k, st, p, _conv.output_size(x.shape[2], k, st, p), _conv.output_size(x.shape[3], k, st, p)
 
 
-def model_max_pool2d(s, dy):
-    x, k, st, p, OH, OW = _pool_geom(s)
-    win = _pool._windows(x, k, st, p, OH, OW, -np.inf)
-    y = Bounded(win.max(axis=-1))
-    onehot = np.arange(k * k) == win.argmax(axis=-1)[..., None]
-    g = (onehot * np.asarray(dy)[..., None]).reshape(*np.shape(dy), k, k)
-    scatter = lambda a: _pool._scatter(a, x.shape, k, st, p, OH, OW)  # noqa: E731
-    T = _overlap(k, st) ** 2
-    return Model(y, {"x": Bounded(scatter(g), gamma(T - 1) * scatter(np.abs(g)))})
-
-
-def model_avg_pool2d(s, dy):
-    x, k, st, p, OH, OW = _pool_geom(s)
-    y = bsum(Bounded(_pool._windows(x, k, st, p, OH, OW, 0.0)), axis=-1) / (k * k)
-    g = Bounded(dy) / (k * k)
-    g = g.map(lambda a: np.broadcast_to(a[..., None, None], (*a.shape, k, k)))
-    scatter = lambda a: _pool._scatter(a, x.shape, k, st, p, OH, OW)  # noqa: E731
-    T = _overlap(k, st) ** 2
-    return Model(y, {"x": Bounded(scatter(g.v), scatter(g.e) + gamma(T - 1) * scatter(np.abs(g.v)))})
-
-
-def model_batchnorm(s, dy):
-    x = Bounded(s["x"])
-    axes = (0,) if x.v.ndim == 2 else (0, 2, 3)
-    shape = (1, -1) if x.v.ndim == 2 else (1, -1, 1, 1)
-    gamma_, beta = Bounded(np.reshape(s["gamma"], shape)), Bounded(np.reshape(s["beta"], shape))
-    eps = float(s["eps"])
-    m = int(np.prod([x.v.shape[a] for a in axes]))
-    mu = bsum(x, axis=axes, keepdims=True) / m
-    xc = x - mu
-    var = bsum(xc * xc, axis=axes, keepdims=True) / m
-    y = gamma_ * (xc / bsqrt(var + eps)) + beta
-    dyb = Bounded(dy)
-    inv_std = 1.0 / bsqrt(var + eps)
-    xhat = xc * inv_std
-    dxhat = dyb * gamma_
-    dx = (inv_std / m) * (m * dxhat - bsum(dxhat, axis=axes, keepdims=True)
-                          - xhat * bsum(dxhat * xhat, axis=axes, keepdims=True))
-    return Model(y, {"x": dx, "gamma": bsum(dyb * xhat, axis=axes), "beta": bsum(dyb, axis=axes)})
-
-
-def model_dropout(s, dy):
-    keep = 1.0 - Bounded(float(s["p"]))
-    mask = np.asarray(s["mask"], dtype=np.float64)
-    return Model(Bounded(s["x"]) * mask / keep, {"x": Bounded(dy) * mask / keep})
-
-
-def model_l2_penalty(s, dy):
-    W = Bounded(s["W"])
-    lam = float(s["lam"])
-    return Model(0.5 * lam * bsum(W * W), {"W": Bounded(dy) * lam * W})
-
-
-def _hidden(name, z):
-    if name == "sigmoid":
-        a = bsigmoid(z)
-        return a, a * (1.0 - a)
-    if name == "tanh":
-        t = btanh(z)
-        return t, 1.0 - t * t
-    return bmax0(z), Bounded((z.v > 0).astype(np.float64))
-
-
-def model_mlp(s, dy):
-    params = [(Bounded(W), Bounded(b)) for W, b in s["params"]]
-    X, T, hidden, output = Bounded(s["X"]), s["T"], s["hidden"], s["output"]
-    L = len(params)
-    a, acts, primes = X, [X], []
-    for l, (W, b) in enumerate(params):
-        z = bmatmul(a, W) + b
-        if l < L - 1:
-            a, prime = _hidden(hidden, z)
-            acts.append(a)
-            primes.append(prime)
-    N = z.shape[0]
-    if output == "softmax_cross_entropy":
-        labels = np.asarray(T, dtype=np.int64)
-        with np.errstate(over="ignore", under="ignore"):
-            m = bmax(z, axis=1)
-            lse = m + blog(bsum(bexp(z - m.map(lambda v: v[:, None])), axis=1))
-        loss = bsum(lse - z[np.arange(N), labels]) / N
-        delta = bsoftmax(z) - _onehot(labels, z.shape[1])
-    else:
-        aL = z if output == "identity_mse" else bsigmoid(z)
-        r = aL - Bounded(T)
-        loss = 0.5 * bsum(r * r) / N
-        delta = r if output == "identity_mse" else r * (aL * (1.0 - aL))
-    delta = delta / N
-    grads = {}
-    for l in range(L - 1, -1, -1):
-        grads[f"W{l + 1}"] = bmatmul(acts[l].T, delta)
-        grads[f"b{l + 1}"] = bsum(delta, axis=0)
-        if l > 0:
-            delta = bmatmul(delta, params[l][0].T) * primes[l - 1]
-    return Model(loss, {k: grads[k] for k in sorted(grads, key=lambda n: (int(n[1:]), n[0] == "b"))})

@@ -93,7 +93,9 @@ def spread_digits(*arrays) -> int:
     if m.size == 0:
         return 0
     lo, hi = float(m.min()), float(m.max())
-    extra = max(0.0, math.log10(SPREAD_WINDOW[0] / lo)) + max(0.0, math.log10(hi / SPREAD_WINDOW[1]))
+    # differences of logarithms: the quotient 1e-8 / 5e-324 (a subnormal input) overflows to inf
+    extra = (max(0.0, math.log10(SPREAD_WINDOW[0]) - math.log10(lo))
+             + max(0.0, math.log10(hi) - math.log10(SPREAD_WINDOW[1])))
     return 0 if extra == 0 else math.ceil(extra) + 16
 
 
@@ -206,7 +208,7 @@ class Problem:
             y, self.pattern = self._evaluate(self._mp, None)
             self._y = y
             if isinstance(y, np.ndarray):
-                self._dy_parts = F._float_parts(np.asarray(self.dy, dtype=np.float64))
+                self._dy_parts = F.float_parts(np.asarray(self.dy, dtype=np.float64))
                 self.forward_float = F.to_float(y)
                 self._S_f = float(np.sum(np.abs(np.asarray(self.dy, dtype=np.float64)) * np.abs(self.forward_float)))
             else:

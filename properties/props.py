@@ -39,7 +39,8 @@ import numpy as np
 from .. import reference as spec
 from ..oracles.common import check_scalar, first_difference, snapshot
 from ..oracles.fd64 import (FD_REL_STEP, INIT_KS_P, INIT_Z, bn_groups, central_differences, conditioning,
-                             fd_tolerance, init_statistics, rounding_scale, step_sizes)
+                             fd_tolerance, rounding_scale, step_sizes)
+from ..statistics import init_statistics
 from ..registry import REGISTRY
 from ..spec import OpSpec
 
@@ -51,7 +52,7 @@ class NotProvided(Exception):
 
 
 # --------------------------------------------------------------------------- plumbing
-def _obj(impl):
+def impl_object(impl):
     from ..impl import Implementation
 
     if isinstance(impl, Implementation):
@@ -65,7 +66,7 @@ def _obj(impl):
 
 def fn(impl, name: str):
     """The protocol function ``name`` of ``impl``; :class:`NotProvided` when it is missing."""
-    f = getattr(_obj(impl), name, None)
+    f = getattr(impl_object(impl), name, None)
     if not callable(f):
         raise NotProvided(f"the implementation does not provide {name}")
     return f
@@ -234,7 +235,7 @@ def prop_agrees_with_oracle(impl, sample, op, oracle: str = "fd64"):
     mod = get_oracle(oracle)
     if not mod.applies(op):
         raise NotProvided(f"the {oracle} oracle does not apply to {op.name}")
-    obj = _obj(impl)
+    obj = impl_object(impl)
     # only the checks about the implementation: an oracle's checks about the spec itself (BP1–BP4 proofs,
     # dimension rules) are the same for every implementation and tested where they are derived
     kw = {"spec_checks": False} if getattr(mod, "SPEC_CHECKS", ()) else {}
@@ -333,27 +334,11 @@ def prop_no_global_random_state(impl, sample, op):
 def _abs_vjp(op: OpSpec, sample: dict, dy, grads) -> list[np.ndarray]:
     """Per-element magnitude of the terms a backward sums (a bound on its rounding error / ε).
 
-    Sums of products (affine, conv2d, pooling) are bounded by the same VJP of
-    absolute values; softmax and batchnorm subtract means, so their terms are
-    written out; element-wise ops and losses have no cancellation: |g|.
+    The record's ``fd_model.backward_magnitude`` where the backward sums products or subtracts means (affine,
+    conv2d, pooling, softmax, batchnorm); an op without one (element-wise ops, losses) has no cancellation: |g|.
     """
-    # op-specific facts not yet in the records (a candidate for OpSpec.fd_model); any other op is element-wise: |g|
-    if op.name in ("affine", "conv2d"):
-        args = [np.abs(v) if a.differentiable else v for a, v in zip(op.args, op.forward_args(sample))]
-        return [np.asarray(g) for g in _grads(getattr(spec, op.backward)(*args, np.abs(dy)), len(_diff_index(op)), op.backward)]
-    if op.name in ("max_pool2d", "avg_pool2d"):
-        return [np.asarray(getattr(spec, op.backward)(*op.forward_args(sample), np.abs(dy)))]
-    if op.name == "softmax":
-        y = spec.softmax_forward(sample["x"])
-        return [y * (np.abs(dy) + np.sum(np.abs(dy) * y, axis=-1, keepdims=True))]
-    if op.name == "batchnorm":
-        x = np.asarray(sample["x"])
-        axes, bshape = bn_groups(x)
-        mu = x.mean(axis=axes, keepdims=True)
-        sd = np.sqrt(np.mean((x - mu) ** 2, axis=axes, keepdims=True) + sample["eps"])
-        xhat, ady = (x - mu) / sd, np.abs(dy) * np.abs(np.asarray(sample["gamma"])).reshape(bshape)
-        dx = (ady + ady.mean(axis=axes, keepdims=True) + np.abs(xhat) * np.mean(ady * np.abs(xhat), axis=axes, keepdims=True)) / sd
-        return [dx, np.sum(np.abs(dy * xhat), axis=axes), np.sum(np.abs(dy), axis=axes)]
+    if op.fd_model.backward_magnitude is not None:
+        return [np.asarray(g) for g in op.fd_model.backward_magnitude(sample, dy)]
     return [np.abs(np.asarray(g, dtype=np.float64)) for g in grads]
 
 
@@ -581,12 +566,16 @@ def naive_pool(x, k, s, p, dy, kind):
     return y, dx
 
 
-def prop_pool_matches_definition(impl, sample, op):
-    """Pooling forward and backward equal explicit loops with the spec's conventions at ties and padding."""
+def prop_pool_matches_definition(impl, sample, op, pool: str):
+    """Pooling forward and backward equal explicit loops with the spec's conventions at ties and padding.
+
+    ``pool``: "max" or "avg", the window's reduction (each pooling record binds it with its op)."""
     op = _op(op)
     x, k, s, p = np.asarray(sample["x"]), sample["kernel"], sample["stride"], sample["pad"]
     dy = draw_cotangent(op, sample)
-    kind = "max" if op.name == "max_pool2d" else "avg"  # suite.py binds this property to the two pooling ops only
+    if pool not in ("max", "avg"):
+        raise ValueError(f"prop_pool_matches_definition: pool must be 'max' or 'avg', got {pool!r}")
+    kind = pool
     y_ref, dx_ref = naive_pool(x, k, s, p, dy, kind)
     y = forward(impl, op, sample)
     (dx,) = backward(impl, op, sample, dy)
@@ -748,33 +737,13 @@ def prop_clip_value(impl, sample):
 
 
 # --------------------------------------------------------------------------- optimizers
-def closed_form_constant_gradient(name: str, w0, g, steps: int, hyper: dict):
-    """Closed-form parameters after ``steps`` updates with the same gradient g every step.
+def closed_form_constant_gradient(closed_form, w0, g, steps: int, hyper: dict):
+    """Closed-form parameters after each of ``steps`` updates with the same gradient g every step.
 
-    sgd :math:`w_k = w_0 - k\\eta g`; momentum :math:`w_k = w_0 - \\eta g\\sum_{j=1}^k (1-\\mu^j)/(1-\\mu)`;
-    adagrad :math:`r_j = j g^2`; rmsprop :math:`r_j = (1-\\rho^j) g^2`; adam (bias-corrected)
-    :math:`\\hat m_j = g,\\ \\hat v_j = g^2`, so every step is :math:`\\eta g/(|g| + \\epsilon)`.
-    Returns the list [w_1, ..., w_steps].
+    ``closed_form(w0, g, j, hyper)`` is w_j, the optimizer's own (its record's ``<name>_constant_gradient``, e.g.
+    sgd :math:`w_j = w_0 - j\\eta g`). Returns the list [w_1, ..., w_steps].
     """
-    lr, out, w = hyper["lr"], [], np.array(w0, dtype=np.float64)
-    for j in range(1, steps + 1):
-        # one closed form per optimizer (the same as its SymPy rule, op.sympy -> symbolic/rules.py)
-        if name == "sgd":
-            w = w0 - j * lr * g
-        elif name == "momentum":
-            mu = hyper["momentum"]
-            w = w0 - lr * g * sum(sum(mu**i for i in range(jj)) for jj in range(1, j + 1))
-        elif name == "adagrad":
-            w = w0 - lr * g * sum(1.0 / (math.sqrt(jj) * np.abs(g) + hyper["eps"]) for jj in range(1, j + 1))
-        elif name == "rmsprop":
-            rho = hyper["decay"]
-            w = w0 - lr * g * sum(1.0 / (math.sqrt(1 - rho**jj) * np.abs(g) + hyper["eps"]) for jj in range(1, j + 1))
-        elif name == "adam":
-            w = w0 - j * lr * g / (np.abs(g) + hyper["eps"])
-        else:
-            raise ValueError(f"no closed form for optimizer {name!r}")
-        out.append(w)
-    return out
+    return [closed_form(w0, g, j, hyper) for j in range(1, steps + 1)]
 
 
 def _trajectory(impl, name, w, grads, hyper):
@@ -793,13 +762,15 @@ def _trajectory(impl, name, w, grads, hyper):
     return out
 
 
-def prop_optimizer_closed_form(impl, sample, op):
-    """With a constant gradient, the trajectory equals the optimizer's closed form (see :func:`closed_form_constant_gradient`)."""
+def prop_optimizer_closed_form(impl, sample, op, closed_form):
+    """With a constant gradient, the trajectory equals the optimizer's closed form (see :func:`closed_form_constant_gradient`).
+
+    ``closed_form(w0, g, j, hyper)``: w after j steps, from the optimizer's record (which binds it with its op)."""
     name = _op(op).name
     w0, g, hyper = np.array(sample["w"]), np.array(sample["grads"][0]), sample["hyper"]  # copies: pre-call values
     steps = len(sample["grads"])
     got = _trajectory(impl, name, w0, [g] * steps, hyper)
-    want = closed_form_constant_gradient(name, w0, g, steps, hyper)
+    want = closed_form_constant_gradient(closed_form, w0, g, steps, hyper)
     for k, (a, b) in enumerate(zip(got, want), start=1):
         tol = 1e-9 * (np.abs(w0) + hyper["lr"] * k * 10) + 1e-300
         assert_close(a, b, tol, f"{name}: constant-gradient trajectory equals the closed form", f"w after step {k}")

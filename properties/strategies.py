@@ -109,7 +109,7 @@ def distinct(draw, shape, scale: float):
     return ((perm - n / 2.0 + jitter) * spacing).reshape(shape)
 
 
-def _shape_event(shape):
+def shape_event(shape):
     event(f"shape class: {len(shape)}-D" + (", a dimension of 1" if 1 in shape else ""))
 
 
@@ -126,7 +126,7 @@ def any_shape(draw, min_size: int = 1):
     while int(np.prod(shape)) < min_size:
         shape[-1] += 1
     shape = tuple(shape)
-    _shape_event(shape)
+    shape_event(shape)
     return shape
 
 
@@ -160,11 +160,11 @@ def window_geometry(draw, pool: bool = False, require_pad: bool = False):
     return H, W, KH, KW, stride, pad
 
 
-def _seed():
+def seeds():
     return st.integers(0, 2**32 - 1)
 
 
-# --------------------------------------------------------------------------- per-op strategies
+# --------------------------------------------------------------------------- shared by several ops (each op's own strategy is in its record module)
 @st.composite
 def elementwise(draw, mode, away_from_zero: bool = False):
     """An element-wise op on any shape; ``away_from_zero``: the op has a kink at 0 (relu, step)."""
@@ -186,84 +186,18 @@ def elementwise(draw, mode, away_from_zero: bool = False):
     else:
         s = draw(scales())
         x = draw(arrays(shape, -s, s))
-    return {"x": x, "seed": draw(_seed())}
+    return {"x": x, "seed": draw(seeds())}
 
 
 @st.composite
-def leaky_relu(draw, mode):
-    """leaky_relu: an element-wise input with a kink at 0, and the slope alpha in [0, 1) (0 included: relu)."""
-    s = draw(elementwise(mode, away_from_zero=True))
-    s["alpha"] = draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0, exclude_max=True)))
-    return s
-
-
-@st.composite
-def softmax(draw, mode):
-    if draw(st.booleans()):
-        shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
-    else:
-        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 4)))
-    _shape_event(shape)
-    if mode == "hard":
-        kind = draw(st.sampled_from(["pm1000", "near_one_hot"]))
-        event(f"hard softmax: {kind}")
-        if kind == "pm1000":
-            x = np.where(draw(hnp.arrays(np.bool_, shape, fill=st.nothing())), 1000.0, -1000.0)
-            x = x + draw(arrays(shape, -1.0, 1.0))
-        else:
-            x = draw(arrays(shape, -1.0, 1.0))
-            x[..., 0] += 40.0  # the first class dominates by ~e^40
-    else:
-        s = draw(st.sampled_from((1e-3, 1e-1, 1.0, 10.0)))
-        x = draw(arrays(shape, -s, s))
-    return {"x": x, "seed": draw(_seed())}
-
-
-@st.composite
-def affine(draw, mode):
-    N, D, M = draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 4))
-    event(f"affine: N={'1' if N == 1 else '>1'}, {'D == M' if D == M else 'D != M'}")
-    s = 1e3 if mode == "hard" else draw(scales())
-    if mode == "hard":
-        event("hard: large-magnitude sums")
-    return {"x": draw(arrays((N, D), -s, s)), "W": draw(arrays((D, M), -s, s)), "b": draw(arrays((M,), -s, s)),
-            "seed": draw(_seed())}
-
-
-@st.composite
-def _nk(draw):
+def batch_and_classes(draw):
     N, K = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     event(f"loss: N={'1' if N == 1 else '>1'}, K={'1' if K == 1 else '>1'}")
     return N, K
 
 
 @st.composite
-def mse(draw, mode):
-    N, K = draw(_nk())
-    s = 1e3 if mode == "hard" else draw(scales())
-    return {"y": draw(arrays((N, K), -s, s)), "t": draw(arrays((N, K), -s, s)), "seed": draw(_seed())}
-
-
-@st.composite
-def cross_entropy(draw, mode):
-    N, K = draw(_nk())
-    low = 1e-12 if mode == "hard" else 1e-3
-    p = draw(arrays((N, K), low, 0.999))  # p + 2h stays inside the domain (0, 1] for the difference steps
-    labels = draw(hnp.arrays(np.int64, (N,), elements=st.integers(0, K - 1), fill=st.nothing()))
-    if draw(st.booleans()):
-        t = np.eye(K)[labels]
-        event("cross_entropy: one-hot targets")
-    else:
-        t = draw(arrays((N, K), 0.0, 1.0))
-        event("cross_entropy: soft targets")
-    if mode == "hard":
-        p[np.arange(N), labels] = draw(st.sampled_from([1e-12, 1e-8, 0.999]))
-        event("hard: tiny probability on the target class")
-    return {"p": p, "t": t, "seed": draw(_seed())}
-
-
-@st.composite
-def _logits(draw, mode, shape):
+def logits_for(draw, mode, shape):
     if mode == "hard":
         z = np.where(draw(hnp.arrays(np.bool_, shape, fill=st.nothing())), 1000.0, -1000.0)
         event("hard: logits of ±1000")
@@ -273,135 +207,9 @@ def _logits(draw, mode, shape):
 
 
 @st.composite
-def softmax_cross_entropy(draw, mode):
-    N, K = draw(_nk())
-    labels = draw(hnp.arrays(np.int64, (N,), elements=st.integers(0, K - 1), fill=st.nothing()))
-    return {"z": draw(_logits(mode, (N, K))), "labels": labels, "seed": draw(_seed())}
-
-
-@st.composite
-def binary_cross_entropy(draw, mode):
-    N, K = draw(_nk())
-    t = draw(arrays((N, K), 0.0, 1.0))
-    return {"z": draw(_logits(mode, (N, K))), "t": t, "seed": draw(_seed())}
-
-
-@st.composite
-def conv2d(draw, mode):
-    H, W, KH, KW, stride, pad = draw(window_geometry())
-    N, C, F = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    s = 1e3 if mode == "hard" else draw(scales())
-    return {"x": draw(arrays((N, C, H, W), -s, s)), "W": draw(arrays((F, C, KH, KW), -s, s)),
-            "b": draw(arrays((F,), -s, s)), "stride": stride, "pad": pad, "seed": draw(_seed())}
-
-
-@st.composite
-def _pool(draw, mode, is_max: bool):
-    on_kink = mode == "on_kink"
-    H, W, K, _, stride, pad = draw(window_geometry(pool=True, require_pad=on_kink and not is_max))
-    N, C = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    shape = (N, C, H, W)
-    s = draw(scales())
-    if is_max and on_kink:
-        kind = draw(st.sampled_from(["ties", "all_negative"]))
-        event(f"on kink: max-pool {kind}")
-        if kind == "ties":  # few distinct values: windows tie for their maximum
-            x = s * draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([-1.0, 0.0, 1.0]), fill=st.nothing()))
-        else:  # every value negative: a zero padding would (wrongly) win
-            x = draw(arrays(shape, -s, -REL_MARGIN * s))
-            if draw(st.booleans()):
-                x = np.full(shape, -s)  # every window a full tie
-    elif is_max:
-        x = draw(distinct(shape, s))
-        if pad > 0 and np.all(x < 0):
-            event("max-pool: negative values beside the padding")
-    else:
-        x = draw(arrays(shape, -s, s))
-        if on_kink:
-            event("on kink: avg-pool with padding")
-    return {"x": x, "kernel": K, "stride": stride, "pad": pad, "seed": draw(_seed())}
-
-
-@st.composite
-def batchnorm(draw, mode):
-    if draw(st.booleans()):
-        D = draw(st.integers(1, 3))
-        shape = (draw(st.integers(2, 5)), D)
-    else:
-        D = draw(st.integers(1, 2))
-        N = draw(st.integers(1, 2))
-        H = draw(st.integers(1, 3))
-        Wd = draw(st.integers(2 if N * H < 2 else 1, 3))
-        shape = (N, D, H, Wd)
-    _shape_event(shape)
-    eps = draw(st.sampled_from([1e-5, 1e-3, 0.1]))
-    if mode == "hard":
-        centre = draw(arrays((D,), -100.0, 100.0))
-        spread = draw(st.sampled_from([0.0, 1e-6, 1e-4, 1e-2]))
-        event(f"hard: near-constant features (spread {spread:g})")
-        bshape = (1, D) if len(shape) == 2 else (1, D, 1, 1)
-        x = centre.reshape(bshape) + spread * draw(arrays(shape, -1.0, 1.0))
-    else:
-        s = draw(st.sampled_from((1e-1, 1.0, 10.0, 100.0)))
-        x = draw(arrays(shape, -s, s))
-    return {"x": x, "gamma": draw(arrays((D,), -2.0, 2.0)), "beta": draw(arrays((D,), -2.0, 2.0)), "eps": eps,
-            "seed": draw(_seed())}
-
-
-@st.composite
-def dropout(draw, mode):
-    shape = draw(any_shape(min_size=2))
-    mask = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0]), fill=st.nothing()))
-    i, j = draw(st.lists(st.integers(0, mask.size - 1), min_size=2, max_size=2, unique=True))
-    mask.flat[i], mask.flat[j] = 0.0, 1.0  # both values present
-    p = draw(st.one_of(st.sampled_from([0.0, 0.2, 0.5, 0.9]), floats(0.0, 0.95)))
-    event("dropout: p = 0" if p == 0 else "dropout: p > 0")
-    s = draw(scales())
-    return {"x": draw(arrays(shape, -s, s)), "mask": mask, "p": p, "seed": draw(_seed())}
-
-
-@st.composite
-def l2_penalty(draw, mode):
-    shape = draw(any_shape())
-    s = 1e3 if mode == "hard" else draw(scales())
-    return {"W": draw(arrays(shape, -s, s)), "lam": draw(floats(0.0, 2.0)), "seed": draw(_seed())}
-
-
-@st.composite
-def _grad_list(draw, scale):
+def grad_list(draw, scale):
     n = draw(st.integers(1, 3))
     return [draw(arrays(draw(any_shape()), -scale, scale)) for _ in range(n)]
-
-
-@st.composite
-def clip_grad_norm(draw, mode):
-    grads = draw(_grad_list(draw(scales())))
-    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
-    if mode == "on_kink":  # exactly at the threshold: no rescaling
-        event("on kink: norm == max_norm")
-        return {"grads": grads, "max_norm": norm if norm > 0 else 1.0, "seed": draw(_seed())}
-    factor = draw(st.sampled_from([0.3, 0.9, 1.5, 3.0]))
-    event("clip_grad_norm: " + ("above" if factor < 1 else "below") + " the threshold")
-    return {"grads": grads, "max_norm": max(norm * factor, 1e-3), "seed": draw(_seed())}
-
-
-@st.composite
-def clip_grad_value(draw, mode):
-    clip = draw(floats(0.1, 2.0))
-    grads = draw(_grad_list(3.0))
-    if mode == "on_kink":  # some elements exactly at ±clip
-        event("on kink: elements at ±clip")
-        for g in grads:
-            g.flat[0] = draw(st.sampled_from([clip, -clip]))
-    return {"grads": grads, "clip": clip, "seed": draw(_seed())}
-
-
-def max_pool2d(mode):
-    return _pool(mode, True)
-
-
-def avg_pool2d(mode):
-    return _pool(mode, False)
 
 
 @st.composite
@@ -417,118 +225,11 @@ def optimizer(draw, mode, hypers, zero_momentum: bool = False):
         event("momentum = 0")
     w = draw(arrays(shape, -3.0, 3.0))
     grads = [draw(arrays(shape, -gscale, gscale)) for _ in range(steps)]
-    return {"w": w, "grads": grads, "hyper": hyper, "seed": draw(_seed())}
+    return {"w": w, "grads": grads, "hyper": hyper, "seed": draw(seeds())}
 
 
-@st.composite
-def init(draw, mode):
-    """Dense (D, M) or conv (F, C, KH, KW) shapes with fan_in != fan_out and >= 4000 weights."""
-    if draw(st.booleans()):
-        D, M = draw(st.sampled_from([(200, 60), (64, 256), (500, 30), (100, 300)]))
-        shape = (D, M)
-    else:
-        F, C = draw(st.sampled_from([(64, 16), (16, 64), (32, 8)]))
-        k = draw(st.sampled_from([3, 5]))
-        shape = (F, C, k, k)
-    event(f"init: {len(shape)}-D shape")
-    return {"shape": shape, "seed": draw(_seed())}
-
-
-def _sigmoid(z):
+def sigmoid_np(z):
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _hidden_inputs(X, params):
-    """The input of each layer of a relu network: X, relu(z^1), ..."""
-    a, out = X, []
-    for W, b in params:
-        out.append(a)
-        a = np.maximum(a @ W + b, 0.0)
-    return out
-
-
-def _fix_bias(pre: np.ndarray, b: float, margin: float) -> float:
-    """Move b to the nearest value keeping every pre + b at least ``margin`` from 0."""
-    centres = np.sort(-pre)
-    intervals = []
-    for c in centres:
-        lo, hi = c - margin, c + margin
-        if intervals and lo <= intervals[-1][1]:
-            intervals[-1][1] = max(intervals[-1][1], hi)
-        else:
-            intervals.append([lo, hi])
-    for lo, hi in intervals:
-        if lo < b < hi:
-            return lo - margin if (b - lo) < (hi - b) else hi + margin
-    return b
-
-
-@st.composite
-def mlp(draw, mode):
-    L = draw(st.integers(1, 5))
-    widths = [draw(st.integers(1, 4)) for _ in range(L + 1)]
-    N = draw(st.integers(1, 4))
-    on_kink = mode == "on_kink"
-    hidden = "relu" if on_kink else draw(st.sampled_from(["sigmoid", "tanh", "relu"]))
-    output = draw(st.sampled_from(["identity_mse", "sigmoid_mse", "softmax_cross_entropy"]))
-    event(f"mlp depth {L}")
-    event(f"mlp hidden {hidden}, output {output}")
-    if 1 in widths or N == 1:
-        event("mlp: a width of 1 or N = 1")
-    if on_kink:  # small integers: every sum is exact, so pre-activations of exactly 0 stay 0 in any order
-        ints = lambda shape: draw(hnp.arrays(np.float64, shape, elements=st.integers(-2, 2).map(float), fill=st.nothing()))  # noqa: E731
-        X = ints((N, widths[0]))
-        params, a = [], X
-        for l in range(L):
-            W, b = ints((widths[l], widths[l + 1])), ints((widths[l + 1],))
-            if l < L - 1:
-                j = draw(st.integers(0, widths[l + 1] - 1))
-                b[j] = -float((a @ W)[0, j])  # unit j of example 0 sits exactly on relu's kink
-            z = a @ W + b
-            a = np.maximum(z, 0.0)
-            params.append((W, b))
-        if L > 1:
-            event("on kink: a hidden pre-activation exactly 0")
-    else:
-        X = draw(arrays((N, widths[0]), -2.0, 2.0))
-        params, a = [], X
-        for l in range(L):
-            std = 1.0 / math.sqrt(widths[l])
-            W = draw(arrays((widths[l], widths[l + 1]), -2 * std, 2 * std))
-            b = draw(arrays((widths[l + 1],), -0.5, 0.5))
-            pre = a @ W
-            if hidden == "relu" and l < L - 1:
-                for j in range(widths[l + 1]):
-                    b[j] = _fix_bias(pre[:, j], b[j], 2 * KINK_MARGIN)
-            z = pre + b
-            a = {"sigmoid": _sigmoid, "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0)}[hidden](z)
-            params.append((W, b))
-    if not on_kink and hidden == "relu" and L > 1:
-        d = min(float(np.min(np.abs(a @ W + b))) for a, (W, b) in zip(_hidden_inputs(X, params), params[:-1]))
-        if d < 0.2:
-            event("near kink: a relu pre-activation within 0.2 of 0")
-    K = widths[-1]
-    if output == "softmax_cross_entropy":
-        T = draw(hnp.arrays(np.int64, (N,), elements=st.integers(0, K - 1), fill=st.nothing()))
-    else:
-        T = draw(arrays((N, K), -1.0, 1.0)) if output == "identity_mse" else draw(arrays((N, K), 0.0, 1.0))
-    return {"params": params, "X": X, "T": T, "hidden": hidden, "output": output, "seed": draw(_seed())}
-
-
-@st.composite
-def perceptron(draw, mode):
-    D = draw(st.integers(1, 4))
-    t = float(draw(st.integers(0, 1)))
-    lr = draw(floats(0.1, 1.0))
-    if mode == "on_kink":  # integers: w·x + b == 0 exactly, so y = step(0) = 0
-        ints = lambda shape: draw(hnp.arrays(np.float64, shape, elements=st.integers(-3, 3).map(float), fill=st.nothing()))  # noqa: E731
-        w, x = ints((D,)), ints((D,))
-        b = -float(w @ x)
-        event("on kink: w·x + b == 0")
-    else:
-        w, x = draw(arrays((D,), -2.0, 2.0)), draw(arrays((D,), -2.0, 2.0))
-        b = draw(floats(-2.0, 2.0))
-        if abs(float(w @ x) + b) < KINK_MARGIN:
-            b += 2 * KINK_MARGIN if float(w @ x) + b >= 0 else -2 * KINK_MARGIN
-    return {"w": w, "b": b, "x": x, "t": t, "lr": lr, "seed": draw(_seed())}

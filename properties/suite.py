@@ -27,8 +27,9 @@ from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
 from ..impl import CallFailed
 from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
+from ..spec import OpSpec
 from . import props as P
-from .lookup import OP_MODES, samples
+from .lookup import samples
 
 if sys.version_info < (3, 11):  # pragma: no cover - Hypothesis depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -54,13 +55,13 @@ class Property:
     def missing(self, impl) -> list[str]:
         """Functions the property needs that ``impl`` does not provide."""
         need = tuple(REGISTRY[self.op].functions) + self.requires
-        missing = [f for f in need if not callable(getattr(P._obj(impl), f, None))]
+        missing = [f for f in need if not callable(getattr(P.impl_object(impl), f, None))]
         if self.oracle is not None and not _oracle_applies(self.oracle, self.op):
             missing.append(f"(the {self.oracle} oracle does not apply to {self.op})")
         return missing
 
 
-def _oracle_applies(name: str, op: str) -> bool:
+def _oracle_applies(name: str, op: str | OpSpec) -> bool:
     """Whether oracle ``name`` applies to ``op``; an oracle that cannot be imported applies to nothing here
     (the runner and the report show it as not available, with the reason)."""
     from ..oracles import get as get_oracle
@@ -69,93 +70,56 @@ def _oracle_applies(name: str, op: str) -> bool:
         mod = get_oracle(name)
     except ImportError:
         return False
-    return bool(mod.applies(REGISTRY[op]))
+    return bool(mod.applies(REGISTRY[op] if isinstance(op, str) else op))
 
 
 
-def _build() -> dict[str, list[Property]]:
-    out: dict[str, list[Property]] = {}
+def op_properties(spec: OpSpec) -> list[Property]:
+    """The properties of one op (a record, registered or not): those of its kind, then the record's own
+    (``spec.properties``), each in the modes it names (which must be among the op's ``sample.modes``)."""
+    op, kind, op_modes = spec.name, spec.kind, spec.sample.modes
+    out: list[Property] = []
 
-    def add(op, name, func, modes=("away",), requires=(), weight=1.0, bind_op=False, oracle=None):
+    def add(name, func, modes=("away",), requires=(), weight=1.0, bind_op=False, oracle=None):
         f = partial(func, op=op) if bind_op else func
         if oracle is not None:
             f = partial(f, oracle=oracle)
-        doc = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+        named = getattr(func, "func", func)  # a record's property bound to keyword arguments: the function's own doc
+        doc = (named.__doc__ or "").strip().splitlines()[0] if named.__doc__ else ""
         for m in modes:
-            if m not in OP_MODES[op]:
-                raise ValueError(f"property {name} of {op}: mode {m!r} not among the op's modes {OP_MODES[op]}")
-            out.setdefault(op, []).append(Property(name, op, m, f, tuple(requires), oracle, weight, doc))
+            if m not in op_modes:
+                raise ValueError(f"property {name} of {op}: mode {m!r} not among the op's modes {op_modes}")
+            out.append(Property(name, op, m, f, tuple(requires), oracle, weight, doc))
 
-    for spec in OPS:
-        op, kind = spec.name, spec.kind
-        hard = ("hard",) if "hard" in OP_MODES[op] else ()
-        if kind in ("differentiable", "loss"):
-            add(op, "forward_matches_spec", P.prop_forward_matches_spec, ("away",) + hard, bind_op=True)
-            add(op, "shapes", P.prop_shapes, ("away",) + hard, bind_op=True)
-            add(op, "gradient_fd64", P.prop_gradient_fd64, ("away",) + hard, bind_op=True, weight=0.6)
-            add(op, "linear_in_dy", P.prop_linear_in_dy, bind_op=True, weight=0.5)
-        add(op, "no_mutation", P.prop_no_mutation, bind_op=True, weight=0.3 if kind == "init" else 0.5)
-        add(op, "deterministic", P.prop_deterministic, bind_op=True, weight=0.3 if kind == "init" else 0.5)
-        add(op, "no_global_random_state", P.prop_no_global_random_state, bind_op=True, weight=0.3 if kind == "init" else 0.5)
-        for oname in ORACLES:  # every registered oracle that applies to the op (not the properties oracle itself)
-            if oname != "properties" and _oracle_applies(oname, op):
-                add(op, f"agrees_with_{oname}", P.prop_agrees_with_oracle, bind_op=True, oracle=oname,
-                    weight=0.2 if oname == "fd64" else 0.1)
-        if kind == "loss" and op != "l2_penalty":
-            add(op, "nonnegative", P.prop_loss_nonnegative, ("away",) + hard, bind_op=True)
-        if kind == "optimizer":
-            add(op, "closed_form_constant_gradient", P.prop_optimizer_closed_form, ("away", "hard"), bind_op=True)
-            add(op, "trajectory_matches_spec", P.prop_optimizer_matches_spec, ("away", "hard"), bind_op=True)
-            add(op, "decreases_convex_quadratic", P.prop_optimizer_decreases_quadratic, bind_op=True)
-        if kind == "init":
-            add(op, "statistics", P.prop_init_statistics, bind_op=True, weight=0.4)
-        for prop in spec.properties:  # the record's own
-            add(op, prop.name, prop.check.resolve(), prop.modes, prop.requires, prop.weight)
+    hard = ("hard",) if "hard" in op_modes else ()
+    if kind in ("differentiable", "loss"):
+        add("forward_matches_spec", P.prop_forward_matches_spec, ("away",) + hard, bind_op=True)
+        add("shapes", P.prop_shapes, ("away",) + hard, bind_op=True)
+        add("gradient_fd64", P.prop_gradient_fd64, ("away",) + hard, bind_op=True, weight=0.6)
+        add("linear_in_dy", P.prop_linear_in_dy, bind_op=True, weight=0.5)
+    add("no_mutation", P.prop_no_mutation, bind_op=True, weight=0.3 if kind == "init" else 0.5)
+    add("deterministic", P.prop_deterministic, bind_op=True, weight=0.3 if kind == "init" else 0.5)
+    add("no_global_random_state", P.prop_no_global_random_state, bind_op=True, weight=0.3 if kind == "init" else 0.5)
+    for oname in ORACLES:  # every registered oracle that applies to the op (not the properties oracle itself)
+        if oname != "properties" and _oracle_applies(oname, spec):
+            add(f"agrees_with_{oname}", P.prop_agrees_with_oracle, bind_op=True, oracle=oname,
+                weight=0.2 if oname == "fd64" else 0.1)
+    if kind == "optimizer":
+        add("trajectory_matches_spec", P.prop_optimizer_matches_spec, ("away", "hard"), bind_op=True)
+        add("decreases_convex_quadratic", P.prop_optimizer_decreases_quadratic, bind_op=True)
+    if kind == "init":
+        add("statistics", P.prop_init_statistics, bind_op=True, weight=0.4)
+    for prop in spec.properties:  # the record's own
+        check = prop.check.resolve()
+        if prop.check.kwargs:
+            check = partial(check, **dict(prop.check.kwargs))
+        add(prop.name, check, prop.modes, prop.requires, prop.weight)
+    return out
 
-    add("sigmoid", "symmetry", P.prop_sigmoid_symmetry, ("away", "hard"))
-    add("tanh", "odd_and_bounded_derivative", P.prop_tanh_odd, ("away", "hard"))
-    add("relu", "convention", P.prop_relu_convention, ("away", "on_kink", "hard"))
-    add("step", "convention", P.prop_step_convention, ("away", "on_kink"))
-    add("softmax", "rows_sum_to_one", P.prop_softmax_rows_sum_to_one, ("away", "hard"))
-    add("softmax", "shift_invariant", P.prop_softmax_shift_invariant, ("away", "hard"))
-    add("softmax", "backward_rows_sum_to_zero", P.prop_softmax_backward_rows_sum_to_zero, ("away", "hard"))
-    add("affine", "bias_grad_is_sum", P.prop_affine_bias_grad_is_sum)
-    add("cross_entropy", "grad_sign", P.prop_cross_entropy_grad_sign, ("away", "hard"))
-    add("softmax_cross_entropy", "grad_rows_sum_to_zero", P.prop_sce_grad_rows_sum_to_zero, ("away", "hard"))
-    add("binary_cross_entropy", "grad_bounded", P.prop_bce_grad_bounded, ("away", "hard"))
-    add("conv2d", "is_cross_correlation", P.prop_conv2d_is_cross_correlation, ("away", "hard"))
-    add("conv2d", "backward_is_adjoint", P.prop_conv2d_adjoint, ("away", "hard"))
-    add("conv2d", "im2col_col2im_adjoint", P.prop_im2col_adjoint, requires=("im2col", "col2im"))
-    for pool in ("max_pool2d", "avg_pool2d"):
-        add(pool, "matches_definition", partial(P.prop_pool_matches_definition, op=pool), ("away", "on_kink"))
-    add("max_pool2d", "routes_to_one_element", P.prop_maxpool_routes_to_one_element, ("away", "on_kink"))
-    add("avg_pool2d", "total_gradient", P.prop_avgpool_total, ("away", "on_kink"))
-    add("batchnorm", "normalises", P.prop_batchnorm_normalises, ("away", "hard"))
-    add("batchnorm", "gradient_identities", P.prop_batchnorm_grad_identities, ("away", "hard"))
-    add("dropout", "same_mask_backward", P.prop_dropout_same_mask)
-    add("dropout", "unbiased", P.prop_dropout_unbiased, weight=0.3)
-    add("l2_penalty", "gradient_is_lam_W", P.prop_l2_gradient, ("away", "hard"))
-    add("clip_grad_norm", "direction_and_bound", P.prop_clip_norm, ("away", "on_kink"))
-    add("clip_grad_value", "clamps", P.prop_clip_value, ("away", "on_kink"))
-    add("sgd", "step_is_minus_lr_g", P.prop_sgd_step, ("away", "hard"))
-    add("momentum", "zero_momentum_is_sgd", P.prop_momentum_zero_is_sgd, ("away", "hard"))
-    add("adam", "first_step_is_sign", P.prop_adam_first_step_is_sign, ("away", "hard"))
-    add("adagrad", "step_shrinks", P.prop_adagrad_step_shrinks, ("away", "hard"))
-    add("perceptron", "rule", P.prop_perceptron_rule, ("away", "on_kink"))
-    add("perceptron", "learns_and_nand_or", P.prop_perceptron_learns_gates, weight=0.3)
-    add("perceptron", "separability", P.prop_perceptron_separability, weight=0.2)
-    add("perceptron", "two_layer_xor", P.prop_two_layer_xor, weight=0.2)
-    add("mlp", "gradients_fd64", P.prop_mlp_gradients_fd64, weight=0.5)
-    for layout in ("row", "column"):
-        req = ("mlp_backprop",)
-        add("mlp", f"bp1_{layout}", partial(P.prop_mlp_bp1, layout=layout), requires=req, weight=0.5)
-        add("mlp", f"bp2_{layout}", partial(P.prop_mlp_bp2, layout=layout), requires=req, weight=0.5)
-        add("mlp", f"bp3_{layout}", partial(P.prop_mlp_bp3, layout=layout), requires=req, weight=0.5)
-        add("mlp", f"bp4_{layout}", partial(P.prop_mlp_bp4, layout=layout), requires=req, weight=0.5)
-        add("mlp", f"gradient_flow_{layout}", partial(P.prop_gradient_flow, layout=layout), requires=req)
-    add("mlp", "layouts_agree", P.prop_mlp_layouts_agree, requires=("mlp_col_loss_and_grads",))
-    add("mlp", "relu_convention", P.prop_mlp_relu_convention, ("on_kink",))
-    missing = [op.name for op in OPS if op.name not in out]
+
+def _build() -> dict[str, list[Property]]:
+    out = {spec.name: op_properties(spec) for spec in OPS}
+    missing = [name for name, props in out.items() if not props]
     assert not missing, f"ops without properties: {missing}"
     return out
 

@@ -57,7 +57,7 @@ def activation_prime(name: str, z: np.ndarray) -> np.ndarray:
     raise ValueError(f"mlp: hidden must be one of {HIDDEN}, got {name!r}")
 
 
-def _check(params, X, T, hidden, output, layout):
+def check_mlp_args(params, X, T, hidden, output, layout):
     if hidden not in HIDDEN:
         raise ValueError(f"mlp: hidden must be one of {HIDDEN}, got {hidden!r}")
     if output not in OUTPUTS:
@@ -95,7 +95,7 @@ def _check(params, X, T, hidden, output, layout):
     return checked, X, T
 
 
-def _output_and_delta(zL, T, output, batch_axis):
+def output_and_delta(zL, T, output, batch_axis):
     """Loss, per-example output gradient (no 1/m), for the output layer."""
     m = zL.shape[batch_axis]
     if output == "softmax_cross_entropy":
@@ -143,12 +143,12 @@ def mlp_backprop(params, X, T, hidden, output, layout="row"):
     """
     if layout not in ("row", "column"):
         raise ValueError(f"mlp: layout must be 'row' or 'column', got {layout!r}")
-    params, X, T = _check(params, X, T, hidden, output, layout)
+    params, X, T = check_mlp_args(params, X, T, hidden, output, layout)
     batch_axis = 0 if layout == "row" else 1
     m = X.shape[batch_axis]
     zs, acts = mlp_forward(params, X, hidden, layout)
     L = len(params)
-    loss, delta = _output_and_delta(zs[-1], T, output, batch_axis)  # BP1
+    loss, delta = output_and_delta(zs[-1], T, output, batch_axis)  # BP1
     if layout == "row":
         delta = delta / m  # the 1/N of the mean cost lives in ∇_a C
     deltas = [None] * L

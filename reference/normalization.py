@@ -26,7 +26,7 @@ def _check_bn(x, gamma, beta, eps):
     return x, gamma.reshape(shape), beta.reshape(shape), eps, axes, m
 
 
-def _standardise(x, eps, axes):
+def standardise(x, eps, axes):
     r"""(:math:`\hat x`, :math:`1/\sqrt{\sigma^2+\epsilon}`) per group, without overflow for any finite x.
 
     The statistics are computed on :math:`x/s` with :math:`s = 2^k \le \max|x| < 2s` per group (and
@@ -64,7 +64,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     Returns y with the shape of x.
     """
     x, gamma, beta, eps, axes, m = _check_bn(x, gamma, beta, eps)
-    xhat, _ = _standardise(x, eps, axes)
+    xhat, _ = standardise(x, eps, axes)
     return gamma * xhat + beta
 
 
@@ -83,7 +83,7 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
     """
     x, gamma, beta, eps, axes, m = _check_bn(x, gamma, beta, eps)
     dy = upstream(dy, x.shape)
-    xhat, inv_std = _standardise(x, eps, axes)
+    xhat, inv_std = standardise(x, eps, axes)
     dxhat = dy * gamma
     dx = (inv_std / m) * (
         m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)

@@ -15,7 +15,7 @@ from ._validate import as_float_array, scalar, upstream
 from .conv import check_window
 
 
-def _check_pool(op, x, kernel, stride, pad):
+def check_pool(op, x, kernel, stride, pad):
     x = as_float_array("x", x, ndim=4)
     kernel = scalar("kernel", kernel, low=1, integer=True)
     stride, pad, OH, OW = check_window(op, x.shape[2], x.shape[3], kernel, kernel, stride, pad)
@@ -24,14 +24,14 @@ def _check_pool(op, x, kernel, stride, pad):
     return x, kernel, stride, pad, OH, OW
 
 
-def _windows(x, kernel, stride, pad, OH, OW, fill):
+def window_view(x, kernel, stride, pad, OH, OW, fill):
     """(N, C, OH, OW, kernel·kernel) view of the windows, row-major inside each."""
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
     win = sliding_window_view(xp, (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride][:, :, :OH, :OW]
     return win.reshape(*win.shape[:4], kernel * kernel)
 
 
-def _scatter(windows_grad, x_shape, kernel, stride, pad, OH, OW):
+def scatter_windows(windows_grad, x_shape, kernel, stride, pad, OH, OW):
     """Add per-window gradients (N, C, OH, OW, k, k) back onto the input grid."""
     N, C, H, W = x_shape
     gp = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
@@ -52,8 +52,8 @@ def max_pool2d_forward(x, kernel, stride=None, pad=0):
     x : (N, C, H, W). Returns y : (N, C, OH, OW), OH = (H + 2·pad − kernel)//stride + 1.
     """
     stride = kernel if stride is None else stride
-    x, kernel, stride, pad, OH, OW = _check_pool("max_pool2d", x, kernel, stride, pad)
-    return _windows(x, kernel, stride, pad, OH, OW, -np.inf).max(axis=-1)
+    x, kernel, stride, pad, OH, OW = check_pool("max_pool2d", x, kernel, stride, pad)
+    return window_view(x, kernel, stride, pad, OH, OW, -np.inf).max(axis=-1)
 
 
 def max_pool2d_backward(x, kernel, stride, pad, dy):
@@ -67,12 +67,12 @@ def max_pool2d_backward(x, kernel, stride, pad, dy):
     x : (N, C, H, W), dy : (N, C, OH, OW). Returns dx : (N, C, H, W).
     """
     stride = kernel if stride is None else stride
-    x, kernel, stride, pad, OH, OW = _check_pool("max_pool2d", x, kernel, stride, pad)
+    x, kernel, stride, pad, OH, OW = check_pool("max_pool2d", x, kernel, stride, pad)
     dy = upstream(dy, (x.shape[0], x.shape[1], OH, OW))
-    win = _windows(x, kernel, stride, pad, OH, OW, -np.inf)
+    win = window_view(x, kernel, stride, pad, OH, OW, -np.inf)
     onehot = np.arange(kernel * kernel) == win.argmax(axis=-1)[..., None]
     g = (onehot * dy[..., None]).reshape(*dy.shape, kernel, kernel)
-    return _scatter(g, x.shape, kernel, stride, pad, OH, OW)
+    return scatter_windows(g, x.shape, kernel, stride, pad, OH, OW)
 
 
 def avg_pool2d_forward(x, kernel, stride=None, pad=0):
@@ -83,8 +83,8 @@ def avg_pool2d_forward(x, kernel, stride=None, pad=0):
     x : (N, C, H, W). Returns y : (N, C, OH, OW).
     """
     stride = kernel if stride is None else stride
-    x, kernel, stride, pad, OH, OW = _check_pool("avg_pool2d", x, kernel, stride, pad)
-    return _windows(x, kernel, stride, pad, OH, OW, 0.0).sum(axis=-1) / (kernel * kernel)
+    x, kernel, stride, pad, OH, OW = check_pool("avg_pool2d", x, kernel, stride, pad)
+    return window_view(x, kernel, stride, pad, OH, OW, 0.0).sum(axis=-1) / (kernel * kernel)
 
 
 def avg_pool2d_backward(x, kernel, stride, pad, dy):
@@ -95,7 +95,7 @@ def avg_pool2d_backward(x, kernel, stride, pad, dy):
     x : (N, C, H, W), dy : (N, C, OH, OW). Returns dx : (N, C, H, W).
     """
     stride = kernel if stride is None else stride
-    x, kernel, stride, pad, OH, OW = _check_pool("avg_pool2d", x, kernel, stride, pad)
+    x, kernel, stride, pad, OH, OW = check_pool("avg_pool2d", x, kernel, stride, pad)
     dy = upstream(dy, (x.shape[0], x.shape[1], OH, OW))
     g = np.broadcast_to((dy / (kernel * kernel))[..., None, None], (*dy.shape, kernel, kernel))
-    return _scatter(g, x.shape, kernel, stride, pad, OH, OW)
+    return scatter_windows(g, x.shape, kernel, stride, pad, OH, OW)

@@ -44,10 +44,10 @@ LIBRARIES = ("numpy", "sympy", "mpmath", "gmpy2", "hypothesis", "matplotlib")
 MAX_FINDINGS = 5  # per check in the report (the count of the rest is kept)
 MAX_REPRODUCER = 20000  # characters
 
-#: The experiment sizes of the two profiles. ``quick`` keeps every configuration
-#: and the 5 seeds but uses a batch of 100 (the full profile: 1000, as specified).
-#: The remedies' experiments carry their own sizes per profile (``remedies.EXPERIMENTS``).
-PROFILES = {
+#: The experiment sizes of the report's two depths (``full``, and ``quick`` for ``--quick``). ``quick`` keeps
+#: every configuration and the 5 seeds but uses a batch of 100 (``full``: 1000, as specified).
+#: The remedies' experiments carry their own sizes per depth (``remedies.EXPERIMENTS``).
+DEPTHS = {
     "full": {"batch": 1000, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 24, "examples": None},
     "quick": {"batch": 100, "seeds": 5, "depths": (5, 10, 30), "numdiff_points": 8, "examples": 1},
 }
@@ -523,10 +523,10 @@ def _call(task):
 
 
 def _remedy_task(task):
-    """Run ``remedies.run(name, seed, profile)`` (a picklable task for the worker processes)."""
-    name, seed, profile = task
+    """Run ``remedies.run(name, seed, depth)`` (a picklable task for the worker processes)."""
+    name, seed, depth = task
     t0 = time.perf_counter()
-    out = R.run(name, seed, profile)
+    out = R.run(name, seed, depth)
     return out, round(time.perf_counter() - t0, 3)
 
 
@@ -553,9 +553,9 @@ class ExperimentRunner:
     statistics call the implementation under test, so they always run here.
     """
 
-    def __init__(self, seed: int, profile: str, workers: int = 2, prove_bp: bool = False, selected=EXPERIMENT_NAMES):
-        self.seed, self.p, self.workers = seed, PROFILES[profile], workers
-        self.profile = profile
+    def __init__(self, seed: int, depth: str, workers: int = 2, prove_bp: bool = False, selected=EXPERIMENT_NAMES):
+        self.seed, self.p, self.workers = seed, DEPTHS[depth], workers
+        self.depth = depth
         self.selected = tuple(selected)
         self.prove_bp = prove_bp  # also prove BP1–BP4 in a worker (for the symbolic oracle); see adopt_bp()
         self.bp_future = None
@@ -589,7 +589,7 @@ class ExperimentRunner:
             small = {"clipping": (_call, ("clipping", {"seed": seed, "batch": p["batch"]})),
                      "histograms": (_call, ("activation_histograms", {"seed": seed})),
                      "numdiff": (_call, ("numerical_differentiation", {"seed": seed, "points": p["numdiff_points"]}))}
-            small.update({name: (_remedy_task, (name, seed, self.profile)) for name in R.EXPERIMENTS})
+            small.update({name: (_remedy_task, (name, seed, self.depth)) for name in R.EXPERIMENTS})
             small = {name: task for name, task in small.items() if name in sel}
             self.total = len(small) + (3 * len(E.WEIGHT_SCALES) * len(p["depths"]) if "vanishing" in sel else 0)
             t0 = time.perf_counter()
@@ -723,7 +723,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
     seed : int
         Seed of every random draw, in the checks and the experiments.
     quick : bool
-        The ``quick`` profile: one example per op and oracle, experiments at batch 100.
+        The ``quick`` depth: one example per op and oracle, experiments at batch 100.
     ops : list of str, optional
         Restrict the verification matrix to these ops (default: the whole registry).
     oracles : list of str, optional
@@ -744,7 +744,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
 
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc)
-    profile = "quick" if quick else "full"
+    depth = "quick" if quick else "full"
     impl_obj = Implementation.wrap(impl)
     if oracles is not None:
         unknown = [o for o in oracles if o not in oracle_registry.ORACLES]
@@ -752,7 +752,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
             raise KeyError(f"unknown oracle(s) {unknown}; known: {', '.join(oracle_registry.ORACLES)}")
     availability = oracle_availability(oracles)
     run_oracles = [r["name"] for r in availability if r["status"] == "available"]
-    examples = None if PROFILES[profile]["examples"] is None else {o: PROFILES[profile]["examples"] for o in run_oracles}
+    examples = None if DEPTHS[depth]["examples"] is None else {o: DEPTHS[depth]["examples"] for o in run_oracles}
 
     observed: dict = {}
     current: dict = {"op": None}
@@ -765,7 +765,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
             progress(f"check: {name}", i, n)
 
     selected = selected_experiments(experiments)
-    runner = (ExperimentRunner(seed, profile, workers, prove_bp="symbolic" in run_oracles, selected=selected).start()
+    runner = (ExperimentRunner(seed, depth, workers, prove_bp="symbolic" in run_oracles, selected=selected).start()
               if selected else None)
     try:
         t_check = time.perf_counter()
@@ -798,7 +798,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
             "gradspec_version": __version__,
             "libraries": library_versions(),
             "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
-            "seed": seed, "profile": profile,
+            "seed": seed, "depth": depth,
             "date": started.isoformat(timespec="seconds"),
             "duration_s": 0.0,
             "durations_s": {"check": round(check_s, 3)},
@@ -874,7 +874,7 @@ def main_report(args, split=lambda v: list(v or [])) -> int:
         state["width"] = len(line)
 
     if not tty:
-        print(f"gradspec report: {'quick' if args.quick else 'full'} profile, writing {out_dir}/ ...", file=err)
+        print(f"gradspec report: {'quick' if args.quick else 'full'} depth, writing {out_dir}/ ...", file=err)
     try:
         report = build_report(impl=args.impl, out=out_dir, seed=args.seed, quick=args.quick, ops=ops, oracles=oracles,
                               experiments=False if args.no_experiments else (split(getattr(args, "experiments", None)) or True),

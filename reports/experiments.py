@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from ..oracles.fd64 import init_statistics as _init_stats, ks_test, normal_cdf, uniform_cdf
+from ..statistics import init_statistics as _init_stats, ks_test, normal_cdf, uniform_cdf
 from ..reference import init as ref_init
 
 EPS = float(np.finfo(np.float64).eps)

@@ -977,7 +977,7 @@ def overfitting_claims(res: dict) -> list[dict]:
 
 
 # =========================================================================== the registry
-#: name -> (function, keyword arguments per profile, section title). The seed is passed as ``seed``.
+#: name -> (function, keyword arguments per depth of the report ("full", "quick"), section title). The seed is passed as ``seed``.
 EXPERIMENTS = {
     "optimizers": (optimizer_paths, {"full": {"seeds": 5}, "quick": {"seeds": 5}}, "Optimizer paths"),
     "xor": (xor_and_depth, {"full": {"seeds": 40, "iterations": 600}, "quick": {"seeds": 24, "iterations": 600,
@@ -996,7 +996,7 @@ EXPERIMENTS = {
 }
 
 
-def run(name: str, seed: int, profile: str) -> dict:
-    """Run the experiment ``name`` of :data:`EXPERIMENTS` at the sizes of ``profile`` ("full" or "quick")."""
+def run(name: str, seed: int, depth: str) -> dict:
+    """Run the experiment ``name`` of :data:`EXPERIMENTS` at the sizes of the report's ``depth`` ("full" or "quick")."""
     fn, sizes, _ = EXPERIMENTS[name]
-    return fn(seed, **sizes[profile])
+    return fn(seed, **sizes[depth])

@@ -578,7 +578,7 @@ def _summary(r) -> str:
         ("libraries", libs),
         ("platform", k("summary/platform", s["platform"])),
         ("seed", k("summary/seed", s["seed"])),
-        ("profile", k("summary/profile", s["profile"])),
+        ("depth", k("summary/depth", s["depth"])),
         ("date (UTC)", k("summary/date", s["date"])),
         ("duration", f"{k('summary/duration_s', s['duration_s'], '.1f')} s (checks {k('summary/durations_s/check', s['durations_s']['check'], '.1f')} s"
                      + (f", then experiments {k('summary/durations_s/experiments', s['durations_s']['experiments'], '.1f')} s more (they run in parallel with the checks)"

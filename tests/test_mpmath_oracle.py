@@ -18,9 +18,10 @@ from mpmath import mp
 
 import gradspec.reference as ref
 from gradspec import registry
+from gradspec.ops import activations
 from gradspec.mpmath_oracle import forward as F, lookup as L, oracle as O, tolerance as T
 from gradspec.mpmath_oracle.sensitivity import Perturbed
-from gradspec.mpmath_oracle.truth import Problem, direction, get_arg
+from gradspec.mpmath_oracle.truth import Problem, direction, get_arg, spread_digits
 from gradspec.impl import Implementation
 from gradspec.properties.lookup import OP_MODES, samples as strategy
 
@@ -61,7 +62,7 @@ def _closed_forms(op_name, s, dy):
         t = F.mtanh(m["x"])
         return {"x": F.to_mp(dy) * (1 - t * t)}
     if op_name == "softmax":
-        y = F.softmax(m)[0]
+        y = F.softmax_rows(m["x"])
         d = F.to_mp(dy)
         return {"x": y * (d - F.msum(d * y, axis=-1, keepdims=True))}
     if op_name == "affine":
@@ -70,7 +71,7 @@ def _closed_forms(op_name, s, dy):
     if op_name == "softmax_cross_entropy":
         z = m["z"]
         N, K = z.shape
-        g = F.softmax({"x": z})[0] - F.to_mp(np.eye(K)[s["labels"]])
+        g = F.softmax_rows(z) - F.to_mp(np.eye(K)[s["labels"]])
         return {"z": mpmath.mpf(dy) * g / N}
     if op_name == "binary_cross_entropy":
         z = m["z"]
@@ -151,7 +152,7 @@ def test_guard_catches_a_float_fallback(monkeypatch):
     def leaky_sigmoid(s, pattern=None):
         return np.array([1.0 / (1.0 + math.exp(-float(v))) for v in s["x"].flat], dtype=object).reshape(s["x"].shape), None
 
-    monkeypatch.setattr(F, "sigmoid", leaky_sigmoid)  # the sigmoid record refers to F.sigmoid
+    monkeypatch.setattr(activations, "sigmoid_mp", leaky_sigmoid)  # the sigmoid record refers to it
     with pytest.raises(F.PrecisionLossError, match=r"element \[0\] is a float"):
         Problem(registry.get("sigmoid"), {"x": np.array([0.5, -1.0])}, np.array([1.0, 1.0]))
 
@@ -402,3 +403,13 @@ def test_cli_runs_the_oracle_and_writes_the_json(tmp_path):
     doc = json.loads(bad.stdout[bad.stdout.index("{"):])
     back = [c for c in doc["ops"]["affine"]["checks"] if c["check"] == "backward"][0]
     assert back["status"] == "fail" and back["findings"][0]["details"]["index"] == [0, 0]
+
+
+def test_spread_digits_of_a_subnormal_input_is_finite():
+    """A subnormal magnitude (leaky_relu's alpha = 5e-324) asks for its decades below 1e-8, plus 16, not an overflow."""
+    assert spread_digits(np.array([5e-324]), np.array([0.5])) == math.ceil(323.30102999566 - 8) + 16
+    assert spread_digits(np.array([1e-3, 2.0])) == 0  # inside the window: no extra digits
+    sample = {"x": np.array([-1000.0]), "alpha": 5e-324}
+    o = O.check_sample(registry.get("leaky_relu"), ref, sample, np.random.default_rng(0))
+    assert not (o.errors + o.forward_findings + o.backward_findings)
+

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import gradspec.reference as ref
 from gradspec import registry
+from gradspec.ops import optim
 from gradspec.oracles import fd64
 from gradspec.properties import hypothesis_profiles, lookup, props, strategies, suite
 
@@ -194,9 +195,10 @@ def test_naive_pool_agrees_with_hand_values():
 
 def test_closed_forms_by_hand():
     w0, g = np.array([1.0]), np.array([2.0])
-    assert props.closed_form_constant_gradient("sgd", w0, g, 2, {"lr": 0.5})[1].tolist() == [1.0 - 2 * 0.5 * 2.0]
+    assert props.closed_form_constant_gradient(optim.sgd_constant_gradient, w0, g, 2, {"lr": 0.5})[1].tolist() == [
+        1.0 - 2 * 0.5 * 2.0]
     # momentum μ = 0.5: steps −lr·g·1, −lr·g·1.5 -> w2 = 1 − 0.1·2·2.5
-    got = props.closed_form_constant_gradient("momentum", w0, g, 2, {"lr": 0.1, "momentum": 0.5})[1]
+    got = props.closed_form_constant_gradient(optim.momentum_constant_gradient, w0, g, 2, {"lr": 0.1, "momentum": 0.5})[1]
     assert got == pytest.approx([1.0 - 0.1 * 2.0 * 2.5], abs=1e-15)
 
 

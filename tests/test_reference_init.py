@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import gradspec.reference as ref
-from gradspec.oracles.fd64 import ks_test, normal_cdf, uniform_cdf
+from gradspec.statistics import ks_test, normal_cdf, uniform_cdf
 from _impls import strict
 
 SCHEMES = ["init_xavier_normal", "init_xavier_uniform", "init_he_normal", "init_he_uniform", "init_lecun_normal"]

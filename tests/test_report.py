@@ -125,7 +125,7 @@ def test_report_json_validates_against_its_documented_schema():
     schema.validate(report)
     assert schema.undocumented() == []
     s = report["summary"]
-    assert s["profile"] == "quick" and s["seed"] == 3
+    assert s["depth"] == "quick" and s["seed"] == 3
     assert s["command"].startswith("gradspec report") and "--quick" in s["command"] and "--seed 3" in s["command"]
     assert s["command"].endswith("--oracle fd64")
     assert s["verdicts"]["total"] == len(report["matrix"]) == len(registry.OPS)

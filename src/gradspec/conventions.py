@@ -17,71 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .evaluation import Raised, direct_caller, draw_dy, evaluate
 from .results import CheckResult, Finding
 from .spec import KinkCase, OpSpec
 
 RTOL, ATOL = 1e-10, 1e-12
-
-
-def relu_cases():
-    x = np.array([[-1.5, 0.0, 2.0, 0.0], [0.0, 0.7, -0.3, 0.0]])
-    return [KinkCase("relu", "x == 0 (the kink)", "relu'(0) = 0: no gradient passes where x == 0", {"x": x}, 1)]
-
-
-def leaky_relu_cases():
-    x = np.array([[-1.5, 0.0, 2.0, 0.0], [0.0, 0.7, -0.3, 0.0]])
-    return [KinkCase("leaky_relu", "x == 0 (the kink)", "leaky_relu'(0) = alpha: the left slope applies where x == 0",
-                 {"x": x, "alpha": 0.25}, 1)]
-
-
-def step_cases():
-    x = np.array([[-1.0, 0.0, 2.5], [0.0, 0.3, -0.0]])
-    return [KinkCase("step", "x == 0 (the kink)", "step(0) = 0", {"x": x}, 2)]
-
-
-def max_pool2d_cases():
-    tie = np.array([[[[1.0, 1.0, 0.5, 2.0],
-                      [0.5, 1.0, 2.0, 2.0],
-                      [3.0, 0.0, -1.0, -1.0],
-                      [0.0, 3.0, -1.0, -1.0]]]])
-    neg = -np.arange(1.0, 17.0).reshape(1, 1, 4, 4) / 4.0  # all negative, all distinct
-    return [
-        KinkCase("max_pool2d", "windows with tied maxima (kernel 2, stride 2)",
-             "a tie sends the whole gradient to the first maximum in row-major window order",
-             {"x": tie, "kernel": 2, "stride": 2, "pad": 0}, 3),
-        KinkCase("max_pool2d", "overlapping windows with tied maxima (kernel 2, stride 1)",
-             "a tie sends the whole gradient to the first maximum in row-major window order",
-             {"x": tie, "kernel": 2, "stride": 1, "pad": 0}, 4),
-        KinkCase("max_pool2d", "negative values next to the padding (kernel 3, stride 1, pad 1)",
-             "padding never wins a window (it is −inf), even when every real value is negative",
-             {"x": neg, "kernel": 3, "stride": 1, "pad": 1}, 5),
-    ]
-
-
-def avg_pool2d_cases():
-    x = np.arange(1.0, 26.0).reshape(1, 1, 5, 5) / 5.0
-    return [KinkCase("avg_pool2d", "windows that overlap the padding (kernel 3, stride 2, pad 1)",
-                 "zero padding counts in the divisor, which is always kernel²",
-                 {"x": x, "kernel": 3, "stride": 2, "pad": 1}, 6)]
-
-
-def perceptron_cases():
-    w, x = np.array([1.0, 2.0]), np.array([1.0, 1.0])
-    return [KinkCase("perceptron", "w·x + b == 0, target 1", "y = step(0) = 0 on the boundary, so the rule updates toward t = 1",
-                 {"w": w, "b": -3.0, "x": x, "t": 1.0, "lr": 0.5}, 7),
-            KinkCase("perceptron", "w·x + b == 0, target 0", "y = step(0) = 0 on the boundary, so nothing changes for t = 0",
-                 {"w": w, "b": -3.0, "x": x, "t": 0.0, "lr": 0.5}, 8)]
-
-
-def mlp_cases():
-    X = np.array([[0.0, 0.0], [1.0, -0.5], [0.3, 0.8]])
-    W1 = np.array([[0.5, -1.0, 0.7], [0.2, 0.4, -0.6]])
-    b1 = np.array([0.1, 0.0, -0.2])  # example 0 is all zeros: unit 1's pre-activation is exactly 0
-    W2 = np.array([[1.0, -0.5], [0.8, 0.3], [-0.4, 0.9]])
-    b2 = np.array([0.05, -0.1])
-    return [KinkCase("mlp", "a hidden relu pre-activation exactly 0", "relu'(0) = 0 in BP2",
-                 {"params": [(W1, b1), (W2, b2)], "X": X, "T": np.array([[0.5, -1.0], [1.0, 0.0], [0.0, 0.3]]),
-                  "hidden": "relu", "output": "identity_mse"}, 9)]
 
 
 def cases(op: OpSpec) -> list[KinkCase]:
@@ -96,7 +36,6 @@ def applies(op: OpSpec) -> bool:
 def check_op(op: OpSpec, impl) -> list[CheckResult]:
     """``[CheckResult(oracle="fd64", check="conventions")]`` for an op with kink cases, else ``[]``."""
     from . import reference as ref
-    from .diagnosis import Raised, _direct_caller, _dy_for, evaluate
     from .oracles.common import Tracker, compare
 
     my_cases = cases(op)
@@ -121,7 +60,7 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
     t = Tracker("fd64", "conventions")
     if outside:
         t.result.info["outside_limits"] = reasons
-    call_ref = _direct_caller(ref)
+    call_ref = direct_caller(ref)
     for case in my_cases:
         t.example()
         failures: list[Finding] = []
@@ -136,7 +75,7 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
             return Raised(str(out.finding.details.get("type", out.finding.kind)), out.finding.message)
 
         out_ref = evaluate(op, call_ref, case.sample)
-        dy = _dy_for(op, out_ref, np.random.default_rng(case.seed))
+        dy = draw_dy(op, out_ref, np.random.default_rng(case.seed))
         out_ref = evaluate(op, call_ref, case.sample, dy)
         out_impl = evaluate(op, call_impl, case.sample, dy)
         if failures:

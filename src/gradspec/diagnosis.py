@@ -68,7 +68,9 @@ import numpy as np
 
 from . import reference as ref
 from .registry import INIT_SHAPES, OPS, OPT_HYPERS
+from .evaluation import Raised, as_float, direct_caller, draw_dy, evaluate  # noqa: F401 (part of the API)
 from .spec import OpSpec
+from .statistics import init_statistics
 from .variants import Variant, bases_of, catalogue_of, known
 
 #: Relative residual below which a := c·e is accepted as a pure scaling.
@@ -100,37 +102,7 @@ class Diagnosis:
 
 
 # =========================================================================== evaluating an op on a sample
-@dataclass
-class Raised:
-    """An exception as an output value: matched by type and message."""
-
-    type: str
-    message: str
-
-    def same(self, other) -> bool:
-        return isinstance(other, Raised) and other.type == self.type and other.message == self.message
-
-
-def _direct_caller(ns):
-    def call(name, *args, **kwargs):
-        fn = getattr(ns, name, None)
-        if fn is None:
-            return Raised("missing", name)
-        try:
-            with np.errstate(all="ignore"):
-                return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            return Raised(type(exc).__name__, str(exc))
-
-    return call
-
-
-def direct_caller(namespace):
-    """``call(name, *args, **kw)`` for :func:`evaluate` on a namespace of protocol functions (a module, a
-    :meth:`Variant.namespace`): an exception comes back as a :class:`Raised` value."""
-    return _direct_caller(namespace)
-
-
+# (gradspec.evaluation: evaluate, Raised, direct_caller, draw_dy)
 def _impl_caller(impl):
     def call(name, *args, **kwargs):
         out = impl.call(name, *args, **kwargs)
@@ -140,87 +112,6 @@ def _impl_caller(impl):
         return Raised(str(f.details.get("type", f.kind)), str(f.details.get("message", f.message)))
 
     return call
-
-
-def _as_float(value):
-    if isinstance(value, Raised):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return Raised("type", f"bool {value!r}")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return np.asarray(float(value))
-    if isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
-        return np.asarray(value, dtype=np.float64)
-    return Raised("type", type(value).__name__)
-
-
-def _put(out: dict, key: str, value):
-    """Store an output, flattening tuples/lists into key[i]."""
-    if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
-        out[key] = Raised("len", str(len(value)))  # the structure itself, so a wrong length is seen
-        for i, v in enumerate(value):
-            _put(out, f"{key}[{i}]", v)
-    else:
-        out[key] = _as_float(value)
-
-
-def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
-    """Every output of ``op``'s protocol functions on ``sample``, keyed by name.
-
-    ``call(name, *args, **kw)`` calls a protocol function (returning a
-    :class:`Raised` instead of raising). Keys: ``forward`` and ``d<arg>`` for
-    differentiable ops and losses (backward with cotangent ``dy``), ``output``
-    for functions and rules, ``w[k]`` and ``update[1]`` for optimizers (the
-    trajectory over the sample's gradients), ``loss`` and ``dW<l>``/``db<l>``
-    for networks.
-    """
-    out: dict[str, Any] = {}
-    if op.kind in ("differentiable", "loss"):
-        args = op.forward_args(sample)
-        _put(out, "forward", call(op.forward, *args))
-        if dy is not None:
-            g = call(op.backward, *args, dy)
-            diff = list(op.differentiable_args)
-            if len(diff) == 1 and not isinstance(g, (tuple, list)):
-                g = (g,)
-            if isinstance(g, (tuple, list)) and len(g) == len(diff):
-                for name, gi in zip(diff, g):
-                    out["d" + name] = _as_float(gi)
-            else:
-                out["backward"] = g if isinstance(g, Raised) else Raised("type", type(g).__name__)
-    elif op.kind in ("function", "rule"):
-        _put(out, "output", call(op.functions[0], *op.forward_args(sample)))
-        if op.name == "perceptron" and isinstance(out.get("output[0]"), np.ndarray):
-            out["update"] = out["output[0]"] - np.asarray(sample["w"], dtype=np.float64)
-    elif op.kind == "optimizer":
-        init, update = op.functions
-        state = call(init, sample["w"])
-        w = sample["w"]
-        if isinstance(state, Raised):
-            out["init"] = state
-            return out
-        for k, g in enumerate(sample["grads"], start=1):
-            res = call(update, w, g, state, **sample["hyper"])
-            if not isinstance(res, (tuple, list)) or len(res) != 2:
-                out[f"w[{k}]"] = res if isinstance(res, Raised) else Raised("type", type(res).__name__)
-                break
-            w_new, state = res
-            out[f"w[{k}]"] = _as_float(w_new)
-            if k == 1 and isinstance(out["w[1]"], np.ndarray):
-                out["update[1]"] = out["w[1]"] - np.asarray(sample["w"], dtype=np.float64)
-            w = w_new
-    elif op.kind == "network":
-        res = call(op.functions[0], *op.forward_args(sample))
-        if not isinstance(res, (tuple, list)) or len(res) != 2:
-            out["loss"] = res if isinstance(res, Raised) else Raised("type", type(res).__name__)
-            return out
-        out["loss"] = _as_float(res[0])
-        grads = res[1]
-        if isinstance(grads, (list, tuple)):
-            for l, pair in enumerate(grads, start=1):
-                if isinstance(pair, (list, tuple)) and len(pair) == 2:
-                    out[f"dW{l}"], out[f"db{l}"] = _as_float(pair[0]), _as_float(pair[1])
-    return out
 
 
 def _close(a, v) -> bool:
@@ -497,26 +388,11 @@ def _label(v: Variant) -> str:
 
 
 # =========================================================================== the engine
-def _dy_for(op: OpSpec, out_ref: dict, rng):
-    if op.kind == "loss":
-        return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
-    if op.kind == "differentiable":
-        y = out_ref.get("forward")
-        if isinstance(y, np.ndarray):
-            return rng.normal(size=y.shape)
-    return None
-
-
-def draw_dy(op: OpSpec, out_ref: dict, rng: np.random.Generator):
-    """A cotangent for :func:`evaluate`: a float for a loss, an array of the forward's shape for a differentiable op."""
-    return _dy_for(op, out_ref, rng)
-
-
 def _ratio_key(op: OpSpec, key: str) -> bool:
-    """Outputs on which a scaling is meaningful (not an optimizer's or the perceptron's new weights)."""
+    """Outputs on which a scaling is meaningful: an optimizer's or a learning rule's update, not its new weights."""
     if op.kind == "optimizer":
         return key == "update[1]"
-    if op.name == "perceptron":
+    if op.kind == "rule":
         return key == "update"
     return True
 
@@ -525,7 +401,7 @@ def norm_key(op: OpSpec, key: str) -> str:
     """The output a key belongs to, for matching a finding with a diagnosis (an optimizer's steps are one output)."""
     if op.kind == "optimizer" and (key.startswith(("w[", "update")) or key == "init"):
         return "w"
-    if op.name == "perceptron" and key == "update":
+    if op.kind == "rule" and key == "update":
         return "output[0]"
     return key
 
@@ -589,7 +465,7 @@ class Analysis:
 
 def _evaluate_sample(op, call_ref, call_impl, s, rng) -> _Ev:
     out_ref = evaluate(op, call_ref, s)
-    dy = _dy_for(op, out_ref, rng)
+    dy = draw_dy(op, out_ref, rng)
     out_ref = evaluate(op, call_ref, s, dy)
     out_impl = evaluate(op, call_impl, s, dy)
     return _Ev(s, dy, out_ref, out_impl, differing(out_impl, out_ref))
@@ -674,7 +550,7 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     """
     t0 = time.perf_counter()
     rng = rng if rng is not None else np.random.default_rng(0)
-    call_impl, call_ref = _impl_caller(impl), _direct_caller(ref)
+    call_impl, call_ref = _impl_caller(impl), direct_caller(ref)
     pool = list(samples) + probes(op, rng) + [op.sample(rng) for _ in range(fresh)]
     evs = [_evaluate_sample(op, call_ref, call_impl, s, rng) for s in pool]
     residuals: dict = {}
@@ -725,7 +601,7 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     singles = expand(diagnosed_variants(op), op.functions) + generic_variants(op)
     scored = []
     for v in singles:
-        call_v = _direct_caller(v.namespace())
+        call_v = direct_caller(v.namespace())
         keys, complete, refuted = _score(op, v, call_v, evs, bad_idx, residuals)
         if refuted or not keys:
             continue
@@ -757,7 +633,7 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
                 tried += 1
                 if tried > MAX_PAIRS:
                     break
-                call_v = _direct_caller(v.namespace())
+                call_v = direct_caller(v.namespace())
                 keys, complete, refuted = _score(op, v, call_v, evs, [first], residuals)
                 if refuted or not complete:
                     continue
@@ -1007,8 +883,6 @@ def diagnose_init(op: OpSpec, impl) -> list[Diagnosis]:
     is compared with every candidate scheme's variance (within 4 standard
     errors on both shapes), and the family with KS tests (p < 1e-6 rejects).
     """
-    from .oracles.fd64 import init_statistics
-
     target = ref.init.target
     want_family = target(op.name, INIT_SHAPES[0])[0]
     consistent: dict[str, int] = {}
@@ -1144,7 +1018,7 @@ def _explains_on(an: Analysis, n: Named, ev: _Ev, exc_type: str | None) -> bool:
     if not keys:
         return False
     if n.variant is not None:
-        out_v = evaluate(op, _direct_caller(n.variant.namespace()), ev.sample, ev.dy)
+        out_v = evaluate(op, direct_caller(n.variant.namespace()), ev.sample, ev.dy)
         return not differing({k: ev.impl[k] for k in keys if k in ev.impl}, {k: out_v[k] for k in keys if k in out_v})
     if n.scale is not None and exc_type is None:
         for k in keys:
@@ -1161,7 +1035,7 @@ def _keys_on(an: Analysis, n: Named, ev: _Ev) -> set:
     """The outputs the named cause reproduces on a sample that was not part of the analysis."""
     op = an.op
     if n.variant is not None:
-        out_v = evaluate(op, _direct_caller(n.variant.namespace()), ev.sample, ev.dy)
+        out_v = evaluate(op, direct_caller(n.variant.namespace()), ev.sample, ev.dy)
         shows = set(differing(out_v, ev.ref))
         if differing({k: ev.impl[k] for k in shows if k in ev.impl}, {k: out_v[k] for k in shows if k in out_v}):
             return set()
@@ -1230,7 +1104,7 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
             return None
         if (id(s) not in index and call_impl is not None and len(extra) < MAX_EXTRA_SAMPLES
                 and time.perf_counter() < an.deadline):
-            ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s, rng)
+            ev = _evaluate_sample(op, direct_caller(ref), call_impl, s, rng)
             an.evs.append(ev)
             si = index[id(s)] = len(an.evs) - 1
             extra.add(si)
@@ -1285,7 +1159,7 @@ def attribute(an: Analysis, checks, rng: np.random.Generator) -> None:
             elif f.kind in ("property", "exception") or "falsifying_example" in f.details:
                 s2 = _sample_from_data(op, f.details.get("falsifying_example"))
                 if s2 is not None and call_impl is not None and time.perf_counter() < an.deadline:
-                    ev = _evaluate_sample(op, _direct_caller(ref), call_impl, s2, rng)
+                    ev = _evaluate_sample(op, direct_caller(ref), call_impl, s2, rng)
                     exc_type = None
                     if f.kind == "exception":  # the property's message names the exception type
                         types = {v.type for v in ev.impl.values() if isinstance(v, Raised) and v.type not in _STRUCT}

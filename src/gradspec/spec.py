@@ -128,7 +128,10 @@ class FdModel:
       element (a float, or an array broadcastable to the output);
     * ``cancellation(sample, dy)``: what the op's cancellation adds to the rounding scale S of ⟨dy, forward⟩;
     * ``targeted(op, rng)``: extra (label, sample) pairs where common bugs hide;
-    * ``large_logits``: the argument that takes logits, checked at ±1000 among the targeted samples.
+    * ``large_logits``: the argument that takes logits, checked at ±1000 among the targeted samples;
+    * ``backward_magnitude(sample, dy)``: per differentiable argument, the per-element magnitude of the terms the
+      backward sums (a bound on its rounding error / ε; the property ``linear_in_dy`` reads it), or None for |g|:
+      the backward on absolute values for sums of products, the terms written out where means are subtracted.
     """
 
     step: Ref | None = None
@@ -137,6 +140,7 @@ class FdModel:
     cancellation: Ref | None = None
     targeted: Ref | None = None
     large_logits: str | None = None
+    backward_magnitude: Ref | None = None
 
 
 NO_FD_MODEL = FdModel()

@@ -130,8 +130,38 @@ def cycles(g: dict[str, set[str]]) -> list[frozenset[str]]:
     return out
 
 
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def module_aliases(module: str, path: str, known: set[str]) -> dict[str, str]:
+    """Local name -> gradspec module, for every name an import in ``path`` binds to a module of ``known``.
+
+    ``import a.b as x`` binds ``x``; ``from a import b`` binds ``b`` when ``a.b`` is a module; ``from . import
+    forward as F`` binds ``F``. Imports anywhere in the file count (a module imported inside a function too).
+    """
+    with open(path, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), filename=path)
+    is_package = os.path.basename(path) == "__init__.py"
+    out = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname and a.name in known:
+                    out[a.asname] = a.name
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(module, is_package, node.level, node.module)
+            for a in node.names:
+                sub = f"{base}.{a.name}"
+                if sub in known:
+                    out[a.asname or a.name] = sub
+    return out
+
+
 def private_imports(files: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(importing module, imported module, private name) for every ``from X import _name`` across modules.
+    """(importing module, imported module, private name) for every private name of one gradspec module used
+    in another: ``from X import _name``, and ``alias._name`` where ``alias`` is bound to module ``X`` by an
+    import (``from . import forward as F`` ... ``F._float_parts``).
 
     Every import counts here, at module level or inside a function. ``X`` is a gradspec module other than
     the importer; dunder names are not private.
@@ -140,6 +170,15 @@ def private_imports(files: dict[str, str]) -> list[tuple[str, str, str]]:
     out = []
     for m, p in files.items():
         for target, name, _ in imports(m, p, known, module_level_only=False):
-            if name.startswith("_") and not name.startswith("__") and target != m:
+            if _is_private(name) and target != m:
                 out.append((m, target, name))
+        aliases = module_aliases(m, p, known)
+        if not aliases:
+            continue
+        with open(p, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), filename=p)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and _is_private(node.attr) and aliases[node.value.id] != m):
+                out.append((m, aliases[node.value.id], node.attr))
     return sorted(set(out))

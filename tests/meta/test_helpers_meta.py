@@ -17,9 +17,8 @@ import gradspec
 import gradspec.reference as ref
 from gradspec import registry
 from gradspec.oracles.common import check_array, check_scalar, compare, describe_sample, literal, reproducer
-from gradspec.oracles.fd64 import (
-    FD_REL_STEP, central_difference, init_statistics, kolmogorov_sf, ks_test, normal_cdf, uniform_cdf,
-)
+from gradspec.oracles.fd64 import FD_REL_STEP, central_difference
+from gradspec.statistics import init_statistics, kolmogorov_sf, ks_test, normal_cdf, uniform_cdf
 from gradspec.runner import _stable_hash
 from _impls import assert_no_mutation, make_impl, strict, vjp_mismatch, write_impl
 

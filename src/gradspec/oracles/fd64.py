@@ -46,6 +46,8 @@ from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding
 from ..registry import OPS
 from ..spec import OpSpec
+from ..statistics import init_statistics
+from .fd64_models import FD_REL_STEP, bn_groups
 from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
                      named_args, reproducer)
 
@@ -58,7 +60,6 @@ HONOURS_LIMITS = True
 FORWARD_ONLY = True
 
 FWD_RTOL, FWD_ATOL = 1e-10, 1e-12
-FD_REL_STEP = 6e-6  # ≈ ε^(1/3): balances truncation (h²) and rounding (ε/h)
 FD_RTOL = 1e-6
 TINY = float(np.finfo(np.float64).tiny)  # 2^-1022, the smallest normal float64
 KINK_SAFETY = 1e-3  # > 4·(2h) for |x| <= 20: a difference never straddles a kink
@@ -193,11 +194,6 @@ def central_difference(f, x: np.ndarray, rel_step: float = FD_REL_STEP):
     hs = rel_step * np.maximum(1.0, np.abs(x))
     d1, d2, _ = central_differences(f, x, hs)
     return d1, d2, hs
-
-
-def bn_groups(x):
-    """Axes over which batchnorm reduces, and the broadcast shape of per-feature values."""
-    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2, 3), (1, -1, 1, 1))
 
 
 def step_sizes(op: OpSpec, sample: dict, name: str, x: np.ndarray) -> np.ndarray:
@@ -505,52 +501,6 @@ def _check_optimizer(op, impl, rng, examples):
 # --------------------------------------------------------------------------- init
 INIT_Z = 5.0  # standard errors allowed for the mean and the variance
 INIT_KS_P = 1e-6  # KS p-value below which the distribution is rejected
-
-
-def kolmogorov_sf(x: float) -> float:
-    """Survival function of the Kolmogorov distribution, P(K > x) = 2Σ(−1)^{k−1} e^{−2k²x²}."""
-    if x <= 0.0:
-        return 1.0
-    if x < 0.2:
-        return 1.0
-    total = sum((-1) ** (k - 1) * math.exp(-2.0 * k * k * x * x) for k in range(1, 101))
-    return min(1.0, max(0.0, 2.0 * total))
-
-
-def ks_test(sample: np.ndarray, cdf) -> tuple[float, float]:
-    """One-sample KS statistic D and its asymptotic p-value (with Stephens' small-n correction)."""
-    x = np.sort(np.ravel(sample))
-    n = x.size
-    F = cdf(x)
-    d = max(float(np.max(np.arange(1, n + 1) / n - F)), float(np.max(F - np.arange(n) / n)))
-    sqn = math.sqrt(n)
-    return d, kolmogorov_sf((sqn + 0.12 + 0.11 / sqn) * d)
-
-
-def normal_cdf(std):
-    erf = np.vectorize(math.erf)
-    return lambda x: 0.5 * (1.0 + erf(np.asarray(x) / (std * math.sqrt(2.0))))
-
-
-def uniform_cdf(a):
-    return lambda x: np.clip((np.asarray(x) + a) / (2.0 * a), 0.0, 1.0)
-
-
-def init_statistics(W: np.ndarray, family: str, var: float) -> dict:
-    """Mean, variance and KS statistics of a drawn weight array against its scheme's target."""
-    n = W.size
-    std = math.sqrt(var)
-    mean = float(W.mean())
-    s2 = float(W.var())
-    kurt_factor = 2.0 if family == "normal" else 0.8  # Var(s²) ≈ (μ4 − σ⁴)/n: 2σ⁴ normal, 0.8σ⁴ uniform
-    cdf = normal_cdf(std) if family == "normal" else uniform_cdf(math.sqrt(3.0 * var))
-    d, p = ks_test(W, cdf)
-    return {
-        "n": n, "family": family, "target_var": var, "mean": mean, "var": s2,
-        "mean_z": mean / (std / math.sqrt(n)),
-        "var_z": (s2 - var) / (var * math.sqrt(kurt_factor / n)),
-        "ks_d": d, "ks_p": p,
-    }
 
 
 def _check_init(op, impl, rng, examples):

@@ -229,7 +229,8 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
             _compare_value(bwd, op, res.value[1], c["gradients"]["params"], "grads", s)
         checks = [fwd, bwd]
     else:  # init: statistics against the stored target
-        from .fd64 import INIT_KS_P, INIT_Z, init_statistics
+        from ..statistics import init_statistics
+        from .fd64 import INIT_KS_P, INIT_Z
 
         t = CheckResult("vectors", "distribution", "pass")
         for k, c in enumerate(cases):
