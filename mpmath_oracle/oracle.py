@@ -366,7 +366,7 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
     bwd.info = info
     fwd.info = {"dps": dps}
     if op.extra.get("forward_only"):
-        from ..oracles.fd64 import backward_not_provided
+        from ..oracles.common import backward_not_provided
 
         fwd.message = "forward matches the mpmath truth" if fwd.status == "pass" else fwd.findings[0].message
         return [fwd, backward_not_provided(NAME, op)]

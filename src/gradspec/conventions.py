@@ -42,7 +42,7 @@ def check_op(op: OpSpec, impl) -> list[CheckResult]:
     if not my_cases:
         return []
     if op.extra.get("forward_only"):  # the kink cases compare the forward and the backward together
-        from .oracles.fd64 import backward_not_provided
+        from .oracles.common import backward_not_provided
 
         return [backward_not_provided("fd64", op, "conventions")]
     from . import limits

@@ -484,3 +484,11 @@ def check_rule(tracker: Tracker, op: OpSpec, impl, rng, examples: int, expected_
                                               "or views of them"), repro)
             continue
         compare_structured(tracker, op, res.value, expected, "output", s, repro, tol_of)
+
+
+def backward_not_provided(oracle: str, op: OpSpec, check: str = "backward") -> CheckResult:
+    """The ``not_implemented`` check of a forward-only op's backward: a ``missing`` finding names the function."""
+    fn = op.extra.get("forward_only") or op.backward
+    msg = f"backward not provided: {op.name}'s {fn} is not in the implementation (its forward is checked)"
+    return CheckResult(oracle, check, "not_implemented", message=msg,
+                       findings=[Finding("missing", msg, {"function": fn})], info={"needs": [fn]})

@@ -48,7 +48,7 @@ from ..registry import OPS
 from ..spec import OpSpec
 from ..statistics import init_statistics
 from .fd64_models import FD_REL_STEP, bn_groups
-from .common import (EPS, Tracker, as_grad_tuple, check_array, check_rule, check_scalar, check_trajectory, compare,
+from .common import (EPS, Tracker, as_grad_tuple, backward_not_provided, check_array, check_rule, check_scalar, check_trajectory, compare,
                      named_args, reproducer)
 
 NAME = "fd64"
@@ -322,14 +322,6 @@ def _label(findings: list[Finding], label: str | None):
             if "sample_kind" not in f.details:
                 f.details["sample_kind"] = label
                 f.message = f"{f.message} [sample: {label}]"
-
-
-def backward_not_provided(oracle: str, op: OpSpec, check: str = "backward") -> CheckResult:
-    """The ``not_implemented`` check of a forward-only op's backward: a ``missing`` finding names the function."""
-    fn = op.extra.get("forward_only") or op.backward
-    msg = f"backward not provided: {op.name}'s {fn} is not in the implementation (its forward is checked)"
-    return CheckResult(oracle, check, "not_implemented", message=msg,
-                       findings=[Finding("missing", msg, {"function": fn})], info={"needs": [fn]})
 
 
 def _check_differentiable(op, impl, rng, examples):

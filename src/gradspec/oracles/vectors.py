@@ -173,7 +173,7 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
                 _compare_value(bwd, op, gi, c["gradients"][name], f"d{name}", s)
         checks = [fwd, bwd]
         if op.extra.get("forward_only"):
-            from .fd64 import backward_not_provided
+            from .common import backward_not_provided
 
             checks = [fwd, backward_not_provided(NAME, op)]
     elif op.kind in ("function", "rule"):
