@@ -11,6 +11,9 @@
   init scale, overfitting and regularisation; each claim computed by a separate
   function of the measurements, so a broken measurement flips it;
 * :mod:`gradspec.reports.render` — one self-contained HTML page from the JSON;
+* :mod:`gradspec.reports.compare` — ``gradspec compare``: ops × implementations, each cell's
+  status and named findings (``compare.json``, schema ``compare_schema.json``), rendered by
+  :mod:`gradspec.reports.render_compare` from the JSON alone;
 * :mod:`gradspec.reports.schema` — ``schema.json`` (every field documented) and
   a small validator.
 """
