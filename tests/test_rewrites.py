@@ -295,6 +295,35 @@ def test_momentum_buffer_form_differs_only_when_lr_changes():
 
 
 # --------------------------------------------------------------------------- tolerances widened for correct code
+def test_softmax_backward_row_sums_allow_exp_minus_logsumexp_at_large_logits():
+    """autograd's softmax (y = exp(x − logsumexp x), its VJP) made this property fail at logits of ±1000: the
+    log-sum-exp's absolute error is a common relative error of the row's y. It passes now; a 1e-9 error fails."""
+
+    def lse_softmax(x):
+        m = np.max(x, axis=-1, keepdims=True)
+        return np.exp(x - (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))))
+
+    class LogSumExp:
+        @staticmethod
+        def softmax_backward(x, dy):
+            y = lse_softmax(x)
+            return y * dy - y * np.sum(y * dy, axis=-1, keepdims=True)
+
+    class Off:
+        @staticmethod
+        def softmax_backward(x, dy):
+            g = ref.softmax_backward(x, dy)
+            g[..., 0] += 1e-9
+            return g
+
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        x = rng.choice([-1000.0, 1000.0], size=(3, 4)) + rng.normal(0, 3, size=(3, 4))
+        props.prop_softmax_backward_rows_sum_to_zero(LogSumExp, {"x": x, "seed": seed})
+        with pytest.raises(AssertionError):
+            props.prop_softmax_backward_rows_sum_to_zero(Off, {"x": x, "seed": seed})
+
+
 def test_softmax_row_sums_allow_a_backward_stable_softmax_and_reject_a_wrong_one():
     z = np.array([[1000.0, -1000.0, 3.0], [-999.5, 998.25, 0.5]])
     s = {"z": z, "labels": np.array([0, 1]), "seed": 0}
