@@ -174,7 +174,14 @@ def layernorm_conditioning(sample):
 
 
 def layernorm_cancellation(sample, dy):
-    return float(np.sum(np.abs(dy) * layernorm_conditioning(sample))) / (64 * EPS)
+    """Σ|dy|·(|γ| + h_γ)·max|x|/√(σ² + ε): x̂ carries an absolute error of order ε·max|x|/√(σ² + ε) (x − μ
+    cancels), and ⟨dy, y⟩ is differenced at γ ± h_γ, so even γ = 0 differences h_γ·x̂ (h_γ = fd64's default step
+    in γ, max(1, |γ|) times the relative step)."""
+    x = np.asarray(sample["x"], dtype=np.float64)
+    axes, _, _ = ln_axes(x, sample["gamma"])
+    g = np.abs(np.asarray(sample["gamma"], dtype=np.float64))
+    big = np.max(np.abs(x), axis=axes, keepdims=True) / ln_std(x, sample["gamma"], sample["eps"])
+    return float(np.sum(np.abs(dy) * (g + LN_REL_STEP * np.maximum(1.0, g)) * big))
 
 
 def layernorm_targeted(op, rng):
