@@ -31,7 +31,7 @@ def _bad(result):
 @pytest.mark.parametrize("oracle", ["fd64", "symbolic", "mpmath", "properties"])
 def test_the_reference_passes_each_oracle(oracle):
     r = gradspec.check(ref, ops=["layernorm"], oracles=[oracle], seed=0,
-                       examples=3 if oracle == "properties" else None)
+                       examples=2 if oracle == "properties" else None)
     assert r.ops["layernorm"].status == "pass", [(c.oracle, c.check, c.message) for c in _bad(r)]
     assert any(c.status == "pass" for c in r.ops["layernorm"].checks)
 
@@ -53,11 +53,13 @@ def test_the_reference_passes_its_golden_vectors(tmp_path):
 
 
 def test_the_torch_adapter_passes_every_oracle():
+    """F.layer_norm has the spec's conventions (biased variance, eps inside the root): no finding at all.
+    (fd64 and mpmath run on every op of the adapter in tests/test_torch_adapter.py.)"""
     pytest.importorskip("torch", reason="torch is an optional extra: pip install torch==2.13.0")
     from gradspec.adapters import torch_impl
 
-    r = gradspec.check(torch_impl, ops=["layernorm"], oracles=["fd64", "symbolic", "mpmath", "properties"], seed=0,
-                       examples={"properties": 3})
+    r = gradspec.check(torch_impl, ops=["layernorm"], oracles=["symbolic", "properties"], seed=0,
+                       examples={"properties": 2})
     assert r.ops["layernorm"].status == "pass", [(c.oracle, c.check, c.message) for c in _bad(r)]
 
 
@@ -80,12 +82,15 @@ def test_each_variant_fails_and_is_named(variant, form):
 
 
 def test_the_reference_and_a_rewrite_get_no_diagnosis():
+    """On the probes and fresh samples no variant of the catalogue is taken for the reference or a correct rewrite."""
     from rewrites import algorithm
 
-    for impl in (ref, algorithm):
-        r = gradspec.check(impl, ops=["layernorm"], seed=0)
-        assert r.ops["layernorm"].status == "pass"
-        assert not any(c.info.get("diagnosis") for c in r.ops["layernorm"].checks)
+    from gradspec import diagnosis
+    from gradspec.impl import Implementation
+
+    for impl in (None, algorithm):
+        an = diagnosis.analyse(OP, Implementation.wrap(impl), rng=np.random.default_rng(0))
+        assert an.named == [] and all(not ev.bad for ev in an.evs)
 
 
 def test_param_grads_over_axis0_is_invisible_with_one_leading_axis():
@@ -113,7 +118,7 @@ def test_own_property_passes_the_reference_and_a_rewrite(name):
     for mode in ("away", "hard"):
         prop = suite.get("layernorm", name, mode)
         for impl in (ref, textbook):
-            suite.check_property(prop, impl, max_examples=15, derandomize=True, database=None)
+            suite.check_property(prop, impl, max_examples=8, derandomize=True, database=None)
 
 
 @pytest.mark.parametrize("name,mutant", [(n, m) for n, ms in OWN.items() for m in ms])
