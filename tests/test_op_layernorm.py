@@ -186,3 +186,23 @@ def test_fd64_step_follows_the_group_spread_and_stays_resolvable():
     np.testing.assert_allclose(h[1], rec.LN_REL_STEP * sd[1], rtol=1e-12)  # the group's spread sets the step
     assert np.all(h[0] >= 1024 * np.spacing(1e4))  # never below what float64 resolves at 1e4
     assert rec.layernorm_step(s, "gamma", np.ones(3)) is None  # γ, β: fd64's default step
+
+
+# --------------------------------------------------------------------------- the mpmath oracle on the hard inputs
+def _hard_samples():
+    """A near-constant group (spread 1e-6: eps dominates the variance) and large offsets (1e4 over a unit spread)."""
+    rng = np.random.default_rng(0)
+    near = 100.0 + 1e-6 * rng.uniform(-1, 1, size=(2, 3, 4))
+    far = np.array([[1e4], [-3e4], [5e3]]) + rng.uniform(-1, 1, size=(3, 5))
+    return [{"x": near, "gamma": rng.uniform(-2, 2, 4), "beta": rng.uniform(-2, 2, 4), "eps": 1e-5},
+            {"x": far, "gamma": rng.uniform(-2, 2, 5), "beta": rng.uniform(-2, 2, 5), "eps": 1e-5}]
+
+
+@pytest.mark.parametrize("k", [0, 1], ids=["near-constant", "large offsets"])
+def test_mpmath_error_model_covers_the_hard_inputs_and_still_sees_a_bug(k):
+    from gradspec.mpmath_oracle import oracle as mp_oracle
+
+    s = _hard_samples()[k]
+    assert mp_oracle.check_sample(OP, ref, s, np.random.default_rng(1)).ok
+    wrong = {v.name: v for v in VARIANTS}["layernorm_dx_missing_mean_terms"].namespace()
+    assert not mp_oracle.check_sample(OP, wrong, s, np.random.default_rng(1)).ok

@@ -40,7 +40,7 @@ def ln_axes(x, gamma):
 
 
 def layernorm_structure(rng):
-    """``{"x": shape, "k": k}``: 1 to 3 leading axes of 1..3 and k = 1 or 2 normalised axes, >= 2 values per group."""
+    """``{"x": shape, "k": k}``: 1 or 2 leading axes of size 1..3 and k = 1 or 2 normalised axes, >= 2 values per group."""
     lead = tuple(int(n) for n in rng.integers(1, 4, size=int(rng.integers(1, 3))))
     if rng.random() < 0.6:
         return {"x": lead + (int(rng.integers(2, 6)),), "k": 1}
