@@ -206,3 +206,33 @@ def test_mpmath_error_model_covers_the_hard_inputs_and_still_sees_a_bug(k):
     assert mp_oracle.check_sample(OP, ref, s, np.random.default_rng(1)).ok
     wrong = {v.name: v for v in VARIANTS}["layernorm_dx_missing_mean_terms"].namespace()
     assert not mp_oracle.check_sample(OP, wrong, s, np.random.default_rng(1)).ok
+
+
+def test_away_samples_have_groups_of_three_distinct_values_and_hard_ones_reach_the_hard_inputs():
+    """linear_in_dy bounds its error by |VJP| (props has no layernorm magnitude); a group of 2 or a tie makes dx
+    structurally ε/(σ² + ε) of its terms, below that bound, so those are drawn only in the hard mode."""
+    from hypothesis import given, settings
+
+    from gradspec.properties import lookup
+
+    seen = set()
+
+    @settings(max_examples=20, derandomize=True, database=None, deadline=None)
+    @given(lookup.samples("layernorm", "away"))
+    def away(s):
+        axes, _, m = rec.ln_axes(s["x"], s["gamma"])
+        assert m >= 3 and s["gamma"].shape == s["x"].shape[s["x"].ndim - len(axes):]
+        rows = np.moveaxis(s["x"], axes, tuple(range(-len(axes), 0))).reshape(-1, m)
+        assert all(len(set(r.tolist())) == m for r in rows)
+
+    @settings(max_examples=40, derandomize=True, database=None, deadline=None)
+    @given(lookup.samples("layernorm", "hard"))
+    def hard(s):
+        axes, _, m = rec.ln_axes(s["x"], s["gamma"])
+        spread = float(np.max(np.ptp(s["x"], axis=axes))) if s["x"].size else 0.0
+        seen.add("near-constant" if spread <= 2e-2 else "large offset" if np.max(np.abs(s["x"])) >= 1e3 else "other")
+        seen.add("group of 2 or less" if m <= 2 else "larger group")
+
+    away()
+    hard()
+    assert {"near-constant", "large offset", "group of 2 or less"} <= seen, seen
