@@ -21,7 +21,7 @@ from .losses import (
     mse_backward, mse_forward, softmax_cross_entropy_backward, softmax_cross_entropy_forward,
 )
 from .mlp import mlp_backprop, mlp_col_loss_and_grads, mlp_loss_and_grads, to_column_layout
-from .normalization import batchnorm_backward, batchnorm_forward
+from .normalization import batchnorm_backward, batchnorm_forward, layernorm_backward, layernorm_forward
 from .optim import (
     adagrad_init, adagrad_update, adam_init, adam_update, momentum_init, momentum_update, rmsprop_init,
     rmsprop_update, sgd_init, sgd_update,

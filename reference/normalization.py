@@ -1,4 +1,4 @@
-r"""Batch normalisation in training mode (batch statistics, biased variance)."""
+r"""Batch normalisation in training mode (batch statistics, biased variance) and layer normalisation."""
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +41,7 @@ def standardise(x, eps, axes):
     # A constant group has x̂ = 0 and 1/sqrt(eps) exactly. Any other group with s > 1 has a spread of at
     # least one ulp of max|x|, so its variance dwarfs eps/s² and the underflow of eps/s² is harmless.
     # (compared on the raw values: the rounded mean of a constant group need not equal its value, e.g. N = 6)
-    first = x[(slice(0, 1),) + tuple(slice(0, 1) if a in axes else slice(None) for a in range(1, x.ndim))]
+    first = x[tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))]
     const = np.all(x == first, axis=axes, keepdims=True)
     with np.errstate(under="ignore"):
         eps_s = np.ldexp(eps, -2 * k)
@@ -89,3 +89,69 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
         m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)
     )
     return dx, np.sum(dy * xhat, axis=axes), dy.sum(axis=axes)
+
+
+def _check_ln(x, gamma, beta, eps):
+    x = as_float_array("x", x)
+    gamma = as_float_array("gamma", gamma)
+    beta = as_float_array("beta", beta)
+    eps = scalar("eps", eps, low=0.0, low_open=True)
+    k = gamma.ndim
+    if not 1 <= k <= x.ndim:
+        raise ValueError(f"layernorm: gamma must have 1 to x.ndim = {x.ndim} dimensions (it names the normalised "
+                         f"trailing axes), got gamma {gamma.shape} for x {x.shape}")
+    if gamma.shape != x.shape[x.ndim - k:]:
+        raise ValueError(f"layernorm: gamma must have the shape of the last {k} axes of x, x.shape[-{k}:] = "
+                         f"{x.shape[x.ndim - k:]}, got gamma {gamma.shape} for x {x.shape}")
+    if beta.shape != gamma.shape:
+        raise ValueError(f"layernorm: beta must have the shape of gamma {gamma.shape}, got beta {beta.shape}")
+    if gamma.size < 1:
+        raise ValueError(f"layernorm: the normalised group must hold at least 1 value, got gamma {gamma.shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    return x, gamma, beta, eps, axes, int(gamma.size)
+
+
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    r"""Layer normalisation over the last k = gamma.ndim axes of x.
+
+    .. math:: \mu = \frac1m\sum x,\quad \sigma^2 = \frac1m\sum (x-\mu)^2,\quad
+              \hat x = \frac{x-\mu}{\sqrt{\sigma^2+\epsilon}},\quad y = \gamma\hat x + \beta
+
+    The statistics run over the last k axes of each sample (m = their product, biased variance, eps inside
+    the square root); gamma and beta are per element of those axes and broadcast over the leading ones.
+
+    Shapes
+    ------
+    x : any shape with x.ndim >= k; gamma, beta : x.shape[-k:]; eps > 0.
+    Returns y with the shape of x.
+    """
+    x, gamma, beta, eps, axes, m = _check_ln(x, gamma, beta, eps)
+    xhat, _ = standardise(x, eps, axes)
+    return gamma * xhat + beta
+
+
+def layernorm_backward(x, gamma, beta, eps, dy):
+    r"""VJP of layer normalisation over the last k = gamma.ndim axes.
+
+    .. math:: d\hat x = dy\,\gamma,\quad
+              dx = \frac{1}{m\sqrt{\sigma^2+\epsilon}}\Big(m\,d\hat x - \sum d\hat x
+                   - \hat x \sum d\hat x\,\hat x\Big),\quad
+              d\gamma = \sum_{\text{lead}} dy\,\hat x,\quad d\beta = \sum_{\text{lead}} dy
+
+    The sums in dx run over the normalised (last k) axes of each sample; those of dgamma and dbeta over
+    every leading axis (all but the last k).
+
+    Shapes
+    ------
+    x, dy : the same shape; gamma, beta : x.shape[-k:].
+    Returns (dx like x, dgamma like gamma, dbeta like beta).
+    """
+    x, gamma, beta, eps, axes, m = _check_ln(x, gamma, beta, eps)
+    dy = upstream(dy, x.shape)
+    xhat, inv_std = standardise(x, eps, axes)
+    dxhat = dy * gamma
+    dx = (inv_std / m) * (
+        m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)
+    )
+    lead = tuple(range(x.ndim - len(axes)))
+    return dx, np.sum(dy * xhat, axis=lead), dy.sum(axis=lead)

@@ -143,6 +143,10 @@ MUTANTS = {
                    lambda x, k, s, p, dy: ref.avg_pool2d_backward(x, k, s, p, dy)),
     "avg_pool2d": ("divided by kernel instead of kernel²", lambda x, k, s, p, dy: ref.avg_pool2d_backward(x, k, s, p, dy) * k),
     "batchnorm": ("dropped the x̂·Σ(dx̂·x̂) term", _bn_dropped_term),
+    "layernorm": ("dx without the mean terms (μ, σ² taken as constants)",
+                  lambda x, g, b, eps, dy: (dy * g / np.sqrt(x.var(axis=tuple(range(x.ndim - g.ndim, x.ndim)),
+                                                                   keepdims=True) + eps),
+                                            *ref.layernorm_backward(x, g, b, eps, dy)[1:])),
     "dropout": ("mask dropped", lambda x, m, p, dy: dy / (1.0 - p)),
     "l2_penalty": ("wrong factor 1/2", lambda W, lam, dy: 0.5 * dy * lam * W),
 }

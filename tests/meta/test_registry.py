@@ -29,6 +29,7 @@ PROTOCOL = {
     "max_pool2d": ["max_pool2d_forward", "max_pool2d_backward"],
     "avg_pool2d": ["avg_pool2d_forward", "avg_pool2d_backward"],
     "batchnorm": ["batchnorm_forward", "batchnorm_backward"],
+    "layernorm": ["layernorm_forward", "layernorm_backward"],
     "dropout": ["dropout_forward", "dropout_backward"],
     "l2_penalty": ["l2_penalty_forward", "l2_penalty_backward"],
     "clip_grad_norm": ["clip_grad_norm"],
@@ -42,6 +43,7 @@ PROTOCOL = {
 DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
                   "mse": ["y"], "cross_entropy": ["p"], "softmax_cross_entropy": ["z"], "binary_cross_entropy": ["z"],
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
+                  "layernorm": ["x", "gamma", "beta"],
                   "dropout": ["x"], "l2_penalty": ["W"]}
 
 SAMPLES_PER_OP = 12

@@ -59,6 +59,8 @@ REWRITES = {
                    "textbook": "loops over output positions"},
     "batchnorm": {"order": "γ/σ·(dy − mean dy − x̂·mean(dy·x̂))", "algorithm": "staged graph backward",
                   "textbook": "Ioffe & Szegedy's ∂σ², ∂μ, ∂x"},
+    "layernorm": {"order": "γ/σ·(g − mean g − x̂·mean(g·x̂)), g = dy·γ", "algorithm": "(rows, m) matrix, staged graph "
+                  "backward, einsum", "textbook": "Ioffe & Szegedy's ∂σ², ∂μ, ∂x per group"},
     "dropout": {"order": "dy * mask / (1 - p)", "algorithm": "dy * (mask / (1 - p))",
                 "textbook": "np.where(mask == 1, dy / (1 - p), 0)"},
     "l2_penalty": {"order": "lam/2·w·w by np.dot", "algorithm": "np.vdot", "textbook": "lam·Σw²/2"},

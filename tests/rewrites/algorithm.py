@@ -280,6 +280,42 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
     return dx, np.sum(dy * xh, axis=axes), np.sum(dy, axis=axes)
 
 
+def _ln_rows(x, k):
+    """x as (rows, m): one row per group of the last k axes."""
+    m = int(np.prod(x.shape[x.ndim - k:], dtype=np.int64))
+    return x.reshape(-1, m), m
+
+
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    X, m = _ln_rows(x, np.ndim(gamma))
+    mu = X.sum(axis=1, keepdims=True) / m
+    Xc = X - mu
+    var = np.einsum("ij,ij->i", Xc, Xc)[:, None] / m
+    Y = Xc / np.sqrt(var + eps) * np.ravel(gamma) + np.ravel(beta)
+    return Y.reshape(x.shape)
+
+
+def layernorm_backward(x, gamma, beta, eps, dy):
+    """Back through the graph μ → x − μ → σ² → 1/√(σ²+ε) → x̂ → y on the (rows, m) matrix, one node at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    k = np.ndim(gamma)
+    X, m = _ln_rows(x, k)
+    D = np.asarray(dy, dtype=np.float64).reshape(X.shape)
+    g = np.ravel(gamma)
+    mu = X.sum(axis=1, keepdims=True) / m
+    Xc = X - mu
+    var = np.einsum("ij,ij->i", Xc, Xc)[:, None] / m
+    istd = 1.0 / np.sqrt(var + eps)
+    Xh = Xc * istd
+    dXh = D * g
+    dvar = np.sum(dXh * Xc, axis=1, keepdims=True) * (-0.5) * istd**3
+    dXc = dXh * istd + dvar * 2.0 * Xc / m
+    dX = dXc - np.sum(dXc, axis=1, keepdims=True) / m
+    shape = np.shape(gamma)
+    return dX.reshape(x.shape), np.einsum("ij,ij->j", D, Xh).reshape(shape), D.sum(axis=0).reshape(shape)
+
+
 # ----------------------------------------------------------------------------- dropout, l2, clipping
 def dropout_forward(x, mask, p):
     return x * (mask / (1 - p))

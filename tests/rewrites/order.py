@@ -235,6 +235,26 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
     return dx, np.sum(xh * dy, axis=axes), np.sum(dy, axis=axes)
 
 
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    axes = tuple(range(x.ndim - np.ndim(gamma), x.ndim))
+    xc = x - np.mean(x, axis=axes, keepdims=True)
+    return (np.asarray(gamma) / np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps)) * xc + beta
+
+
+def layernorm_backward(x, gamma, beta, eps, dy):
+    """γ/σ·(dy − mean dy − x̂·mean(dy·x̂)) with dy·γ inside the means (γ varies along the normalised axes)."""
+    x = np.asarray(x, dtype=np.float64)
+    k = np.ndim(gamma)
+    axes, lead = tuple(range(x.ndim - k, x.ndim)), tuple(range(x.ndim - k))
+    xc = x - np.mean(x, axis=axes, keepdims=True)
+    sigma = np.sqrt(np.mean(xc * xc, axis=axes, keepdims=True) + eps)
+    xh = xc / sigma
+    g = dy * gamma
+    dx = (g - np.mean(g, axis=axes, keepdims=True) - xh * np.mean(g * xh, axis=axes, keepdims=True)) / sigma
+    return dx, np.sum(xh * dy, axis=lead), np.sum(dy, axis=lead)
+
+
 # ----------------------------------------------------------------------------- dropout, l2, clipping
 def dropout_forward(x, mask, p):
     return x * mask / (1 - p)

@@ -281,6 +281,30 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
     return dx, np.sum(dy * xc / sd, axis=axes), np.sum(dy, axis=axes)
 
 
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    axes = tuple(range(x.ndim - np.ndim(gamma), x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+def layernorm_backward(x, gamma, beta, eps, dy):
+    """Ioffe and Szegedy's ∂σ², ∂μ, ∂x per group of the last k axes; ∂γ, ∂β summed over the leading axes."""
+    x, dy = np.asarray(x, dtype=np.float64), np.asarray(dy, dtype=np.float64)
+    k = np.ndim(gamma)
+    axes, lead = tuple(range(x.ndim - k, x.ndim)), tuple(range(x.ndim - k))
+    m = int(np.prod(np.shape(gamma)))
+    mu = x.mean(axis=axes, keepdims=True)
+    xc = x - mu
+    sd = np.sqrt((xc**2).mean(axis=axes, keepdims=True) + eps)
+    dxh = dy * gamma
+    dvar = np.sum(dxh * xc, axis=axes, keepdims=True) * -0.5 / (sd * sd * sd)
+    dmu = np.sum(-dxh / sd, axis=axes, keepdims=True) + dvar * np.sum(-2.0 * xc, axis=axes, keepdims=True) / m
+    dx = dxh / sd + dvar * 2.0 * xc / m + dmu / m
+    return dx, np.sum(dy * xc / sd, axis=lead), np.sum(dy, axis=lead)
+
+
 # ----------------------------------------------------------------------------- dropout, l2, clipping
 def dropout_forward(x, mask, p):
     return np.where(np.asarray(mask) == 1, np.asarray(x, dtype=np.float64) / (1 - p), 0.0)
