@@ -8,7 +8,7 @@ import gradspec.reference as ref
 
 
 def _scalar_case():
-    """N = T·... = 1 except T = 2: x = (0.5, −1), h0 = 0.2, Wx = 2, Wh = 0.5, b = 0.1."""
+    """N = D = H = 1, T = 2: x = (0.5, −1), h0 = 0.2, Wx = 2, Wh = 0.5, b = 0.1."""
     return (np.array([[[0.5], [-1.0]]]), np.array([[0.2]]), np.array([[2.0]]), np.array([[0.5]]), np.array([0.1]))
 
 

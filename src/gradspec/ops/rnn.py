@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Arg, FdModel, OpProperty, OpSpec, Ref, Sampler
+from ..spec import Arg, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
 
 OP = "rnn"
