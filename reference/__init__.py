@@ -32,5 +32,6 @@ from .regularization import (
     clip_grad_norm, clip_grad_value, dropout_backward, dropout_forward, dropout_mask, global_norm,
     l2_penalty_backward, l2_penalty_forward,
 )
+from .rnn import rnn_backward, rnn_forward
 
 __gradspec_name__ = "gradspec reference (float64 NumPy)"

@@ -10,6 +10,7 @@ import sympy as sp
 import gradspec.reference as ref
 from gradspec import oracles, registry
 from gradspec.impl import Implementation
+from gradspec.ops import rnn as rnn_record
 from gradspec.runner import check
 from gradspec.symbolic import definitions as defs, lookup
 from gradspec.symbolic import derive as dv
@@ -132,6 +133,7 @@ MUTANTS = {
     "tanh": ("1 − tanh instead of 1 − tanh²", lambda x, dy: dy * (1.0 - np.tanh(x))),
     "relu": ("wrong factor on the active side", lambda x, dy: 0.5 * ref.relu_backward(x, dy)),
     "leaky_relu": ("the slope alpha on the active side too", lambda x, a, dy: a * dy),
+    "rnn": ("tanh' from the pre-activation (1 − a²)", rnn_record.tanh_prime_from_preactivation),
     "softmax": ("dropped the −<dy, y> term", lambda x, dy: ref.softmax_forward(x) * dy),
     "affine": ("db = mean instead of sum", _affine_mean),
     "mse": ("missing 1/N", lambda y, t, dy: dy * (y - t)),

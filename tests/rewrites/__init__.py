@@ -83,6 +83,9 @@ REWRITES = {
             "textbook": "row layout from the loss functions"},
     "perceptron": {"order": "np.dot, err = lr·(t − y)", "algorithm": "np.heaviside",
                    "textbook": "Python sum of products"},
+    "rnn": {"order": "one product [h, x]·[Wh; Wx] per step, weight gradients by einsum over (n, t)",
+            "algorithm": "input projection for all steps at once, tanh' = 1/cosh² of the pre-activation",
+            "textbook": "cs231n step functions with caches, dh_t = dy_t + dprev_h"},
 }
 
 MODULES = ("order", "algorithm", "textbook")

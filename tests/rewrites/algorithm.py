@@ -526,3 +526,31 @@ def mlp_loss_and_grads(params, X, T, hidden, output):
         if l:
             delta = (cols[l][0].T @ delta) * _act_prime(hidden, zs[l - 1])
     return loss, grads
+
+
+# ----------------------------------------------------------------------------- rnn (input projection for all steps
+# at once, tanh' = 1/cosh² of the pre-activation, gradients accumulated into the time-major arrays)
+def _rnn_pre(x, h0, Wx, Wh, b):
+    proj = np.einsum("ntd,dh->tnh", x, Wx) + b  # x_t Wx + b for every t in one product
+    pre, h = np.empty_like(proj), h0
+    for t in range(proj.shape[0]):
+        pre[t] = proj[t] + h @ Wh
+        h = np.tanh(pre[t])
+    return pre
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    return np.tanh(_rnn_pre(*(np.asarray(a, dtype=np.float64) for a in (x, h0, Wx, Wh, b)))).transpose(1, 0, 2)
+
+
+def rnn_backward(x, h0, Wx, Wh, b, dy):
+    x, h0, Wx, Wh, b, dy = (np.asarray(a, dtype=np.float64) for a in (x, h0, Wx, Wh, b, dy))
+    pre = _rnn_pre(x, h0, Wx, Wh, b)
+    states = np.concatenate([h0[None], np.tanh(pre)])  # (T + 1, N, H): h_0 .. h_T
+    dpre = np.empty_like(pre)
+    g = np.zeros_like(h0)
+    for t in range(pre.shape[0] - 1, -1, -1):
+        dpre[t] = (dy[:, t] + g) / np.cosh(pre[t]) ** 2
+        g = dpre[t] @ Wh.T
+    dWh = sum(states[t].T @ dpre[t] for t in range(pre.shape[0]))
+    return ((dpre @ Wx.T).transpose(1, 0, 2), g, np.einsum("ntd,tnh->dh", x, dpre), dWh, dpre.sum(axis=(0, 1)))

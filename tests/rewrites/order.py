@@ -426,3 +426,30 @@ def mlp_loss_and_grads(params, X, T, hidden, output):
         if l:
             delta = (delta @ params[l][0].T) * _act_prime(hidden, zs[l - 1])
     return loss, grads
+
+
+# ----------------------------------------------------------------------------- rnn (one product per step, einsum sums)
+def _rnn_states(x, h0, Wx, Wh, b):
+    W = np.concatenate([Wh, Wx])  # [h, x] @ [Wh; Wx]: one product per step
+    h, out = h0, []
+    for t in range(x.shape[1]):
+        h = np.tanh(b + np.concatenate([h, x[:, t]], axis=1) @ W)
+        out.append(h)
+    return np.stack(out, axis=1)
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    return _rnn_states(*(np.asarray(a, dtype=np.float64) for a in (x, h0, Wx, Wh, b)))
+
+
+def rnn_backward(x, h0, Wx, Wh, b, dy):
+    x, h0, Wx, Wh, b, dy = (np.asarray(a, dtype=np.float64) for a in (x, h0, Wx, Wh, b, dy))
+    h = _rnn_states(x, h0, Wx, Wh, b)
+    prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)
+    delta = np.empty_like(h)
+    carry = np.zeros_like(h0)
+    for t in reversed(range(h.shape[1])):
+        delta[:, t] = dy[:, t] * (1 - h[:, t] ** 2) + carry * (1 - h[:, t] ** 2)
+        carry = delta[:, t] @ Wh.T
+    return (np.einsum("nth,dh->ntd", delta, Wx), carry, np.einsum("ntd,nth->dh", x, delta),
+            np.einsum("ntk,nth->kh", prev, delta), np.einsum("nth->h", delta))

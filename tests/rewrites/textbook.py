@@ -459,3 +459,42 @@ def mlp_loss_and_grads(params, X, T, hidden, output):
         if l > 0:
             delta = np.dot(delta, np.transpose(params[l][0])) * d_act(zs[l - 1])
     return loss, grads
+
+
+# ----------------------------------------------------------------------------- rnn (cs231n: a step function with a
+# cache, and the backward step called in a loop, dh_t = dy_t + dprev_h)
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    next_h = np.tanh(np.dot(x, Wx) + np.dot(prev_h, Wh) + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def rnn_step_backward(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h * next_h)
+    return np.dot(da, Wx.T), np.dot(da, Wh.T), np.dot(x.T, da), np.dot(prev_h.T, da), np.sum(da, axis=0)
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    N, T, _ = np.shape(x)
+    h, prev = np.zeros((N, T, np.shape(Wx)[1])), h0
+    for t in range(T):
+        prev, _ = rnn_step_forward(x[:, t, :], prev, Wx, Wh, b)
+        h[:, t, :] = prev
+    return h
+
+
+def rnn_backward(x, h0, Wx, Wh, b, dy):
+    N, T, D = np.shape(x)
+    caches, prev = [], h0
+    for t in range(T):
+        prev, cache = rnn_step_forward(x[:, t, :], prev, Wx, Wh, b)
+        caches.append(cache)
+    dx = np.zeros((N, T, D))
+    dWx, dWh, db = np.zeros(np.shape(Wx)), np.zeros(np.shape(Wh)), np.zeros(np.shape(b))
+    dprev_h = np.zeros(np.shape(h0))
+    for t in reversed(range(T)):
+        dx[:, t, :], dprev_h, dWx_t, dWh_t, db_t = rnn_step_backward(dy[:, t, :] + dprev_h, caches[t])
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    return dx, dprev_h, dWx, dWh, db
