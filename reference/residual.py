@@ -14,7 +14,8 @@ def _check(x, W1, b1, W2, b2):
     b2 = as_float_array("b2", b2, ndim=1)
     D, H = W1.shape
     if x.shape[1] != D:
-        raise ValueError(f"residual: W1 rows must equal x columns (W1 is (D, H), x is (N, D)), got x {x.shape} and W1 {W1.shape}")
+        raise ValueError(f"residual: W1 rows must equal x columns (W1 is (D, H), x is (N, D)), "
+                         f"got x {x.shape} and W1 {W1.shape}")
     if b1.shape != (H,):
         raise ValueError(f"residual: b1 must have shape (H,) = ({H},) to match W1 {W1.shape}, got {b1.shape}")
     if W2.shape != (H, D):

@@ -37,12 +37,14 @@ PROTOCOL = {
     **{i: [i] for i in ("init_xavier_normal", "init_xavier_uniform", "init_he_normal", "init_he_uniform", "init_lecun_normal")},
     "mlp": ["mlp_loss_and_grads"],
     "perceptron": ["perceptron_update"],
+    "embedding": ["embedding_forward", "embedding_backward"],
+    "residual": ["residual_forward", "residual_backward"],
 }
 #: Differentiable array arguments per the table's "backward returns" column.
 DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
                   "mse": ["y"], "cross_entropy": ["p"], "softmax_cross_entropy": ["z"], "binary_cross_entropy": ["z"],
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
-                  "dropout": ["x"], "l2_penalty": ["W"]}
+                  "dropout": ["x"], "l2_penalty": ["W"], "embedding": ["E"], "residual": ["x", "W1", "b1", "W2", "b2"]}
 
 SAMPLES_PER_OP = 12
 

@@ -81,6 +81,11 @@ REWRITES = {
             "textbook": "row layout from the loss functions"},
     "perceptron": {"order": "np.dot, err = lr·(t − y)", "algorithm": "np.heaviside",
                    "textbook": "Python sum of products"},
+    "embedding": {"order": "dE row by row: the rows of dy of each used id summed by np.sum",
+                  "algorithm": "one-hot matrix products (onehot·E, onehotᵀ·dy)",
+                  "textbook": "one position at a time, dE[id] += dy row"},
+    "residual": {"order": "(x + b2) + relu(h)·W2, einsum backward", "algorithm": "column layout, np.heaviside mask",
+                 "textbook": "composed from affine and relu layers plus the skip connection"},
 }
 
 MODULES = ("order", "algorithm", "textbook")

@@ -19,7 +19,8 @@ IDENTITY = "dx = dy + dh W1ᵀ: the identity path's gradient dy is added once to
 
 def pre_activation(s: dict) -> np.ndarray:
     """h = x W1 + b1 (N, H)."""
-    return np.asarray(s["x"], dtype=np.float64) @ np.asarray(s["W1"], dtype=np.float64) + np.asarray(s["b1"], dtype=np.float64)
+    x, W1, b1 = (np.asarray(s[k], dtype=np.float64) for k in ("x", "W1", "b1"))
+    return x @ W1 + b1
 
 
 def kink_distance(s: dict) -> float:
@@ -27,24 +28,61 @@ def kink_distance(s: dict) -> float:
 
 
 def keep_from_zero(pre: np.ndarray, b: float, margin: float) -> float:
-    """The value nearest ``b`` that keeps every ``pre + b`` at least ``margin`` from 0."""
-    intervals: list[list[float]] = []
-    for c in np.sort(-np.asarray(pre, dtype=np.float64)):
-        lo, hi = c - margin, c + margin
-        if intervals and lo <= intervals[-1][1]:
-            intervals[-1][1] = max(intervals[-1][1], hi)
-        else:
-            intervals.append([lo, hi])
-    for lo, hi in intervals:
-        if lo < b < hi:
-            return lo - margin if (b - lo) < (hi - b) else hi + margin
-    return b
+    """The value nearest ``b`` that keeps every ``pre + b`` at least ``margin`` from 0 (b itself when it does)."""
+    pre = np.asarray(pre, dtype=np.float64)
+    cands = np.concatenate([[b], -pre - margin, -pre + margin])
+    ok = [c for c in cands if np.min(np.abs(pre + c)) >= 0.999 * margin]
+    return float(min(ok, key=lambda c: abs(c - b)))
 
 
 def fix_biases(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, margin: float) -> np.ndarray:
     """b1 moved unit by unit so that every pre-activation of x W1 + b1 keeps ``margin`` from relu's kink."""
     pre = x @ W1
     return np.array([keep_from_zero(pre[:, j], float(b1[j]), margin) for j in range(len(b1))], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- local building blocks
+# (gradspec.properties' own strategies and property helpers are not imported: that package's __init__ reaches the
+# registry, so a record importing it would close an import cycle through the records)
+SCALES = (1e-3, 1e-1, 1.0, 10.0, 100.0)
+
+
+def hyp_arrays(shape, low: float, high: float):
+    """Hypothesis float64 arrays with every element drawn from [low, high]: finite, no subnormals (tiny values -> 0)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    el = st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
+    if low <= 0.0 <= high:
+        el = el.map(lambda v: 0.0 if abs(v) < 1e-150 else v)
+    return hnp.arrays(np.float64, tuple(int(s) for s in shape), elements=el, fill=st.nothing())
+
+
+def function(impl, name: str):
+    """The protocol function ``name`` of ``impl`` (a module or object, or a gradspec Implementation wrapping one)."""
+    obj = impl.obj if hasattr(impl, "obj") and hasattr(impl, "call") else impl
+    return getattr(obj, name)
+
+
+def cotangent(sample: dict, shape) -> np.ndarray:
+    """A N(0, 1) cotangent of ``shape`` from the sample's seed."""
+    return np.random.default_rng([int(sample.get("seed", 0)), 1]).normal(size=tuple(shape))
+
+
+def assert_close(actual, expected, tol, rule: str, what: str) -> None:
+    """|actual − expected| <= tol element-wise, else AssertionError naming the rule, the worst element, its values."""
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        raise AssertionError(f"{rule}: {what} has shape {a.shape}, expected {e.shape}")
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), e.shape)
+    err = np.abs(a - e)
+    bad = ~(err <= tol)
+    if np.any(bad):
+        k = int(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf) - tol, -np.inf)))
+        idx = [int(i) for i in np.unravel_index(k, e.shape)] if e.ndim else []
+        raise AssertionError(f"{rule}: {what}{idx} = {float(a.flat[k])!r}, expected {float(e.flat[k])!r} "
+                             f"(|error| {err.flat[k]:.3g} > tolerance {tol.flat[k]:.3g}; "
+                             f"{int(bad.sum())} of {bad.size} off)")
 
 
 # --------------------------------------------------------------------------- sampler
@@ -72,7 +110,6 @@ def residual_strategy(mode: str):
     from hypothesis import event, strategies as st
     from hypothesis.extra import numpy as hnp
 
-    from ..properties.strategies import arrays, scales
 
     @st.composite
     def draw_sample(draw):
@@ -86,14 +123,15 @@ def residual_strategy(mode: str):
             b1[j] = -float((x @ W1)[0, j]) + 0.0  # unit j of example 0 sits exactly on relu's kink
             event("on kink: a hidden pre-activation exactly 0")
         else:
-            s = 1e3 if mode == "hard" else draw(scales())
-            x, W1, W2 = draw(arrays((N, D), -s, s)), draw(arrays((D, H), -1.0, 1.0)), draw(arrays((H, D), -1.0, 1.0))
+            s = 1e3 if mode == "hard" else draw(st.sampled_from(SCALES))
+            x = draw(hyp_arrays((N, D), -s, s))
+            W1, W2 = draw(hyp_arrays((D, H), -1.0, 1.0)), draw(hyp_arrays((H, D), -1.0, 1.0))
             if mode == "hard":
                 W1, W2 = W1 * 1e3, W2 * 1e3
                 event("hard: values up to 1e3, sums of terms up to 1e6")
-            b2 = draw(arrays((D,), -s, s))
+            b2 = draw(hyp_arrays((D,), -s, s))
             scale = max(1.0, float(np.max(np.abs(x @ W1))))
-            b1 = fix_biases(x, W1, draw(arrays((H,), -scale, scale)), 2 * KINK_MARGIN * scale)
+            b1 = fix_biases(x, W1, draw(hyp_arrays((H,), -scale, scale)), 2 * KINK_MARGIN * scale)
             if kink_distance({"x": x, "W1": W1, "b1": b1}) < 4 * KINK_MARGIN * scale:
                 event("near kink: a pre-activation within two margins of 0")
         return {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "seed": draw(st.integers(0, 2**32 - 1))}
@@ -191,14 +229,13 @@ ARGS = ("x", "W1", "b1", "W2", "b2")
 
 def prop_identity_path(impl, sample):
     """With W2 = 0 the block is x + b2: y = x + b2, dx = dy (the identity path, once), dW1 = 0 and db1 = 0, exactly."""
-    from ..properties.props import assert_close, draw_cotangent, fn
 
     s = dict(sample, W2=np.zeros_like(np.asarray(sample["W2"], dtype=np.float64)))
     args = [np.asarray(s[k], dtype=np.float64) for k in ARGS]
-    y = fn(impl, "residual_forward")(*args)
+    y = function(impl, "residual_forward")(*args)
     assert_close(y, args[0] + args[4], 0.0, "residual with W2 = 0: y = x + b2", "y")
-    dy = draw_cotangent(NAME, s)
-    dx, dW1, db1, _, _ = fn(impl, "residual_backward")(*args, dy)
+    dy = cotangent(s, np.shape(s["x"]))
+    dx, dW1, db1, _, _ = function(impl, "residual_backward")(*args, dy)
     assert_close(dx, dy, 0.0, f"residual with W2 = 0: {IDENTITY}, and the branch's is 0", "dx")
     assert_close(dW1, np.zeros_like(args[1]), 0.0, "residual with W2 = 0: no gradient reaches W1", "dW1")
     assert_close(db1, np.zeros_like(args[2]), 0.0, "residual with W2 = 0: no gradient reaches b1", "db1")
@@ -207,17 +244,16 @@ def prop_identity_path(impl, sample):
 def prop_relu_convention(impl, sample):
     """On integer inputs (exact sums) with a pre-activation exactly 0: the forward and every gradient equal the
     spec's formulas exactly, relu'(0) = 0 (dy drawn as small integers too)."""
-    from ..properties.props import assert_close, fn
 
     x, W1, b1, W2, b2 = (np.asarray(sample[k], dtype=np.float64) for k in ARGS)
     rng = np.random.default_rng([int(sample.get("seed", 0)), 11])
     dy = rng.integers(-3, 4, size=x.shape).astype(np.float64)
     h = x @ W1 + b1
-    assert_close(fn(impl, "residual_forward")(x, W1, b1, W2, b2), x + np.maximum(h, 0.0) @ W2 + b2, 0.0,
+    assert_close(function(impl, "residual_forward")(x, W1, b1, W2, b2), x + np.maximum(h, 0.0) @ W2 + b2, 0.0,
                  "residual: y = x + relu(x W1 + b1) W2 + b2", "y")
     dh = (dy @ W2.T) * (h > 0)
     want = (dy + dh @ W1.T, x.T @ dh, dh.sum(axis=0), np.maximum(h, 0.0).T @ dy, dy.sum(axis=0))
-    got = fn(impl, "residual_backward")(x, W1, b1, W2, b2, dy)
+    got = function(impl, "residual_backward")(x, W1, b1, W2, b2, dy)
     for name, g, w in zip(ARGS, got, want):
         assert_close(g, w, 0.0, f"residual: {CONVENTION}", f"d{name}")
 
@@ -267,7 +303,8 @@ CATALOGUE.variant(
     "relu_mask_from_wrong_preactivation", NAME,
     "residual_backward takes relu's mask from x W1 (the pre-activation without b1) instead of h = x W1 + b1: a unit "
     "whose bias changes its sign gets the wrong gate",
-    mutant="residual_relu_mask_without_bias", description="residual_backward masks with x W1 > 0 instead of x W1 + b1 > 0",
+    mutant="residual_relu_mask_without_bias",
+    description="residual_backward masks with x W1 > 0 instead of x W1 + b1 > 0",
     residual_backward=backward_mask_without_bias)
 
 
