@@ -143,3 +143,12 @@ def test_with_repeat_only_changes_ids_without_a_repeat():
     assert rec.with_repeat(np.array([3, 1, 2])).tolist() == [3, 1, 3]
     assert rec.with_repeat(np.array([3, 1, 3])).tolist() == [3, 1, 3]
     assert rec.with_repeat(np.array([2])).tolist() == [2]
+
+
+def test_the_sympy_cases_differ_in_the_shape_of_ids():
+    """The derivation cache keys a sample by its arrays' shapes: two cases with ids of one shape would share one."""
+    from gradspec.symbolic.definitions import structure_key
+
+    keys = {structure_key(OP, registry.get(OP).sample.draw(c, np.random.default_rng(0))) for c in rec.CASES}
+    assert len(keys) == len(rec.CASES)
+    assert len({np.shape(c["ids"]) for c in rec.CASES}) == len(rec.CASES)

@@ -87,6 +87,8 @@ def embedding_values(case: dict, rng: np.random.Generator) -> dict:
 
 #: The structures the SymPy derivation runs at: fixed ids (the derivation depends on them), each with an id
 #: repeated (scatter-add) and a row no id selects; the first has 2-D ids whose transpose pairs them otherwise.
+#: The symbolic oracle caches a derivation by the shapes of a sample's arrays (an int array other than ``labels``
+#: counts by its shape), so no two cases share the shape of ids.
 CASES = ({"ids": ((0, 2, 0), (1, 0, 3)), "V": 5, "D": 2}, {"ids": (1, 1, 0, 1), "V": 3, "D": 3})
 
 
@@ -99,7 +101,6 @@ def embedding_strategy(mode: str):
     every id the same (one row sums every dy row) and |E| up to 1e3."""
     from hypothesis import event, strategies as st
     from hypothesis.extra import numpy as hnp
-
 
     @st.composite
     def draw_sample(draw):

@@ -110,7 +110,6 @@ def residual_strategy(mode: str):
     from hypothesis import event, strategies as st
     from hypothesis.extra import numpy as hnp
 
-
     @st.composite
     def draw_sample(draw):
         N, D, H = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
