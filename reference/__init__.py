@@ -13,6 +13,7 @@ from .activations import (
 from .affine import affine_backward, affine_forward
 from .cnn import cnn_loss_and_grads
 from .conv import col2im, conv2d_backward, conv2d_forward, im2col
+from .embedding import embedding_backward, embedding_forward
 from .init import (
     fans, init_he_normal, init_he_uniform, init_lecun_normal, init_xavier_normal, init_xavier_uniform,
 )
@@ -33,5 +34,6 @@ from .regularization import (
     l2_penalty_backward, l2_penalty_forward,
 )
 from .rnn import rnn_backward, rnn_forward
+from .residual import residual_backward, residual_forward
 
 __gradspec_name__ = "gradspec reference (float64 NumPy)"

@@ -127,6 +127,17 @@ def _affine_no_transpose(x, W, b, dy):
     return dy @ W, dW, db  # W instead of Wᵀ: right shape only when W is square (the second case), wrong values
 
 
+def _embedding_assigned(ids, E, dy):
+    dE = np.zeros_like(E)
+    dE[np.ravel(ids)] = np.reshape(dy, (-1, E.shape[1]))  # last write wins
+    return dE
+
+
+def _residual_branch_only(x, W1, b1, W2, b2, dy):
+    dx, dW1, db1, dW2, db2 = ref.residual_backward(x, W1, b1, W2, b2, dy)
+    return dx - dy, dW1, db1, dW2, db2
+
+
 #: op -> (description, wrong backward)
 MUTANTS = {
     "sigmoid": ("dropped (1 − σ) factor", lambda x, dy: dy * _sig(x)),
@@ -151,6 +162,8 @@ MUTANTS = {
                                             *ref.layernorm_backward(x, g, b, eps, dy)[1:])),
     "dropout": ("mask dropped", lambda x, m, p, dy: dy / (1.0 - p)),
     "l2_penalty": ("wrong factor 1/2", lambda W, lam, dy: 0.5 * dy * lam * W),
+    "embedding": ("assignment: a repeated id keeps its last row of dy", _embedding_assigned),
+    "residual": ("the identity path's dy dropped from dx", _residual_branch_only),
 }
 
 

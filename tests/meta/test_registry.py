@@ -39,6 +39,8 @@ PROTOCOL = {
     "mlp": ["mlp_loss_and_grads"],
     "perceptron": ["perceptron_update"],
     "rnn": ["rnn_forward", "rnn_backward"],
+    "embedding": ["embedding_forward", "embedding_backward"],
+    "residual": ["residual_forward", "residual_backward"],
 }
 #: Differentiable array arguments per the table's "backward returns" column.
 DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
@@ -46,7 +48,7 @@ DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": 
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
                   "layernorm": ["x", "gamma", "beta"],
                   "dropout": ["x"], "l2_penalty": ["W"],
-                  "rnn": ["x", "h0", "Wx", "Wh", "b"]}
+                  "rnn": ["x", "h0", "Wx", "Wh", "b"], "embedding": ["E"], "residual": ["x", "W1", "b1", "W2", "b2"]}
 
 SAMPLES_PER_OP = 12
 

@@ -86,6 +86,11 @@ REWRITES = {
     "rnn": {"order": "one product [h, x]·[Wh; Wx] per step, weight gradients by einsum over (n, t)",
             "algorithm": "input projection for all steps at once, tanh' = 1/cosh² of the pre-activation",
             "textbook": "cs231n step functions with caches, dh_t = dy_t + dprev_h"},
+    "embedding": {"order": "dE row by row: the rows of dy of each used id summed by np.sum",
+                  "algorithm": "one-hot matrix products (onehot·E, onehotᵀ·dy)",
+                  "textbook": "one position at a time, dE[id] += dy row"},
+    "residual": {"order": "(x + b2) + relu(h)·W2, einsum backward", "algorithm": "column layout, np.heaviside mask",
+                 "textbook": "composed from affine and relu layers plus the skip connection"},
 }
 
 MODULES = ("order", "algorithm", "textbook")

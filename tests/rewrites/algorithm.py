@@ -554,3 +554,37 @@ def rnn_backward(x, h0, Wx, Wh, b, dy):
         g = dpre[t] @ Wh.T
     dWh = sum(states[t].T @ dpre[t] for t in range(pre.shape[0]))
     return ((dpre @ Wx.T).transpose(1, 0, 2), g, np.einsum("ntd,tnh->dh", x, dpre), dWh, dpre.sum(axis=(0, 1)))
+# ----------------------------------------------------------------------------- embedding, residual block
+def _one_hot(ids, V):
+    """(positions, V) one-hot rows of the flattened ids; ids outside [0, V) are refused."""
+    flat = np.asarray(ids).reshape(-1)
+    if flat.size and (flat.min() < 0 or flat.max() >= V):
+        raise ValueError(f"embedding ids must lie in [0, {V})")
+    return (flat[:, None] == np.arange(V)[None, :]).astype(np.float64)
+
+
+def embedding_forward(ids, E):
+    E = np.asarray(E, dtype=np.float64)
+    return (_one_hot(ids, E.shape[0]) @ E).reshape(np.shape(ids) + (E.shape[1],))  # a product with one-hot rows
+
+
+def embedding_backward(ids, E, dy):
+    E = np.asarray(E, dtype=np.float64)
+    return _one_hot(ids, E.shape[0]).T @ np.asarray(dy, dtype=np.float64).reshape(-1, E.shape[1])
+
+
+def residual_forward(x, W1, b1, W2, b2):
+    # column layout: hᵀ = W1ᵀxᵀ + b1, yᵀ = xᵀ + W2ᵀ relu(hᵀ) + b2, transposed back
+    xT = np.asarray(x, dtype=np.float64).T
+    hT = np.asarray(W1).T @ xT + np.asarray(b1)[:, None]
+    return (xT + (np.asarray(W2).T @ np.maximum(hT, 0.0) + np.asarray(b2)[:, None])).T
+
+
+def residual_backward(x, W1, b1, W2, b2, dy):
+    xT, dyT = np.asarray(x, dtype=np.float64).T, np.asarray(dy, dtype=np.float64).T
+    W1, W2 = np.asarray(W1, dtype=np.float64), np.asarray(W2, dtype=np.float64)
+    hT = W1.T @ xT + np.asarray(b1)[:, None]
+    aT = np.maximum(hT, 0.0)
+    dhT = np.heaviside(hT, 0.0) * (W2 @ dyT)
+    dxT = dyT + W1 @ dhT  # the identity path, then the branch
+    return dxT.T, (dhT @ xT.T).T, dhT.sum(axis=1), (dyT @ aT.T).T, dyT.sum(axis=1)

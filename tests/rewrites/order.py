@@ -453,3 +453,40 @@ def rnn_backward(x, h0, Wx, Wh, b, dy):
         carry = delta[:, t] @ Wh.T
     return (np.einsum("nth,dh->ntd", delta, Wx), carry, np.einsum("ntd,nth->dh", x, delta),
             np.einsum("ntk,nth->kh", prev, delta), np.einsum("nth->h", delta))
+# ----------------------------------------------------------------------------- embedding, residual block
+def _ids_in_range(ids, V):
+    ids = np.asarray(ids)
+    if ids.size and not (0 <= ids.min() and ids.max() < V):
+        raise ValueError(f"ids must lie in [0, {V}), got values in [{ids.min()}, {ids.max()}]")
+    return ids
+
+
+def embedding_forward(ids, E):
+    E = np.asarray(E, dtype=np.float64)
+    ids = _ids_in_range(ids, E.shape[0])
+    return E[ids.reshape(-1)].reshape(ids.shape + (E.shape[1],))
+
+
+def embedding_backward(ids, E, dy):
+    E = np.asarray(E, dtype=np.float64)
+    flat = _ids_in_range(ids, E.shape[0]).reshape(-1)
+    rows = np.asarray(dy, dtype=np.float64).reshape(-1, E.shape[1])
+    dE = np.zeros(E.shape)
+    for v in np.unique(flat):  # each used row once, its rows of dy summed by np.sum (pairwise)
+        dE[v] = rows[flat == v].sum(axis=0)
+    return dE
+
+
+def residual_forward(x, W1, b1, W2, b2):
+    x = np.asarray(x, dtype=np.float64)
+    h = x @ W1 + b1
+    return (x + b2) + (h * (h > 0)) @ W2  # the biases added to x first
+
+
+def residual_backward(x, W1, b1, W2, b2, dy):
+    x, dy = np.asarray(x, dtype=np.float64), np.asarray(dy, dtype=np.float64)
+    h = x @ W1 + b1
+    a = h * (h > 0)
+    dh = (h > 0) * np.einsum("nd,hd->nh", dy, W2)
+    return np.einsum("nh,dh->nd", dh, W1) + dy, np.einsum("nd,nh->dh", x, dh), np.einsum("nh->h", dh), \
+        np.einsum("nh,nd->hd", a, dy), np.einsum("nd->d", dy)

@@ -498,3 +498,37 @@ def rnn_backward(x, h0, Wx, Wh, b, dy):
         dWh += dWh_t
         db += db_t
     return dx, dprev_h, dWx, dWh, db
+# ----------------------------------------------------------------------------- embedding, residual block
+def _checked_ids(ids, V):
+    flat = [int(v) for v in np.asarray(ids).reshape(-1)]
+    for v in flat:
+        if not 0 <= v < V:
+            raise ValueError(f"embedding id {v} is not a row of E (V = {V})")
+    return flat
+
+
+def embedding_forward(ids, E):
+    E = np.asarray(E, dtype=np.float64)
+    rows = [E[v] for v in _checked_ids(ids, E.shape[0])]
+    return np.array(rows, dtype=np.float64).reshape(np.shape(ids) + (E.shape[1],))
+
+
+def embedding_backward(ids, E, dy):
+    E = np.asarray(E, dtype=np.float64)
+    rows = np.asarray(dy, dtype=np.float64).reshape(-1, E.shape[1])
+    dE = np.zeros(E.shape)
+    for i, v in enumerate(_checked_ids(ids, E.shape[0])):  # one position at a time: repeated ids accumulate
+        dE[v] += rows[i]
+    return dE
+
+
+def residual_forward(x, W1, b1, W2, b2):
+    # the block as its layers: affine, relu, affine, plus the skip connection
+    return np.asarray(x, dtype=np.float64) + affine_forward(relu_forward(affine_forward(x, W1, b1)), W2, b2)
+
+
+def residual_backward(x, W1, b1, W2, b2, dy):
+    h = affine_forward(x, W1, b1)
+    da, dW2, db2 = affine_backward(relu_forward(h), W2, b2, dy)
+    dx_branch, dW1, db1 = affine_backward(x, W1, b1, relu_backward(h, da))
+    return np.asarray(dy, dtype=np.float64) + dx_branch, dW1, db1, dW2, db2
