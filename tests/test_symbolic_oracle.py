@@ -133,6 +133,8 @@ MUTANTS = {
     "relu": ("wrong factor on the active side", lambda x, dy: 0.5 * ref.relu_backward(x, dy)),
     "leaky_relu": ("the slope alpha on the active side too", lambda x, a, dy: a * dy),
     "softmax": ("dropped the −<dy, y> term", lambda x, dy: ref.softmax_forward(x) * dy),
+    "gelu": ("the tanh approximation's derivative", lambda x, dy: ref.gelu_tanh_backward(x, dy)),
+    "gelu_tanh": ("the exact gelu's derivative", lambda x, dy: ref.gelu_backward(x, dy)),
     "affine": ("db = mean instead of sum", _affine_mean),
     "mse": ("missing 1/N", lambda y, t, dy: dy * (y - t)),
     "cross_entropy": ("sign flipped", lambda p, t, dy: dy * t / (p * p.shape[0])),
