@@ -7,7 +7,7 @@ One module per spec area; each function validates its inputs and raises
 ``ValueError`` naming the rule and the values seen.
 """
 from .activations import (
-    leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward, softmax_forward,
+    gelu_backward, gelu_forward, gelu_tanh_backward, gelu_tanh_forward, leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, softmax_backward, softmax_forward,
     step_forward, tanh_backward, tanh_forward,
 )
 from .affine import affine_backward, affine_forward

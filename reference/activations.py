@@ -6,6 +6,8 @@ the upstream gradient and returns the vector-Jacobian product.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._validate import as_float_array, scalar, upstream
@@ -159,3 +161,80 @@ def softmax_backward(x, dy):
     y = softmax_forward(x)
     dy = upstream(dy, y.shape)
     return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+
+
+#: float64 roundings of the GELU constants (each within half an ulp of the exact value)
+SQRT1_2 = 0.7071067811865476  # 1/√2
+INV_SQRT_2PI = 0.3989422804014327  # 1/√(2π)
+SQRT_2_OVER_PI = 0.7978845608028654  # √(2/π)
+GELU_TANH_COEFF = 0.044715  # the cubic coefficient of the tanh approximation
+
+erf = np.vectorize(math.erf, otypes=[np.float64])
+erf.__doc__ = "The error function, element-wise (the C library's erf, through :func:`math.erf`)."
+
+
+def gelu_forward(x):
+    r"""Gaussian error linear unit, the exact (erf) form.
+
+    .. math:: \mathrm{gelu}(x) = x\,\Phi(x) = \tfrac12 x\,\bigl(1 + \mathrm{erf}(x/\sqrt2)\bigr)
+
+    Shapes
+    ------
+    x : any shape. Returns the same shape.
+    """
+    x = as_float_array("x", x)
+    return 0.5 * x * (1.0 + erf(x * SQRT1_2))
+
+
+def gelu_backward(x, dy):
+    r""":math:`\partial L/\partial x = dy \cdot (\Phi(x) + x\,\varphi(x))`, with
+    :math:`\Phi(x) = \tfrac12(1 + \mathrm{erf}(x/\sqrt2))` and :math:`\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}`.
+
+    Shapes
+    ------
+    x, dy : same shape. Returns dx of that shape.
+    """
+    x = as_float_array("x", x)
+    dy = upstream(dy, x.shape)
+    cdf = 0.5 * (1.0 + erf(x * SQRT1_2))
+    with np.errstate(over="ignore"):  # x² = inf for |x| > 1.3e154: e^−inf = 0, the true value
+        pdf = np.exp(-0.5 * x * x) * INV_SQRT_2PI
+    return dy * (cdf + x * pdf)
+
+
+def gelu_tanh_forward(x):
+    r"""GELU by its tanh approximation (Hendrycks and Gimpel; PyTorch's ``approximate="tanh"``).
+
+    .. math:: \mathrm{gelu\_tanh}(x) = \tfrac12 x\,\bigl(1 + \tanh u\bigr),\quad
+              u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)
+
+    Shapes
+    ------
+    x : any shape. Returns the same shape.
+    """
+    x = as_float_array("x", x)
+    with np.errstate(over="ignore"):  # x³ = ±inf for |x| > 5.6e102: tanh(±inf) = ±1, the true limit
+        u = SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * (x * x * x))
+    return 0.5 * x * (1.0 + np.tanh(u))
+
+
+def gelu_tanh_backward(x, dy):
+    r""":math:`\partial L/\partial x = dy \cdot \bigl(\tfrac12(1 + \tanh u)
+    + \tfrac12 x\,(1 - \tanh^2 u)\,\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)\bigr)`,
+    :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`.
+
+    Where :math:`1 - \tanh^2 u` is 0 in float64 (:math:`|u| > 19`) the second term is 0, also when
+    :math:`x^2` overflows.
+
+    Shapes
+    ------
+    x, dy : same shape. Returns dx of that shape.
+    """
+    x = as_float_array("x", x)
+    dy = upstream(dy, x.shape)
+    with np.errstate(over="ignore", invalid="ignore"):  # only where 1 − tanh² u = 0, replaced by 0 below
+        x2 = x * x
+        t = np.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * (x2 * x)))
+        sech2 = 1.0 - t * t
+        slope = 0.5 * x * sech2 * (SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEFF * x2))
+    return dy * (0.5 * (1.0 + t) + np.where(sech2 > 0.0, slope, 0.0))

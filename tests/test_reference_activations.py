@@ -1,4 +1,4 @@
-"""Reference activations: sigmoid, tanh, relu, step, softmax."""
+"""Reference activations: sigmoid, tanh, relu, leaky_relu, step, softmax, gelu, gelu_tanh."""
 import math
 
 import numpy as np
@@ -198,3 +198,56 @@ def test_softmax_needs_a_class_axis():
         ref.softmax_forward(np.zeros((3, 0)))
     with pytest.raises(ValueError, match=r"got shape \(\)"):
         ref.softmax_forward(np.float64(1.0))
+
+
+# --------------------------------------------------------------------------- gelu, gelu_tanh
+def test_gelu_hand_values():
+    # gelu(x) = x·Φ(x): Φ(0) = 1/2, Φ(1) = 0.8413447460685429..., Φ(−1) = 1 − Φ(1); φ(1) = e^−½/√(2π) = 0.24197072451914337
+    phi1, pdf1 = 0.8413447460685429, 0.24197072451914337
+    x = np.array([0.0, 1.0, -1.0])
+    with strict():
+        np.testing.assert_allclose(ref.gelu_forward(x), [0.0, phi1, -(1.0 - phi1)], rtol=1e-15, atol=1e-300)
+        # gelu' = Φ + x·φ: 1/2, Φ(1) + φ(1), Φ(−1) − φ(1); times dy = (2, 4, −8)
+        np.testing.assert_allclose(ref.gelu_backward(x, np.array([2.0, 4.0, -8.0])),
+                                   [1.0, 4.0 * (phi1 + pdf1), -8.0 * (1.0 - phi1 - pdf1)], rtol=1e-14)
+
+
+def test_gelu_tanh_hand_values():
+    # u(1) = √(2/π)·1.044715; gelu_tanh(1) = (1 + tanh u)/2; gelu_tanh'(0) = 1/2
+    u = math.sqrt(2.0 / math.pi) * 1.044715
+    t = math.tanh(u)
+    with strict():
+        np.testing.assert_allclose(ref.gelu_tanh_forward(np.array([0.0, 1.0, -1.0])),
+                                   [0.0, (1.0 + t) / 2.0, -(1.0 - t) / 2.0], rtol=1e-15, atol=1e-300)
+        d1 = (1.0 + t) / 2.0 + 0.5 * (1.0 - t * t) * math.sqrt(2.0 / math.pi) * (1.0 + 3.0 * 0.044715)
+        np.testing.assert_allclose(ref.gelu_tanh_backward(np.array([0.0, 1.0]), np.array([3.0, 5.0])),
+                                   [1.5, 5.0 * d1], rtol=1e-14)
+
+
+@pytest.mark.parametrize("op", ["gelu", "gelu_tanh"])
+def test_gelu_saturates_without_warnings_at_huge_inputs(op):
+    # far left: 0 and slope 0; far right: x and slope 1; x³ and x² overflow for |x| > 5.6e102 and 1.3e154
+    x = np.array([-1e200, -1e120, -1000.0, 1000.0, 1e120, 1e200])
+    with strict():
+        y = getattr(ref, f"{op}_forward")(x)
+        dx = getattr(ref, f"{op}_backward")(x, np.full(6, 2.0))
+    np.testing.assert_array_equal(y, [0.0, 0.0, 0.0, 1000.0, 1e120, 1e200])
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0, 2.0, 2.0, 2.0])
+
+
+def test_gelu_and_gelu_tanh_are_different_functions_close_together():
+    # the tanh approximation is within 4.7e-4 of gelu (derivative within 8.7e-4), never equal to it off 0
+    x = np.linspace(-8.0, 8.0, 16001)
+    one = np.ones_like(x)
+    df = np.abs(ref.gelu_forward(x) - ref.gelu_tanh_forward(x))
+    dd = np.abs(ref.gelu_backward(x, one) - ref.gelu_tanh_backward(x, one))
+    assert 4.6e-4 < df.max() < 4.8e-4 and 8.6e-4 < dd.max() < 8.8e-4
+    assert abs(x[np.argmax(df)] + 2.70) < 0.01 and abs(x[np.argmax(dd)] - 2.02) < 0.01
+
+
+@pytest.mark.parametrize("op", ["gelu", "gelu_tanh"])
+def test_gelu_rejects_non_finite_x_and_a_dy_of_another_shape(op):
+    with pytest.raises(ValueError, match="x must be finite"):
+        getattr(ref, f"{op}_forward")(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match=r"dy must have the forward output's shape \(2,\)"):
+        getattr(ref, f"{op}_backward")(np.array([1.0, 2.0]), np.ones(3))

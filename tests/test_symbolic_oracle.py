@@ -146,6 +146,8 @@ MUTANTS = {
     "leaky_relu": ("the slope alpha on the active side too", lambda x, a, dy: a * dy),
     "rnn": ("tanh' from the pre-activation (1 − a²)", rnn_record.tanh_prime_from_preactivation),
     "softmax": ("dropped the −<dy, y> term", lambda x, dy: ref.softmax_forward(x) * dy),
+    "gelu": ("the tanh approximation's derivative", lambda x, dy: ref.gelu_tanh_backward(x, dy)),
+    "gelu_tanh": ("the exact gelu's derivative", lambda x, dy: ref.gelu_backward(x, dy)),
     "affine": ("db = mean instead of sum", _affine_mean),
     "mse": ("missing 1/N", lambda y, t, dy: dy * (y - t)),
     "cross_entropy": ("sign flipped", lambda p, t, dy: dy * t / (p * p.shape[0])),

@@ -20,6 +20,8 @@ PROTOCOL = {
     "leaky_relu": ["leaky_relu_forward", "leaky_relu_backward"],
     "step": ["step_forward"],
     "softmax": ["softmax_forward", "softmax_backward"],
+    "gelu": ["gelu_forward", "gelu_backward"],
+    "gelu_tanh": ["gelu_tanh_forward", "gelu_tanh_backward"],
     "affine": ["affine_forward", "affine_backward"],
     "mse": ["mse_forward", "mse_backward"],
     "cross_entropy": ["cross_entropy_forward", "cross_entropy_backward"],
@@ -43,7 +45,7 @@ PROTOCOL = {
     "residual": ["residual_forward", "residual_backward"],
 }
 #: Differentiable array arguments per the table's "backward returns" column.
-DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
+DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "gelu": ["x"], "gelu_tanh": ["x"], "affine": ["x", "W", "b"],
                   "mse": ["y"], "cross_entropy": ["p"], "softmax_cross_entropy": ["z"], "binary_cross_entropy": ["z"],
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
                   "layernorm": ["x", "gamma", "beta"],
@@ -197,8 +199,8 @@ def test_step_and_perceptron_samples_include_the_boundary():
 
 # --------------------------------------------------------------------------- API of the registry
 def test_get_unknown_op_lists_the_known_ones():
-    with pytest.raises(KeyError, match=r"unknown op 'gelu'; known ops: sigmoid, tanh"):
-        registry.get("gelu")
+    with pytest.raises(KeyError, match=r"unknown op 'no_such_op'; known ops: sigmoid, tanh"):
+        registry.get("no_such_op")
 
 
 def test_differentiable_ops_are_those_with_a_gradient():

@@ -9,6 +9,7 @@ not from ``gradspec.reference``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -588,3 +589,51 @@ def residual_backward(x, W1, b1, W2, b2, dy):
     dhT = np.heaviside(hT, 0.0) * (W2 @ dyT)
     dxT = dyT + W1 @ dhT  # the identity path, then the branch
     return dxT.T, (dhT @ xT.T).T, dhT.sum(axis=1), (dyT @ aT.T).T, dyT.sum(axis=1)
+# ----------------------------------------------------------------------------- gelu
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _normal_cdf(x):
+    """Φ from erfc on either side: erfc(−x/√2)/2 for x < 0, 1 − erfc(x/√2)/2 for x ≥ 0 (no cancellation)."""
+    z = np.abs(x) * 0.7071067811865476
+    tail = 0.5 * _erfc(z)
+    return np.where(x < 0, tail, 1.0 - tail)
+
+
+def gelu_forward(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x * _normal_cdf(x)
+
+
+def gelu_backward(x, dy):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        pdf = np.exp(-0.5 * np.square(x)) * 0.3989422804014327
+    return np.asarray(dy, dtype=np.float64) * (_normal_cdf(x) + x * pdf)
+
+
+def _sigmoid_of(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _gelu_tanh_parts(x):
+    """(1 + tanh u)/2 = σ(2u): s = σ(2u) and s(1 − s), without the cancellation of 1 + tanh u for u ≪ 0."""
+    with np.errstate(over="ignore"):
+        two_u = 2.0 * 0.7978845608028654 * (x + 0.044715 * x ** 3)
+    s = _sigmoid_of(two_u)
+    return s, s * _sigmoid_of(-two_u)
+
+
+def gelu_tanh_forward(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x * _gelu_tanh_parts(x)[0]
+
+
+def gelu_tanh_backward(x, dy):
+    """d/dx x·σ(2u) = σ(2u) + x·σ(2u)σ(−2u)·2u'."""
+    x = np.asarray(x, dtype=np.float64)
+    s, ss = _gelu_tanh_parts(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        slope = x * ss * (2.0 * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x ** 2))
+    return np.asarray(dy, dtype=np.float64) * (s + np.where(ss > 0, slope, 0.0))

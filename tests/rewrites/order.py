@@ -6,6 +6,8 @@ Written from the protocol in the README, not from ``gradspec.reference``.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -490,3 +492,39 @@ def residual_backward(x, W1, b1, W2, b2, dy):
     dh = (h > 0) * np.einsum("nd,hd->nh", dy, W2)
     return np.einsum("nh,dh->nd", dh, W1) + dy, np.einsum("nd,nh->dh", x, dh), np.einsum("nh->h", dh), \
         np.einsum("nh,nd->hd", a, dy), np.einsum("nd->d", dy)
+# ----------------------------------------------------------------------------- gelu
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _phi_cdf(x):
+    """Φ(x) = erfc(−x/√2)/2, the division by √2 done as a division."""
+    return _erfc(-x / np.sqrt(2.0)) / 2.0
+
+
+def gelu_forward(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x * _phi_cdf(x)
+
+
+def gelu_backward(x, dy):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        pdf = np.exp(-(x * x) / 2.0) / np.sqrt(2.0 * np.pi)
+    return dy * _phi_cdf(x) + dy * x * pdf
+
+
+def _gelu_u(x):
+    """u = √(2/π)·x·(1 + 0.044715·x²): x factored out."""
+    return np.sqrt(2.0 / np.pi) * x * (1.0 + 0.044715 * (x * x))
+
+
+def gelu_tanh_forward(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x * (1.0 + np.tanh(_gelu_u(x))) / 2.0
+
+
+def gelu_tanh_backward(x, dy):
+    x = np.asarray(x, dtype=np.float64)
+    t = np.tanh(_gelu_u(x))
+    du = np.sqrt(2.0 / np.pi) + (3.0 * 0.044715 * np.sqrt(2.0 / np.pi)) * (x * x)
+    return dy * ((1.0 + t) + x * ((1.0 - t) * (1.0 + t)) * du) / 2.0

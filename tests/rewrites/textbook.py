@@ -9,6 +9,7 @@ only rounding differs. Written from the protocol in the README, not from ``grads
 """
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -532,3 +533,33 @@ def residual_backward(x, W1, b1, W2, b2, dy):
     da, dW2, db2 = affine_backward(relu_forward(h), W2, b2, dy)
     dx_branch, dW1, db1 = affine_backward(x, W1, b1, relu_backward(h, da))
     return np.asarray(dy, dtype=np.float64) + dx_branch, dW1, db1, dW2, db2
+# ----------------------------------------------------------------------------- gelu
+def gelu_forward(x):
+    """0.5·x·(1 + erf(x/√2)), one element at a time with the math module."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x.flat], dtype=np.float64).reshape(x.shape)
+
+
+def gelu_backward(x, dy):
+    """Φ(x) + x·φ(x), one element at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    d = [0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) + v * math.exp(-v * v / 2.0) / math.sqrt(2.0 * math.pi)
+         for v in x.flat]
+    return dy * np.array(d, dtype=np.float64).reshape(x.shape)
+
+
+def gelu_tanh_forward(x):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def gelu_tanh_backward(x, dy):
+    """0.5·(1 + tanh u) + 0.5·x·sech²(u)·u', sech² u = 1/cosh² u."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        u = np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)
+        sech2 = 1.0 / np.cosh(u) ** 2  # cosh overflows to inf for |u| > 710: sech² = 0 there
+    with np.errstate(invalid="ignore"):
+        slope = 0.5 * x * sech2 * np.sqrt(2.0 / np.pi) * (1.0 + 3 * 0.044715 * x ** 2)
+    return dy * (0.5 * (1.0 + np.tanh(u)) + np.where(sech2 > 0, slope, 0.0))
