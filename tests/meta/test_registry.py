@@ -37,12 +37,13 @@ PROTOCOL = {
     **{i: [i] for i in ("init_xavier_normal", "init_xavier_uniform", "init_he_normal", "init_he_uniform", "init_lecun_normal")},
     "mlp": ["mlp_loss_and_grads"],
     "perceptron": ["perceptron_update"],
+    "attention": ["attention_forward", "attention_backward"],
 }
 #: Differentiable array arguments per the table's "backward returns" column.
 DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "affine": ["x", "W", "b"],
                   "mse": ["y"], "cross_entropy": ["p"], "softmax_cross_entropy": ["z"], "binary_cross_entropy": ["z"],
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
-                  "dropout": ["x"], "l2_penalty": ["W"]}
+                  "dropout": ["x"], "l2_penalty": ["W"], "attention": ["Q", "K", "V"]}
 
 SAMPLES_PER_OP = 12
 

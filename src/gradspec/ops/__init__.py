@@ -8,7 +8,8 @@ golden-vector closed forms and kink cases. :mod:`gradspec.registry` collects
 """
 from __future__ import annotations
 
-from . import activations, affine, conv, init, losses, mlp, normalization, optim, perceptron, pooling, regularization
+from . import activations, affine, attention, conv, init, losses, mlp, normalization, optim, perceptron, pooling, regularization
 
 #: The record modules, in the registry's order.
-AREAS = (activations, affine, losses, conv, pooling, normalization, regularization, optim, init, mlp, perceptron)
+AREAS = (activations, affine, losses, conv, pooling, normalization, regularization, optim, init, mlp, perceptron,
+         attention)
