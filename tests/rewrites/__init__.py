@@ -81,6 +81,9 @@ REWRITES = {
             "textbook": "row layout from the loss functions"},
     "perceptron": {"order": "np.dot, err = lr·(t − y)", "algorithm": "np.heaviside",
                    "textbook": "Python sum of products"},
+    "attention": {"order": "Q/√d before the product, einsum reductions", "algorithm": "log-sum-exp softmax, "
+                  "the softmax backward through its full Jacobian", "textbook": "row by row over the attended keys "
+                  "only (masked keys never enter)"},
 }
 
 MODULES = ("order", "algorithm", "textbook")

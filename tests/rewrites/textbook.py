@@ -9,6 +9,7 @@ only rounding differs. Written from the protocol in the README, not from ``grads
 """
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -435,3 +436,43 @@ def mlp_loss_and_grads(params, X, T, hidden, output):
         if l > 0:
             delta = np.dot(delta, np.transpose(params[l][0])) * d_act(zs[l - 1])
     return loss, grads
+
+
+# ----------------------------------------------------------------------------- attention
+def _attention_rows(Q, K, mask):
+    """(batch index, query i, attended keys, weights over them): masked keys never enter the softmax."""
+    Q, K = np.asarray(Q, dtype=np.float64), np.asarray(K, dtype=np.float64)
+    Tq, Tk = Q.shape[-2], K.shape[-2]
+    m = np.ones(Q.shape[:-2] + (Tq, Tk), dtype=bool) if mask is None else \
+        np.broadcast_to(np.asarray(mask) == 1, Q.shape[:-2] + (Tq, Tk))
+    for b in np.ndindex(Q.shape[:-2]):
+        for i in range(Tq):
+            keys = [j for j in range(Tk) if m[b + (i, j)]]
+            if not keys:
+                raise ValueError(f"attention: query row {b + (i,)} attends no key")
+            s = np.array([np.dot(Q[b + (i,)], K[b + (j,)]) for j in keys]) / math.sqrt(Q.shape[-1])
+            w = np.exp(s - s.max())
+            yield b, i, keys, w / w.sum()
+
+
+def attention_forward(Q, K, V, mask=None):
+    V = np.asarray(V, dtype=np.float64)
+    out = np.zeros(np.shape(Q)[:-1] + (V.shape[-1],))
+    for b, i, keys, p in _attention_rows(Q, K, mask):
+        for j, pj in zip(keys, p):
+            out[b + (i,)] += pj * V[b + (j,)]
+    return out
+
+
+def attention_backward(Q, K, V, mask, dy):
+    Q, K, V, dy = (np.asarray(a, dtype=np.float64) for a in (Q, K, V, dy))
+    dQ, dK, dV = np.zeros(Q.shape), np.zeros(K.shape), np.zeros(V.shape)
+    r = math.sqrt(Q.shape[-1])
+    for b, i, keys, p in _attention_rows(Q, K, mask):
+        dp = np.array([np.dot(dy[b + (i,)], V[b + (j,)]) for j in keys])
+        ds = p * (dp - np.dot(p, dp))
+        for j, pj, dsj in zip(keys, p, ds):
+            dV[b + (j,)] += pj * dy[b + (i,)]
+            dQ[b + (i,)] += dsj * K[b + (j,)] / r
+            dK[b + (j,)] += dsj * Q[b + (i,)] / r
+    return dQ, dK, dV
