@@ -145,6 +145,8 @@ MUTANTS = {
     "batchnorm": ("dropped the x̂·Σ(dx̂·x̂) term", _bn_dropped_term),
     "dropout": ("mask dropped", lambda x, m, p, dy: dy / (1.0 - p)),
     "l2_penalty": ("wrong factor 1/2", lambda W, lam, dy: 0.5 * dy * lam * W),
+    "attention": ("1/√d missing in dQ and dK", lambda Q, K, V, m, dy: tuple(
+        g * np.sqrt(np.shape(Q)[-1]) if i < 2 else g for i, g in enumerate(ref.attention_backward(Q, K, V, m, dy)))),
 }
 
 
