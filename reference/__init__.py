@@ -11,6 +11,7 @@ from .activations import (
     step_forward, tanh_backward, tanh_forward,
 )
 from .affine import affine_backward, affine_forward
+from .attention import attention_backward, attention_forward, causal_mask
 from .cnn import cnn_loss_and_grads
 from .conv import col2im, conv2d_backward, conv2d_forward, im2col
 from .embedding import embedding_backward, embedding_forward

@@ -166,6 +166,8 @@ MUTANTS = {
     "l2_penalty": ("wrong factor 1/2", lambda W, lam, dy: 0.5 * dy * lam * W),
     "embedding": ("assignment: a repeated id keeps its last row of dy", _embedding_assigned),
     "residual": ("the identity path's dy dropped from dx", _residual_branch_only),
+    "attention": ("1/√d missing in dQ and dK", lambda Q, K, V, m, dy: tuple(
+        g * np.sqrt(np.shape(Q)[-1]) if i < 2 else g for i, g in enumerate(ref.attention_backward(Q, K, V, m, dy)))),
 }
 
 

@@ -43,6 +43,7 @@ PROTOCOL = {
     "rnn": ["rnn_forward", "rnn_backward"],
     "embedding": ["embedding_forward", "embedding_backward"],
     "residual": ["residual_forward", "residual_backward"],
+    "attention": ["attention_forward", "attention_backward"],
 }
 #: Differentiable array arguments per the table's "backward returns" column.
 DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": ["x"], "softmax": ["x"], "gelu": ["x"], "gelu_tanh": ["x"], "affine": ["x", "W", "b"],
@@ -50,7 +51,8 @@ DIFFERENTIABLE = {"sigmoid": ["x"], "tanh": ["x"], "relu": ["x"], "leaky_relu": 
                   "conv2d": ["x", "W", "b"], "max_pool2d": ["x"], "avg_pool2d": ["x"], "batchnorm": ["x", "gamma", "beta"],
                   "layernorm": ["x", "gamma", "beta"],
                   "dropout": ["x"], "l2_penalty": ["W"],
-                  "rnn": ["x", "h0", "Wx", "Wh", "b"], "embedding": ["E"], "residual": ["x", "W1", "b1", "W2", "b2"]}
+                  "rnn": ["x", "h0", "Wx", "Wh", "b"], "embedding": ["E"], "residual": ["x", "W1", "b1", "W2", "b2"],
+                  "attention": ["Q", "K", "V"]}
 
 SAMPLES_PER_OP = 12
 

@@ -95,6 +95,9 @@ REWRITES = {
                   "textbook": "one position at a time, dE[id] += dy row"},
     "residual": {"order": "(x + b2) + relu(h)·W2, einsum backward", "algorithm": "column layout, np.heaviside mask",
                  "textbook": "composed from affine and relu layers plus the skip connection"},
+    "attention": {"order": "Q/√d before the product, einsum reductions", "algorithm": "log-sum-exp softmax, "
+                  "the softmax backward through its full Jacobian", "textbook": "row by row over the attended keys "
+                  "only (masked keys never enter)"},
 }
 
 MODULES = ("order", "algorithm", "textbook")

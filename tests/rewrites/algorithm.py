@@ -637,3 +637,30 @@ def gelu_tanh_backward(x, dy):
     with np.errstate(over="ignore", invalid="ignore"):
         slope = x * ss * (2.0 * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x ** 2))
     return np.asarray(dy, dtype=np.float64) * (s + np.where(ss > 0, slope, 0.0))
+# ----------------------------------------------------------------------------- attention
+def _attention_probs(Q, K, mask):
+    """softmax by log-sum-exp (np.logaddexp.reduce), masked scores −∞; the rows batched into one 3-D stack."""
+    d = Q.shape[-1]
+    S = np.matmul(Q, np.swapaxes(K, -1, -2)) / np.sqrt(d)
+    if mask is not None:
+        m = np.broadcast_to(np.asarray(mask).astype(bool), S.shape)
+        if np.any(np.all(~m, axis=-1)):
+            raise ValueError("attention: a query row with every key masked has no softmax")
+        S = np.where(m, S, -np.inf)
+    return np.exp(S - np.logaddexp.reduce(S, axis=-1, keepdims=True))
+
+
+def attention_forward(Q, K, V, mask=None):
+    Q, K, V = (np.asarray(a, dtype=np.float64) for a in (Q, K, V))
+    return np.matmul(_attention_probs(Q, K, mask), V)
+
+
+def attention_backward(Q, K, V, mask, dy):
+    """The softmax's backward through its full Jacobian diag(p) − ppᵀ, row by row."""
+    Q, K, V, dy = (np.asarray(a, dtype=np.float64) for a in (Q, K, V, dy))
+    P = _attention_probs(Q, K, mask)
+    dP = np.matmul(dy, np.swapaxes(V, -1, -2))
+    J = P[..., :, None] * np.eye(P.shape[-1]) - P[..., :, None] * P[..., None, :]
+    dS = np.einsum("...ijk,...ik->...ij", J, dP)
+    r = np.sqrt(Q.shape[-1])
+    return np.matmul(dS, K) / r, np.matmul(np.swapaxes(dS, -1, -2), Q) / r, np.matmul(np.swapaxes(P, -1, -2), dy)

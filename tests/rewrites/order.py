@@ -528,3 +528,35 @@ def gelu_tanh_backward(x, dy):
     t = np.tanh(_gelu_u(x))
     du = np.sqrt(2.0 / np.pi) + (3.0 * 0.044715 * np.sqrt(2.0 / np.pi)) * (x * x)
     return dy * ((1.0 + t) + x * ((1.0 - t) * (1.0 + t)) * du) / 2.0
+# ----------------------------------------------------------------------------- attention
+def _attention_mask(mask, shape):
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    m = np.broadcast_to(np.asarray(mask) != 0, shape)
+    if not m.any(axis=-1).all():
+        raise ValueError("attention: every query row must attend at least one key")
+    return m
+
+
+def _attention_weights(Q, K, mask):
+    # the scale applied to Q before the product, the scores by einsum, the softmax divided after the shift
+    c = 1.0 / np.sqrt(Q.shape[-1])
+    S = np.einsum("...id,...jd->...ij", Q * c, K)
+    S = np.where(_attention_mask(mask, S.shape), S, -np.inf)
+    e = np.exp(S - np.max(S, axis=-1, keepdims=True))
+    return e * (1.0 / np.sum(e, axis=-1, keepdims=True)), c
+
+
+def attention_forward(Q, K, V, mask=None):
+    Q, K, V = (np.asarray(a, dtype=np.float64) for a in (Q, K, V))
+    P, _ = _attention_weights(Q, K, mask)
+    return np.einsum("...ij,...jc->...ic", P, V)
+
+
+def attention_backward(Q, K, V, mask, dy):
+    Q, K, V, dy = (np.asarray(a, dtype=np.float64) for a in (Q, K, V, dy))
+    P, c = _attention_weights(Q, K, mask)
+    dP = np.einsum("...ic,...jc->...ij", dy, V)
+    dS = P * dP - P * np.einsum("...ij,...ij->...i", P, dP)[..., None]
+    return (np.einsum("...ij,...jd->...id", dS, K * c), np.einsum("...ij,...id->...jd", dS, Q * c),
+            np.einsum("...ij,...ic->...jc", P, dy))

@@ -563,3 +563,41 @@ def gelu_tanh_backward(x, dy):
     with np.errstate(invalid="ignore"):
         slope = 0.5 * x * sech2 * np.sqrt(2.0 / np.pi) * (1.0 + 3 * 0.044715 * x ** 2)
     return dy * (0.5 * (1.0 + np.tanh(u)) + np.where(sech2 > 0, slope, 0.0))
+# ----------------------------------------------------------------------------- attention
+def _attention_rows(Q, K, mask):
+    """(batch index, query i, attended keys, weights over them): masked keys never enter the softmax."""
+    Q, K = np.asarray(Q, dtype=np.float64), np.asarray(K, dtype=np.float64)
+    Tq, Tk = Q.shape[-2], K.shape[-2]
+    m = np.ones(Q.shape[:-2] + (Tq, Tk), dtype=bool) if mask is None else \
+        np.broadcast_to(np.asarray(mask) == 1, Q.shape[:-2] + (Tq, Tk))
+    for b in np.ndindex(Q.shape[:-2]):
+        for i in range(Tq):
+            keys = [j for j in range(Tk) if m[b + (i, j)]]
+            if not keys:
+                raise ValueError(f"attention: query row {b + (i,)} attends no key")
+            s = np.array([np.dot(Q[b + (i,)], K[b + (j,)]) for j in keys]) / math.sqrt(Q.shape[-1])
+            w = np.exp(s - s.max())
+            yield b, i, keys, w / w.sum()
+
+
+def attention_forward(Q, K, V, mask=None):
+    V = np.asarray(V, dtype=np.float64)
+    out = np.zeros(np.shape(Q)[:-1] + (V.shape[-1],))
+    for b, i, keys, p in _attention_rows(Q, K, mask):
+        for j, pj in zip(keys, p):
+            out[b + (i,)] += pj * V[b + (j,)]
+    return out
+
+
+def attention_backward(Q, K, V, mask, dy):
+    Q, K, V, dy = (np.asarray(a, dtype=np.float64) for a in (Q, K, V, dy))
+    dQ, dK, dV = np.zeros(Q.shape), np.zeros(K.shape), np.zeros(V.shape)
+    r = math.sqrt(Q.shape[-1])
+    for b, i, keys, p in _attention_rows(Q, K, mask):
+        dp = np.array([np.dot(dy[b + (i,)], V[b + (j,)]) for j in keys])
+        ds = p * (dp - np.dot(p, dp))
+        for j, pj, dsj in zip(keys, p, ds):
+            dV[b + (j,)] += pj * dy[b + (i,)]
+            dQ[b + (i,)] += dsj * K[b + (j,)] / r
+            dK[b + (j,)] += dsj * Q[b + (i,)] / r
+    return dQ, dK, dV

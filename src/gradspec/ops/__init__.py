@@ -8,9 +8,9 @@ golden-vector closed forms and kink cases. :mod:`gradspec.registry` collects
 """
 from __future__ import annotations
 
-from . import (activations, affine, conv, embedding, init, losses, mlp, normalization, optim, perceptron, pooling,
-               regularization, residual, rnn)
+from . import (activations, affine, attention, conv, embedding, init, losses, mlp, normalization, optim, perceptron,
+               pooling, regularization, residual, rnn)
 
 #: The record modules, in the registry's order.
 AREAS = (activations, affine, losses, conv, pooling, normalization, regularization, optim, init, mlp, perceptron, embedding,
-         residual, rnn)
+         residual, attention, rnn)
