@@ -120,3 +120,26 @@ def test_the_torch_adapter_is_torchs_gelu_and_holds_in_the_tails(op):
     np.testing.assert_array_equal(getattr(T, f"{op}_forward")(x), direct)  # F.gelu itself, bit for bit
     statuses = [c.status for c in mp_oracle.check_op(registry.get(op), T, np.random.default_rng(0), samples=[{"x": x}])]
     assert statuses == ["pass", "pass"]
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh"])
+def test_fd64_allows_the_left_tails_cancellation_and_still_catches_a_wrong_slope(name):
+    """x(1 + erf(x/√2))/2 cancels two terms of size |x|/2 for x ≪ 0: at x = −7 the reference's own forward differences
+    were a false alarm of the gradient_fd64 property (error 8e-14 against a tolerance of 7e-18); the op's fd64 model
+    now counts that cancellation, and a backward 1e-4 off still fails."""
+    from gradspec import registry
+    from gradspec.properties import props
+
+    x = np.array([-7.0, -6.5, -5.0, 3.0])
+    for seed in range(5):
+        props.prop_gradient_fd64(ref, {"x": x, "seed": seed}, op=name)
+
+    class Off:
+        def __getattr__(self, attr):
+            return getattr(ref, attr)
+
+    off = Off()
+    setattr(off, f"{name}_backward", lambda x, dy: getattr(ref, f"{name}_backward")(x, dy) * (1 + 1e-4))
+    with pytest.raises(AssertionError):
+        props.prop_gradient_fd64(off, {"x": x, "seed": 0}, op=name)
+    assert registry.get(name).fd_model.cancellation is not None

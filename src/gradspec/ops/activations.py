@@ -729,6 +729,14 @@ CATALOGUE.variant(
 
 
 GELU_CASES = ({"x": (2, 2)}, {"x": (3,)})
+
+
+def gelu_cancellation(sample, dy):
+    """What the forward's cancellation adds to fd64's rounding scale: x·(1 + erf(·))/2 (or 1 + tanh) sums two terms of
+    size |x|/2 that cancel for x ≪ 0, so a correct forward carries an absolute error of ε·|x|/2 there."""
+    return float(np.sum(np.abs(dy) * 0.5 * np.abs(np.asarray(sample["x"], dtype=np.float64))))
+
+
 GELU_OPS = (
     OpSpec("gelu", "differentiable", "activations", "Gaussian error linear unit x·Φ(x) = x·(1 + erf(x/√2))/2 (exact form)",
            (X_ANY,), ("gelu_forward", "gelu_backward"), "y has the shape of x",
@@ -736,7 +744,8 @@ GELU_OPS = (
            same_shape, notes="the exact erf form (PyTorch's F.gelu default, approximate='none')",
            sympy=Ref(__name__, "gelu_sympy"), mp_forward=Ref(__name__, "gelu_mp"),
            error_model=Ref(__name__, "gelu_error_model"), vector_values=Ref(__name__, "gelu_vectors"),
-           fd_model=FdModel(large_logits="x"), variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "gelu_torch"),
+           fd_model=FdModel(large_logits="x", cancellation=Ref(__name__, "gelu_cancellation")),
+           variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "gelu_torch"),
            properties=(OpProperty("odd_part_is_identity", Ref(__name__, "gelu_odd_part_is_identity"), ("away", "hard")),)),
     OpSpec("gelu_tanh", "differentiable", "activations",
            "GELU by its tanh approximation x·(1 + tanh(√(2/π)(x + 0.044715x³)))/2",
@@ -745,7 +754,8 @@ GELU_OPS = (
            same_shape, notes="PyTorch's F.gelu(x, approximate='tanh'); a different function from gelu (up to 4.7e-4 apart, at x ≈ −2.70)",
            sympy=Ref(__name__, "gelu_tanh_sympy"), mp_forward=Ref(__name__, "gelu_tanh_mp"),
            error_model=Ref(__name__, "gelu_tanh_error_model"), vector_values=Ref(__name__, "gelu_tanh_vectors"),
-           fd_model=FdModel(large_logits="x"), variants=Ref(__name__, "CATALOGUE"),
+           fd_model=FdModel(large_logits="x", cancellation=Ref(__name__, "gelu_cancellation")),
+           variants=Ref(__name__, "CATALOGUE"),
            torch=Ref(__name__, "gelu_tanh_torch"),
            properties=(OpProperty("odd_part_is_identity", Ref(__name__, "gelu_tanh_odd_part_is_identity"),
                                   ("away", "hard")),)),
