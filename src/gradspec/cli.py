@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"MODULE, MODULE:OBJECT or file.py (default: ${ENV_VAR}, else gradspec.reference); "
                         "given two or more times: the same as `gradspec compare` with those implementations")
     r.add_argument("--out", metavar="DIR", default=None, help="output directory (default: reports/out)")
-    r.add_argument("--quick", action="store_true", help="one example per op and oracle, experiments at batch 100 (< 1 minute)")
+    r.add_argument("--quick", action="store_true", help="one example per op and oracle, experiments at batch 100")
     r.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     r.add_argument("--oracle", nargs="+", metavar="NAME", default=None,
                    help="restrict the oracles (default: every registered oracle that imports)")
