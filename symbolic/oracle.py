@@ -95,10 +95,10 @@ def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, example
     examples = examples or DEFAULT_EXAMPLES
     if op.kind in ("differentiable", "loss"):
         return _check_differentiable(op, impl, rng, examples)
-    if op.kind == "network":
+    if op.kind_facts.whole_network:
         results = _check_network(op, impl, rng, examples)
         return results + [_bp_check(), _dimension_check()] if spec_checks else results
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         return _check_optimizer(op, impl, rng, examples)
     if op.kind in ("function", "rule"):
         return _check_rule(op, impl, rng, examples)
@@ -265,7 +265,7 @@ def _check_differentiable(op, impl, rng, examples):
     exact = _Tracker("exact", "exact: SymPy identity against the sympy.diff VJP where the implementation's symbolic output "
                               "is exact, else numeric at 50 digits within the float64 error model "
                               "(info['modes'] counts each; info['exact'] says per structure)")
-    scalar = op.kind == "loss"
+    scalar = op.kind_facts.scalar_output
     diff_idx = [i for i, a in enumerate(op.args) if a.differentiable]
     names = [a.name for a in op.args]
     cases = list(op.sample.cases)  # the record's structures (fewer on an op narrowed to declared limits)

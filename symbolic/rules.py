@@ -40,7 +40,7 @@ from ..registry import OPS, REGISTRY
 
 DPS = 50
 #: The optimizers of the registry (each record's ``sympy`` is its ``<name>_rule`` below).
-OPTIMIZERS = tuple(op.name for op in OPS if op.kind == "optimizer")
+OPTIMIZERS = tuple(op.name for op in OPS if op.kind_facts.trajectory)
 HYPER_SYMBOLS = {"lr": sp.Symbol("lr", positive=True), "momentum": sp.Symbol("mu", positive=True),
                  "eps": sp.Symbol("eps", positive=True), "decay": sp.Symbol("rho", positive=True),
                  "beta1": sp.Symbol("beta1", positive=True), "beta2": sp.Symbol("beta2", positive=True)}

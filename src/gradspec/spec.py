@@ -22,15 +22,46 @@ from typing import Any, Callable
 
 import numpy as np
 
+@dataclass(frozen=True)
+class Kind:
+    """What a kind of op is, as the facts the engine asks of it (one entry of :data:`KINDS`).
+
+    Code that needs one of these facts reads it from ``op.kind_facts`` rather than comparing ``op.kind``
+    with a name; an oracle that picks a whole procedure per kind does so with one table keyed by kind.
+    """
+
+    doc: str
+    #: ``functions[0]`` is a forward returning the output
+    has_forward: bool = False
+    #: ``functions[1]`` is the vector-Jacobian product of every differentiable argument
+    has_backward: bool = False
+    #: its gradient is checked (by a backward, or returned with the loss of a whole network)
+    has_gradient: bool = False
+    #: the forward returns one float and the backward takes a scalar cotangent (a loss)
+    scalar_output: bool = False
+    #: the backward takes a cotangent array of the forward's shape
+    array_cotangent: bool = False
+    #: an (init, update) pair compared by the parameter trajectory over several steps (an optimizer)
+    trajectory: bool = False
+    #: draws from a NumPy Generator; checked statistically (an initializer)
+    statistical: bool = False
+    #: ``functions[0]`` returns ``(loss, grads)`` of a whole network
+    whole_network: bool = False
+    #: returns its parameters updated, the first of them first (a learning rule, not a gradient)
+    learning_rule: bool = False
+
+
 #: Kinds of op, which decide how an oracle checks them.
 KINDS = {
-    "differentiable": "forward/backward pair; backward is the VJP of every differentiable array argument",
-    "loss": "forward returns a float; backward takes a scalar dy and returns the gradient of the first argument",
-    "function": "a plain function with no backward (compared value for value with the spec)",
-    "optimizer": "(init, update) pair; compared by the parameter trajectory over several steps",
-    "init": "draws from a NumPy Generator; checked statistically (mean, variance, distribution)",
-    "network": "loss and gradients of a whole network",
-    "rule": "a learning rule (not a gradient), compared with the spec",
+    "differentiable": Kind("forward/backward pair; backward is the VJP of every differentiable array argument",
+                           has_forward=True, has_backward=True, has_gradient=True, array_cotangent=True),
+    "loss": Kind("forward returns a float; backward takes a scalar dy and returns the gradient of the first argument",
+                 has_forward=True, has_backward=True, has_gradient=True, scalar_output=True),
+    "function": Kind("a plain function with no backward (compared value for value with the spec)", has_forward=True),
+    "optimizer": Kind("(init, update) pair; compared by the parameter trajectory over several steps", trajectory=True),
+    "init": Kind("draws from a NumPy Generator; checked statistically (mean, variance, distribution)", statistical=True),
+    "network": Kind("loss and gradients of a whole network", has_gradient=True, whole_network=True),
+    "rule": Kind("a learning rule (not a gradient), compared with the spec", learning_rule=True),
 }
 
 
@@ -47,6 +78,8 @@ class Arg:
     role: str
     differentiable: bool = False
     doc: str = ""
+    #: the allowed values of a ``choice`` argument (its sampler draws from them; limits may name them)
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,12 +293,17 @@ class OpSpec:
             raise ValueError(f"OpSpec {self.name}: kind must be one of {sorted(KINDS)}, got {self.kind!r}")
 
     @property
+    def kind_facts(self) -> Kind:
+        """The facts of this op's kind (see :class:`Kind`)."""
+        return KINDS[self.kind]
+
+    @property
     def forward(self) -> str | None:
-        return self.functions[0] if self.kind in ("differentiable", "loss", "function") else None
+        return self.functions[0] if self.kind_facts.has_forward else None
 
     @property
     def backward(self) -> str | None:
-        return self.functions[1] if self.kind in ("differentiable", "loss") else None
+        return self.functions[1] if self.kind_facts.has_backward else None
 
     @property
     def differentiable_args(self) -> tuple[str, ...]:
@@ -273,7 +311,7 @@ class OpSpec:
 
     @property
     def has_gradient(self) -> bool:
-        return self.kind in ("differentiable", "loss", "network")
+        return self.kind_facts.has_gradient
 
     def forward_args(self, sample: dict) -> list:
         """The sample's values in the forward's positional order."""
