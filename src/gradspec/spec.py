@@ -265,8 +265,14 @@ class OpSpec:
     conventions: tuple[str, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
-    #: builder(sample) -> gradspec.symbolic.definitions.Definition: the op in SymPy at the sample's structure
+    #: the op in SymPy, read by the symbolic oracle; by kind: a differentiable op's or loss's
+    #: ``builder(sample) -> gradspec.symbolic.definitions.Definition`` (the op at the sample's structure), an
+    #: optimizer's ``() -> gradspec.symbolic.rules.OptimizerRule``, a function's or learning rule's statement
+    #: ``statement(sample, notes) -> output`` evaluated at the working precision the oracle sets (``notes``: a list
+    #: to which it appends what the sample needed, e.g. a sample on a decision boundary)
     sympy: Ref | None = None
+    #: () -> {claim: bool}: exact SymPy proofs about the op's statement, reported by the symbolic oracle
+    sympy_proofs: Ref | None = None
     #: f(sample_mp, pattern=None) -> (output, pattern): the op's forward in mpmath (gradspec.mpmath_oracle.forward)
     mp_forward: Ref | None = None
     #: model(sample, dy) -> Model: running float64 error bounds of the reference (gradspec.mpmath_oracle.tolerance)
