@@ -145,7 +145,7 @@ def _one_element(P: Problem, name: str, index):
 def _reproducer(impl, op, sample, dy, argument=None, index=None):
     """A snippet rebuilding the sample and calling the implementation; with ``argument``, it also prints the
     implementation's element (or whole gradient) and the 50-digit truth of that element."""
-    fn = op.backward if op.kind != "network" else op.functions[0]
+    fn = op.backward if not op.kind_facts.whole_network else op.functions[0]
     named = _named(op, sample, dy)
     if op.extra.get("forward_only"):  # the backward is not provided: the reproducer calls the forward
         fn, named = op.forward, named_args(op, sample)

@@ -257,10 +257,10 @@ def _same(a, b) -> bool:
 def call_all(impl, op, sample):
     """Call every protocol function of the op once on ``sample``; returns their outputs (for the generic properties)."""
     op = _op(op)
-    args = op.forward_args(sample) if op.kind not in ("optimizer", "init") else None
-    if op.kind in ("differentiable", "loss"):
+    args = op.forward_args(sample) if not (op.kind_facts.trajectory or op.kind_facts.statistical) else None
+    if op.kind_facts.has_backward:
         return [forward(impl, op, sample), backward(impl, op, sample, draw_cotangent(op, sample))]
-    if op.kind in ("function", "network", "rule"):
+    if op.kind_facts.value_only or op.kind_facts.whole_network:
         return [fn(impl, op.functions[0])(*args)]
     if op.kind_facts.trajectory:
         init, update = (fn(impl, f) for f in op.functions)

@@ -82,7 +82,7 @@ CHECKS = {"differentiable": ("forward", "backward", "exact"), "loss": ("forward"
 
 
 def applies(op: OpSpec) -> bool:
-    return op.kind in CHECKS
+    return op.kind in CHECKS  # the kinds it has a procedure for (CHECKERS, the same keys)
 
 
 #: Checks about the spec itself (the same for every implementation; computed once per process):
@@ -93,16 +93,10 @@ SPEC_CHECKS = ("bp1_bp4", "dimension_rules")
 def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, examples: int | None = None, *,
              spec_checks: bool = True) -> list[CheckResult]:
     examples = examples or DEFAULT_EXAMPLES
-    if op.kind in ("differentiable", "loss"):
-        return _check_differentiable(op, impl, rng, examples)
-    if op.kind_facts.whole_network:
-        results = _check_network(op, impl, rng, examples)
-        return results + [_bp_check(), _dimension_check()] if spec_checks else results
-    if op.kind_facts.trajectory:
-        return _check_optimizer(op, impl, rng, examples)
-    if op.kind in ("function", "rule"):
-        return _check_rule(op, impl, rng, examples)
-    return [CheckResult(NAME, "-", "not_applicable", message=f"{NAME} does not apply to {op.kind} ops")]
+    checker = CHECKERS.get(op.kind)  # the oracle's one choice of procedure by kind (see CHECKERS)
+    if checker is None:
+        return [CheckResult(NAME, "-", "not_applicable", message=f"{NAME} does not apply to {op.kind} ops")]
+    return checker(op, impl, rng, examples, spec_checks)
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -507,3 +501,20 @@ def _check_rule(op, impl, rng, examples):
     if op.kinks or op.conventions:
         t.result.info["conventions"] = _conventions(op)
     return [t.done(f"{fn} matches its SymPy definition (50 digits)")]
+
+
+def _check_network_and_spec(op, impl, rng, examples, spec_checks):
+    results = _check_network(op, impl, rng, examples)
+    return results + [_bp_check(), _dimension_check()] if spec_checks else results
+
+
+#: The procedure for each kind the oracle checks, ``checker(op, impl, rng, examples, spec_checks)`` (the keys of
+#: :data:`CHECKS`); an init is checked statistically by the fd64 oracle, not here.
+CHECKERS = {
+    "differentiable": lambda op, impl, rng, n, spec: _check_differentiable(op, impl, rng, n),
+    "loss": lambda op, impl, rng, n, spec: _check_differentiable(op, impl, rng, n),
+    "network": _check_network_and_spec,
+    "optimizer": lambda op, impl, rng, n, spec: _check_optimizer(op, impl, rng, n),
+    "function": lambda op, impl, rng, n, spec: _check_rule(op, impl, rng, n),
+    "rule": lambda op, impl, rng, n, spec: _check_rule(op, impl, rng, n),
+}

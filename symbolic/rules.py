@@ -161,7 +161,7 @@ def adam_rule() -> OptimizerRule:
 def rule(name: str) -> OptimizerRule:
     """The SymPy rule of optimizer ``name``: its record's ``sympy()``."""
     op = REGISTRY.get(name)
-    if op is None or op.kind != "optimizer" or op.sympy is None:
+    if op is None or not op.kind_facts.trajectory or op.sympy is None:
         raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     return op.sympy()
 

@@ -360,7 +360,7 @@ def generic_variants(op: OpSpec) -> list[Variant]:
     (:data:`FIXED_VALUES`), and a backward that ignores ``dy`` (the Jacobian applied to ones)."""
     out = []
     bases = bases_of(op)
-    fns = [f for f in op.functions if op.kind != "optimizer" or f.endswith("_update")]
+    fns = [f for f in op.functions if not op.kind_facts.trajectory or f.endswith("_update")]
     for name, pos in _hyper_names(op):
         for v in FIXED_VALUES.get(name, ()):
             expl = f"ignores the {name} passed in and always uses {name} = {v:g}"
@@ -370,7 +370,7 @@ def generic_variants(op: OpSpec) -> list[Variant]:
             if len(fns) > 1:
                 out += [Variant("ignored_hyperparameter", op.name, f"{expl} (in {fn} only)", {},
                                 _fix_wrap([fn], name, pos, v), facts=facts, primary=False, bases=bases) for fn in fns]
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         out.append(Variant("backward_ignores_dy", op.name, f"{op.backward} ignores the upstream gradient dy: it returns "
                            "the Jacobian applied to ones (as if dy = 1) instead of the vector–Jacobian product with dy",
                            {}, _ones_dy_wrap(op.backward, op.kind_facts.scalar_output), bases=bases))
@@ -673,7 +673,7 @@ def _keep(found: dict, d: Diagnosis):
 # --------------------------------------------------------------------------- exceptions and classes of inputs
 def _key_function(op: OpSpec, key: str) -> str | None:
     """The protocol function whose output (or exception) ``key`` of :func:`evaluate` holds."""
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         return op.forward if key == "forward" else op.backward
     if op.kind_facts.trajectory:
         return op.functions[0] if key == "init" else op.functions[1]
@@ -950,7 +950,7 @@ def finding_key(op: OpSpec, finding) -> str | None:
     d = finding.details
     if finding.kind in ("exception", "timeout") and d.get("function") in op.functions:
         fn = d["function"]
-        if op.kind in ("differentiable", "loss"):
+        if op.kind_facts.has_backward:
             return "forward" if fn == op.forward else "backward"
         if op.kind_facts.trajectory:
             return "init" if fn == op.functions[0] else "w[1]"
@@ -965,7 +965,7 @@ def finding_key(op: OpSpec, finding) -> str | None:
     if m:
         return m.group(1)
     if what.endswith(" output"):
-        return "forward" if op.kind in ("differentiable", "loss") else "output"
+        return "forward" if op.kind_facts.has_backward else "output"
     return what
 
 
@@ -977,9 +977,9 @@ def _sample_from_data(op: OpSpec, data) -> dict | None:
     try:
         for a in op.args:
             v = data[a.name] if a.name in data else None
-            if v is None and op.kind != "optimizer":
+            if v is None and not op.kind_facts.trajectory:
                 return None
-            if a.role in ("input", "param", "target", "mask") and op.kind not in ("optimizer", "network"):
+            if a.role in ("input", "param", "target", "mask") and not (op.kind_facts.trajectory or op.kind_facts.whole_network):
                 s[a.name] = np.asarray(v, dtype=np.float64)
             elif a.role == "labels":
                 s[a.name] = np.asarray(v, dtype=np.int64)

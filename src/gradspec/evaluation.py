@@ -78,7 +78,7 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
     the sample's gradients), ``loss`` and ``dW<l>``/``db<l>`` for networks.
     """
     out: dict[str, Any] = {}
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         args = op.forward_args(sample)
         put_output(out, "forward", call(op.forward, *args))
         if dy is not None:
@@ -91,7 +91,7 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
                     out["d" + name] = as_float(gi)
             else:
                 out["backward"] = g if isinstance(g, Raised) else Raised("type", type(g).__name__)
-    elif op.kind in ("function", "rule"):
+    elif op.kind_facts.value_only:
         put_output(out, "output", call(op.functions[0], *op.forward_args(sample)))
         # a learning rule returns its parameters updated, the first of them first: ``update`` is that change
         if op.kind_facts.learning_rule and isinstance(out.get("output[0]"), np.ndarray):

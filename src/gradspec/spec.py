@@ -49,6 +49,8 @@ class Kind:
     whole_network: bool = False
     #: returns its parameters updated, the first of them first (a learning rule, not a gradient)
     learning_rule: bool = False
+    #: ``functions[0]``'s output is compared value for value with the spec and has no gradient (a function, a rule)
+    value_only: bool = False
 
 
 #: Kinds of op, which decide how an oracle checks them.
@@ -57,11 +59,12 @@ KINDS = {
                            has_forward=True, has_backward=True, has_gradient=True, array_cotangent=True),
     "loss": Kind("forward returns a float; backward takes a scalar dy and returns the gradient of the first argument",
                  has_forward=True, has_backward=True, has_gradient=True, scalar_output=True),
-    "function": Kind("a plain function with no backward (compared value for value with the spec)", has_forward=True),
+    "function": Kind("a plain function with no backward (compared value for value with the spec)", has_forward=True,
+                     value_only=True),
     "optimizer": Kind("(init, update) pair; compared by the parameter trajectory over several steps", trajectory=True),
     "init": Kind("draws from a NumPy Generator; checked statistically (mean, variance, distribution)", statistical=True),
     "network": Kind("loss and gradients of a whole network", has_gradient=True, whole_network=True),
-    "rule": Kind("a learning rule (not a gradient), compared with the spec", learning_rule=True),
+    "rule": Kind("a learning rule (not a gradient), compared with the spec", learning_rule=True, value_only=True),
 }
 
 

@@ -791,7 +791,7 @@ def _from_record(op):
 def _record_ops() -> dict:
     from ..registry import OPS
 
-    return {name: fn for op in OPS if op.torch is not None and op.kind in ("differentiable", "loss")
+    return {name: fn for op in OPS if op.torch is not None and op.kind_facts.has_backward
             for name, fn in _from_record(op).items()}
 
 

@@ -83,6 +83,7 @@ def applies(op: OpSpec) -> bool:
 
 def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, examples: int | None = None) -> list[CheckResult]:
     examples = examples or DEFAULT_EXAMPLES
+    # the oracle's one choice of procedure by kind
     runner = {"differentiable": _check_differentiable, "loss": _check_differentiable, "function": _check_rule,
               "optimizer": _check_optimizer, "init": _check_init, "network": _check_network, "rule": _check_rule}[op.kind]
     from .. import conventions  # the same op evaluated exactly on its kinks, which the samples above avoid
@@ -582,7 +583,7 @@ def check_directional(op: OpSpec, impl: Implementation, sample: dict, rng: np.ra
 
     Returns ``[forward, backward_directional]`` CheckResults.
     """
-    if op.kind not in ("differentiable", "loss"):
+    if not op.kind_facts.has_backward:
         raise ValueError(f"check_directional: {op.name} is a {op.kind} op; it applies to differentiable ops and losses")
     fwd, bwd = _Tracker("forward"), _Tracker("backward_directional")
     scalar = op.kind_facts.scalar_output

@@ -143,7 +143,7 @@ def _fail(tracker: CheckResult, finding: Finding):
 def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
     """CheckResults (oracle ``vectors``) of ``impl`` on ``op``'s stored cases."""
     names = [a.name for a in op.args]
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         fwd, bwd = CheckResult("vectors", "forward", "pass"), CheckResult("vectors", "backward", "pass")
         diff = list(op.differentiable_args)
         for c in cases:
@@ -176,7 +176,7 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
             from .common import backward_not_provided
 
             checks = [fwd, backward_not_provided(NAME, op)]
-    elif op.kind in ("function", "rule"):
+    elif op.kind_facts.value_only:
         t = CheckResult("vectors", "rule", "pass")
         for c in cases:
             s = sample_of(op, c)
