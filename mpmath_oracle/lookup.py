@@ -41,7 +41,7 @@ def model(op_name: str, sample: dict, dy) -> Model:
     op = get(op_name)
     if op.error_model is None:
         raise KeyError(f"no tolerance model for {op_name!r}; known: {', '.join(MODELS)}")
-    if op.kind == "network":
+    if op.kind_facts.whole_network:
         dy = 1.0
     else:
         dy = float(dy) if np.ndim(dy) == 0 else np.asarray(dy, dtype=np.float64)

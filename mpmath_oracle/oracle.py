@@ -110,9 +110,9 @@ class SampleOutcome:
 
 def draw_dy(op: OpSpec, sample: dict, rng: np.random.Generator):
     """The cotangent: N(0, 1) of the output's shape; ±U[0.5, 2] for a loss; None for the MLP."""
-    if op.kind == "differentiable":
+    if op.kind_facts.array_cotangent:
         return rng.normal(size=op.output_shape(sample))
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
     return None
 
@@ -145,7 +145,7 @@ def _one_element(P: Problem, name: str, index):
 def _reproducer(impl, op, sample, dy, argument=None, index=None):
     """A snippet rebuilding the sample and calling the implementation; with ``argument``, it also prints the
     implementation's element (or whole gradient) and the 50-digit truth of that element."""
-    fn = op.backward if op.kind != "network" else op.functions[0]
+    fn = op.backward if not op.kind_facts.whole_network else op.functions[0]
     named = _named(op, sample, dy)
     if op.extra.get("forward_only"):  # the backward is not provided: the reproducer calls the forward
         fn, named = op.forward, named_args(op, sample)
@@ -153,7 +153,7 @@ def _reproducer(impl, op, sample, dy, argument=None, index=None):
     if argument is not None:
         call = f"impl.{fn}({', '.join(n for n, _ in named)})"
         names = diff_names(op, sample)
-        if op.kind == "network":
+        if op.kind_facts.whole_network:
             l = int(argument[1:]) - 1
             pick = f"_out[1][{l}][{0 if argument[0] == 'W' else 1}]"
         else:
@@ -192,7 +192,7 @@ def check_sample(op: OpSpec, impl, sample: dict, rng: np.random.Generator, *, di
     out.dy = dy = draw_dy(op, sample, rng) if dy is None else dy
     args = op.forward_args(sample)
     names = [a.name for a in op.args]
-    network = op.kind == "network"
+    network = op.kind_facts.whole_network
     fwd_fn = op.functions[0] if network else op.forward
     bwd_fn = op.functions[0] if network else op.backward
     repro = _LazyRepro(impl, op, sample, dy)
@@ -218,7 +218,7 @@ def check_sample(op: OpSpec, impl, sample: dict, rng: np.random.Generator, *, di
             return out
         value, grads_raw = value
     truth_y = P.forward_float
-    if op.kind == "differentiable":
+    if op.kind_facts.array_cotangent:
         y, bad = value, check_array(value, np.shape(truth_y), f"{fwd_fn} output")
     else:
         y, bad = check_scalar(value, "loss" if network else f"{fwd_fn} output")

@@ -37,8 +37,8 @@ class Perturbed:
 
     def __init__(self, op, argument: str, flat_index: int, rel: float):
         self._op, self._arg, self._k, self._rel = op, argument, int(flat_index), float(rel)
-        fn = op.functions[0] if op.kind == "network" else op.backward
-        setattr(self, fn, self._perturbed_network if op.kind == "network" else self._perturbed_backward)
+        fn = op.functions[0] if op.kind_facts.whole_network else op.backward
+        setattr(self, fn, self._perturbed_network if op.kind_facts.whole_network else self._perturbed_backward)
 
     def __getattr__(self, name):
         return getattr(ref, name)

@@ -136,7 +136,7 @@ def truth_error(D, A: float, dps: int = DEFAULT_DPS, wdps: int | None = None) ->
 # --------------------------------------------------------------------------- arguments of an op
 def diff_names(op: OpSpec, sample: dict) -> list[str]:
     """The differentiable arguments: the registry's, or W1, b1, W2, ... for the MLP."""
-    if op.kind == "network":
+    if op.kind_facts.whole_network:
         return [f"{p}{l}" for l in range(1, len(sample["params"]) + 1) for p in ("W", "b")]
     return list(op.differentiable_args)
 
@@ -194,14 +194,14 @@ class Problem:
         if self.op.mp_forward is None:
             raise KeyError(f"no high-precision forward for {self.op.name!r}")
         self.names = diff_names(self.op, self.sample)
-        dy_arr = [] if self.op.kind == "network" else [np.asarray(self.dy, dtype=np.float64)]
+        dy_arr = [] if self.op.kind_facts.whole_network else [np.asarray(self.dy, dtype=np.float64)]
         self.wdps = working_dps(self.dps) + spread_digits(*float_inputs(self.sample), *dy_arr)
         with mp.workdps(self.wdps):
             self._mp = F.sample_to_mp(self.sample)
             self.h = mpmath.ldexp(mpmath.mpf(1), -step_bits(self.dps))
-            if self.op.kind == "differentiable":
+            if self.op.kind_facts.array_cotangent:
                 self._dy = None  # contracted exactly from its float parts (F.float_dot)
-            elif self.op.kind == "loss":
+            elif self.op.kind_facts.scalar_output:
                 self._dy = mpmath.mpf(float(self.dy))
             else:
                 self._dy = mpmath.mpf(1)
@@ -225,7 +225,7 @@ class Problem:
         return L.evaluate(self.op.name, sample_mp, pattern)
 
     def _objective(self, y):
-        if self.op.kind == "differentiable":
+        if self.op.kind_facts.array_cotangent:
             return F.guard(F.float_dot(self._dy_parts, y), "objective")
         return F.guard(self._dy * y, "objective")
 

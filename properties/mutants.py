@@ -85,7 +85,7 @@ def _scaled_element(backward, factor=1.001):
 
 
 for _op in REGISTRY.values():
-    if _op.kind in ("differentiable", "loss"):
+    if _op.kind_facts.has_backward:
         _add(f"{_op.name}_scaled_gradient_element", _op.name,
              f"{_op.backward} multiplies its largest gradient element by 1.001",
              **{_op.backward: _scaled_element(getattr(spec, _op.backward))})

@@ -137,14 +137,14 @@ def backward(impl, op, sample, dy) -> tuple:
 
 
 def _out_shape(op, sample):
-    return () if op.kind == "loss" else tuple(op.output_shape(sample))
+    return () if op.kind_facts.scalar_output else tuple(op.output_shape(sample))
 
 
 def draw_cotangent(op, sample, salt: int = 1):
     """A random cotangent for the op's output: N(0,1) array, or a scalar of magnitude 0.5..2 for losses."""
     op = _op(op)
     rng = _rng(sample, salt)
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
     return rng.normal(size=_out_shape(op, sample))
 
@@ -161,7 +161,7 @@ def prop_forward_matches_spec(impl, sample, op):
     op = _op(op)
     y = forward(impl, op, sample)
     expected = getattr(spec, op.forward)(*op.forward_args(sample))
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         y = _scalar(y, f"{op.forward} output")
     assert_close(y, expected, _fwd_tol(expected, conditioning(op, sample)), f"{op.name}: forward matches the spec", "y")
 
@@ -170,7 +170,7 @@ def prop_shapes(impl, sample, op):
     """Forward output follows the registry's shape rule; every gradient has its argument's shape and dtype float64."""
     op = _op(op)
     y = forward(impl, op, sample)
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         _scalar(y, f"{op.forward} output")
     else:
         if not isinstance(y, np.ndarray) or y.dtype != np.float64:
@@ -212,7 +212,7 @@ def prop_gradient_fd64(impl, sample, op):
             a = list(args)
             a[i] = v
             out = fwd(*a)
-            return float(dy * float(out)) if op.kind == "loss" else float(np.sum(dy * np.asarray(out, dtype=np.float64)))
+            return float(dy * float(out)) if op.kind_facts.scalar_output else float(np.sum(dy * np.asarray(out, dtype=np.float64)))
 
         x = np.asarray(args[i], dtype=np.float64)
         h = step_sizes(op, sample, name, x)
@@ -257,19 +257,19 @@ def _same(a, b) -> bool:
 def call_all(impl, op, sample):
     """Call every protocol function of the op once on ``sample``; returns their outputs (for the generic properties)."""
     op = _op(op)
-    args = op.forward_args(sample) if op.kind not in ("optimizer", "init") else None
-    if op.kind in ("differentiable", "loss"):
+    args = op.forward_args(sample) if not (op.kind_facts.trajectory or op.kind_facts.statistical) else None
+    if op.kind_facts.has_backward:
         return [forward(impl, op, sample), backward(impl, op, sample, draw_cotangent(op, sample))]
-    if op.kind in ("function", "network", "rule"):
+    if op.kind_facts.value_only or op.kind_facts.whole_network:
         return [fn(impl, op.functions[0])(*args)]
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         init, update = (fn(impl, f) for f in op.functions)
         w, state, out = sample["w"], init(sample["w"]), []
         for g in sample["grads"]:
             w, state = update(w, g, state, **sample["hyper"])
             out.append(w)
         return out
-    if op.kind == "init":
+    if op.kind_facts.statistical:
         return [fn(impl, op.name)(sample["shape"], np.random.default_rng(sample["seed"]))]
     raise ValueError(f"unknown op kind {op.kind!r}")  # pragma: no cover
 
@@ -280,7 +280,7 @@ def prop_no_mutation(impl, sample, op):
     op = _op(op)
     before = snapshot(sample)
     rule = f"{op.name}: no function modifies its inputs"
-    if op.kind == "optimizer":  # the state passed in must survive the update too
+    if op.kind_facts.trajectory:  # the state passed in must survive the update too
         init, update = (fn(impl, f) for f in op.functions)
         w0 = snapshot(sample["w"])
         state = init(w0)

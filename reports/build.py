@@ -477,7 +477,7 @@ def conventions_table() -> list[dict]:
     """The conventions and kinks of every registry entry."""
     rows = []
     for op in registry.OPS:
-        if op.kind in ("init", "optimizer"):  # their definition is the convention (variances, update rules)
+        if op.kind_facts.statistical or op.kind_facts.trajectory:  # their definition is the convention (variances, update rules)
             rows.append({"op": op.name, "where": "definition", "convention": op.summary, "source": "definition"})
         for k in op.kinks:
             rows.append({"op": op.name, "where": k.where, "convention": k.convention, "source": "kink"})

@@ -33,6 +33,7 @@ case with the registry's distributions and margins from every kink;
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -191,3 +192,68 @@ def mlp_definition(widths, N: int, hidden: str, output: str):
     return syms, C, names
 
 
+# --------------------------------------------------------------------------- clipping, step, perceptron
+# The update rules that are no gradient: the SymPy statements the records of step, clip_grad_value, clip_grad_norm
+# and perceptron evaluate (their ``sympy``), and the lambdified forms they evaluate at 50 digits.
+def clip_norm_definition(gs, c):
+    """Symbolic clip-by-global-norm of a flat list of symbols ``gs`` with threshold ``c``."""
+    norm = sp.sqrt(sp.Add(*[g**2 for g in gs]))
+    return [g * sp.Piecewise((c / norm, norm > c), (1, True)) for g in gs], norm
+
+
+@functools.lru_cache(maxsize=None)
+def prove_clip_norm(n: int = 3) -> bool:
+    """On the clipping branch, the clipped vector has norm exactly c (exact identity for n symbols)."""
+    gs = [sp.Symbol(f"g{i}", real=True) for i in range(n)]
+    c = sp.Symbol("c", positive=True)
+    norm = sp.sqrt(sp.Add(*[g**2 for g in gs]))
+    clipped = [g * c / norm for g in gs]  # the active branch norm > c
+    return sp.simplify(sp.Add(*[e**2 for e in clipped]) - c**2) == 0
+
+
+def clip_value_definition(g, c):
+    return sp.Min(sp.Max(g, -c), c)
+
+
+def step_definition_fn(x):
+    return sp.Piecewise((1, x > 0), (0, True))
+
+
+def perceptron_definition(w, b, x, t, lr, boundary_zero: bool = False):
+    """(w_new, b_new) of the rule; ``boundary_zero`` forces y = step(0) = 0 (a sample on the boundary)."""
+    s = sp.Add(*[wi * xi for wi, xi in zip(w, x)]) + b
+    y = sp.Integer(0) if boundary_zero else step_definition_fn(s)
+    return [wi + lr * (t - y) * xi for wi, xi in zip(w, x)], b + lr * (t - y), s
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_clip_norm(n: int):
+    """mpmath function (g_0..g_{n-1}, c) -> the clipped g_i of :func:`clip_norm_definition`."""
+    gs = [sp.Symbol(f"g{i}", real=True) for i in range(n)]
+    c = sp.Symbol("c", positive=True)
+    out, _ = clip_norm_definition(gs, c)
+    return sp.lambdify(gs + [c], out, modules="mpmath")
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_clip_value():
+    """mpmath function (g, c) -> :func:`clip_value_definition`."""
+    g, c = sp.Symbol("g", real=True), sp.Symbol("c", positive=True)
+    return sp.lambdify([g, c], clip_value_definition(g, c), modules="mpmath")
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_step():
+    """mpmath function x -> :func:`step_definition_fn`."""
+    x = sp.Symbol("x", real=True)
+    return sp.lambdify([x], step_definition_fn(x), modules="mpmath")
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_perceptron(D: int, boundary_zero: bool):
+    """mpmath functions (w, b, x, t, lr) -> w_new + [b_new] and (w, b, x) -> w·x + b of :func:`perceptron_definition`."""
+    w = [sp.Symbol(f"w{i}", real=True) for i in range(D)]
+    x = [sp.Symbol(f"x{i}", real=True) for i in range(D)]
+    b, t, lr = sp.Symbol("b", real=True), sp.Symbol("t", real=True), sp.Symbol("lr", positive=True)
+    wn, bn, s = perceptron_definition(w, b, x, t, lr, boundary_zero)
+    return sp.lambdify(w + [b] + x + [t, lr], wn + [bn], modules="mpmath"), sp.lambdify(w + [b] + x, s, modules="mpmath")

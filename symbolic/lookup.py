@@ -37,10 +37,10 @@ def define(op_name: str, sample: dict) -> Definition:
 
 
 #: Structures of the network op (widths, N), from its record; hidden and output are drawn per example.
-MLP_CASES = [case for op in OPS if op.kind == "network" for case in op.sample.cases]
+MLP_CASES = [case for op in OPS if op.kind_facts.whole_network for case in op.sample.cases]
 
 
 def draw_mlp(case, rng: np.random.Generator) -> dict:
     """An MLP sample (the registry's keys) at widths/N of ``case``: the network record's ``sample.draw``."""
-    (network,) = [op for op in OPS if op.kind == "network"]
+    (network,) = [op for op in OPS if op.kind_facts.whole_network]
     return network.sample.draw(case, rng)

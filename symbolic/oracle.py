@@ -82,7 +82,7 @@ CHECKS = {"differentiable": ("forward", "backward", "exact"), "loss": ("forward"
 
 
 def applies(op: OpSpec) -> bool:
-    return op.kind in CHECKS
+    return op.kind in CHECKS  # the kinds it has a procedure for (CHECKERS, the same keys)
 
 
 #: Checks about the spec itself (the same for every implementation; computed once per process):
@@ -93,16 +93,10 @@ SPEC_CHECKS = ("bp1_bp4", "dimension_rules")
 def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, examples: int | None = None, *,
              spec_checks: bool = True) -> list[CheckResult]:
     examples = examples or DEFAULT_EXAMPLES
-    if op.kind in ("differentiable", "loss"):
-        return _check_differentiable(op, impl, rng, examples)
-    if op.kind == "network":
-        results = _check_network(op, impl, rng, examples)
-        return results + [_bp_check(), _dimension_check()] if spec_checks else results
-    if op.kind == "optimizer":
-        return _check_optimizer(op, impl, rng, examples)
-    if op.kind in ("function", "rule"):
-        return _check_rule(op, impl, rng, examples)
-    return [CheckResult(NAME, "-", "not_applicable", message=f"{NAME} does not apply to {op.kind} ops")]
+    checker = CHECKERS.get(op.kind)  # the oracle's one choice of procedure by kind (see CHECKERS)
+    if checker is None:
+        return [CheckResult(NAME, "-", "not_applicable", message=f"{NAME} does not apply to {op.kind} ops")]
+    return checker(op, impl, rng, examples, spec_checks)
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -265,7 +259,7 @@ def _check_differentiable(op, impl, rng, examples):
     exact = _Tracker("exact", "exact: SymPy identity against the sympy.diff VJP where the implementation's symbolic output "
                               "is exact, else numeric at 50 digits within the float64 error model "
                               "(info['modes'] counts each; info['exact'] says per structure)")
-    scalar = op.kind == "loss"
+    scalar = op.kind_facts.scalar_output
     diff_idx = [i for i, a in enumerate(op.args) if a.differentiable]
     names = [a.name for a in op.args]
     cases = list(op.sample.cases)  # the record's structures (fewer on an op narrowed to declared limits)
@@ -485,65 +479,13 @@ def _check_optimizer(op, impl, rng, examples):
     return [cf, t.done(f"{name}: the trajectory matches the closed form over 5 steps (50 digits)")]
 
 
-# --------------------------------------------------------------------------- clipping, step, perceptron
-@functools.lru_cache(maxsize=None)
-def _clip_norm_fn(n: int):
-    gs = [sp.Symbol(f"g{i}", real=True) for i in range(n)]
-    c = sp.Symbol("c", positive=True)
-    out, _ = rules.clip_norm_definition(gs, c)
-    return sp.lambdify(gs + [c], out, modules="mpmath")
-
-
-@functools.lru_cache(maxsize=None)
-def _scalar_fns():
-    g, c = sp.Symbol("g", real=True), sp.Symbol("c", positive=True)
-    return (sp.lambdify([g, c], rules.clip_value_definition(g, c), modules="mpmath"),
-            sp.lambdify([g], rules.step_definition_fn(g), modules="mpmath"))
-
-
-@functools.lru_cache(maxsize=None)
-def _perceptron_fn(D: int, boundary_zero: bool):
-    w = [sp.Symbol(f"w{i}", real=True) for i in range(D)]
-    x = [sp.Symbol(f"x{i}", real=True) for i in range(D)]
-    b, t, lr = sp.Symbol("b", real=True), sp.Symbol("t", real=True), sp.Symbol("lr", positive=True)
-    wn, bn, s = rules.perceptron_definition(w, b, x, t, lr, boundary_zero)
-    return sp.lambdify(w + [b] + x + [t, lr], wn + [bn], modules="mpmath"), sp.lambdify(w + [b] + x, s, modules="mpmath")
-
-
-def _mp(v):
-    return mpmath.mpf(float(v))
-
-
+# --------------------------------------------------------------------------- functions and learning rules
 def _expected_rule(op, s, notes):
+    """The op's output from its record's SymPy statement (``op.sympy``) at 50 digits."""
+    if op.sympy is None:
+        raise KeyError(op.name)
     with mpmath.workdps(dv.DPS):
-        # the rule ops' SymPy statements, one per op (not yet a record Ref like op.sympy of the differentiable ops)
-        if op.name == "step":
-            _, stp = _scalar_fns()
-            return np.vectorize(lambda v: float(stp(_mp(v))))(np.asarray(s["x"], dtype=float)) if np.size(s["x"]) else np.zeros(np.shape(s["x"]))
-        if op.name == "clip_grad_value":
-            clipv, _ = _scalar_fns()
-            return [np.vectorize(lambda v: float(clipv(_mp(v), _mp(s["clip"]))), otypes=[float])(g) for g in s["grads"]]
-        if op.name == "clip_grad_norm":
-            flat = np.concatenate([np.ravel(g) for g in s["grads"]])
-            vals = _clip_norm_fn(flat.size)(*[_mp(v) for v in flat], _mp(s["max_norm"]))
-            out, i = [], 0
-            for g in s["grads"]:
-                out.append(np.array([float(v) for v in vals[i:i + g.size]], dtype=np.float64).reshape(g.shape))
-                i += g.size
-            return out
-        if op.name == "perceptron":
-            D = len(s["w"])
-            args = [_mp(v) for v in s["w"]] + [_mp(s["b"])] + [_mp(v) for v in s["x"]]
-            _, act = _perceptron_fn(D, False)
-            a = act(*args)
-            scale = sum(abs(float(wi) * float(xi)) for wi, xi in zip(s["w"], s["x"])) + abs(float(s["b"]))
-            on_boundary = abs(float(a)) <= 1e-12 * max(scale, 1e-300)
-            if on_boundary:
-                notes.append("a sample on the decision boundary (|w·x + b| within float64 rounding): step(0) = 0 applied")
-            fn, _ = _perceptron_fn(D, on_boundary)
-            vals = fn(*args, _mp(s["t"]), _mp(s["lr"]))
-            return (np.array([float(v) for v in vals[:D]], dtype=np.float64), float(vals[D]))
-    raise KeyError(op.name)
+        return op.sympy(s, notes)
 
 
 def _check_rule(op, impl, rng, examples):
@@ -554,9 +496,25 @@ def _check_rule(op, impl, rng, examples):
                lambda e: _tol(e, RULE_RTOL, RULE_ATOL))
     if notes:
         t.result.info["notes"] = sorted(set(notes))
-    if op.name == "clip_grad_norm":  # its proof, like the rule ops' statements in _expected_rule, is not yet in its record
-        t.result.info["proved"] = {"norm of the clipped gradients equals max_norm on the clipping branch (3 symbols)":
-                                   rules.prove_clip_norm(3)}
+    if op.sympy_proofs is not None:
+        t.result.info["proved"] = op.sympy_proofs()
     if op.kinks or op.conventions:
         t.result.info["conventions"] = _conventions(op)
     return [t.done(f"{fn} matches its SymPy definition (50 digits)")]
+
+
+def _check_network_and_spec(op, impl, rng, examples, spec_checks):
+    results = _check_network(op, impl, rng, examples)
+    return results + [_bp_check(), _dimension_check()] if spec_checks else results
+
+
+#: The procedure for each kind the oracle checks, ``checker(op, impl, rng, examples, spec_checks)`` (the keys of
+#: :data:`CHECKS`); an init is checked statistically by the fd64 oracle, not here.
+CHECKERS = {
+    "differentiable": lambda op, impl, rng, n, spec: _check_differentiable(op, impl, rng, n),
+    "loss": lambda op, impl, rng, n, spec: _check_differentiable(op, impl, rng, n),
+    "network": _check_network_and_spec,
+    "optimizer": lambda op, impl, rng, n, spec: _check_optimizer(op, impl, rng, n),
+    "function": lambda op, impl, rng, n, spec: _check_rule(op, impl, rng, n),
+    "rule": lambda op, impl, rng, n, spec: _check_rule(op, impl, rng, n),
+}

@@ -37,10 +37,13 @@ import mpmath
 import sympy as sp
 
 from ..registry import OPS, REGISTRY
+# clipping, step and the perceptron rule are registry-free building blocks (their records name them)
+from .definitions import (clip_norm_definition, clip_value_definition, perceptron_definition,  # noqa: F401
+                          prove_clip_norm, step_definition_fn)
 
 DPS = 50
 #: The optimizers of the registry (each record's ``sympy`` is its ``<name>_rule`` below).
-OPTIMIZERS = tuple(op.name for op in OPS if op.kind == "optimizer")
+OPTIMIZERS = tuple(op.name for op in OPS if op.kind_facts.trajectory)
 HYPER_SYMBOLS = {"lr": sp.Symbol("lr", positive=True), "momentum": sp.Symbol("mu", positive=True),
                  "eps": sp.Symbol("eps", positive=True), "decay": sp.Symbol("rho", positive=True),
                  "beta1": sp.Symbol("beta1", positive=True), "beta2": sp.Symbol("beta2", positive=True)}
@@ -158,7 +161,7 @@ def adam_rule() -> OptimizerRule:
 def rule(name: str) -> OptimizerRule:
     """The SymPy rule of optimizer ``name``: its record's ``sympy()``."""
     op = REGISTRY.get(name)
-    if op is None or op.kind != "optimizer" or op.sympy is None:
+    if op is None or not op.kind_facts.trajectory or op.sympy is None:
         raise KeyError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     return op.sympy()
 
@@ -268,35 +271,3 @@ def trajectory(name: str, w0: float, gs, hyper: dict) -> list:
             f = compiled_closed_form(name, T, keys)
             out.append(f(mpmath.mpf(w0), *[mpmath.mpf(float(g)) for g in gs[:T]], *[mpmath.mpf(float(hyper[k])) for k in keys]))
     return out
-
-
-# --------------------------------------------------------------------------- clipping, step, perceptron
-def clip_norm_definition(gs, c):
-    """Symbolic clip-by-global-norm of a flat list of symbols ``gs`` with threshold ``c``."""
-    norm = sp.sqrt(sp.Add(*[g**2 for g in gs]))
-    return [g * sp.Piecewise((c / norm, norm > c), (1, True)) for g in gs], norm
-
-
-@functools.lru_cache(maxsize=None)
-def prove_clip_norm(n: int = 3) -> bool:
-    """On the clipping branch, the clipped vector has norm exactly c (exact identity for n symbols)."""
-    gs = [sp.Symbol(f"g{i}", real=True) for i in range(n)]
-    c = sp.Symbol("c", positive=True)
-    norm = sp.sqrt(sp.Add(*[g**2 for g in gs]))
-    clipped = [g * c / norm for g in gs]  # the active branch norm > c
-    return sp.simplify(sp.Add(*[e**2 for e in clipped]) - c**2) == 0
-
-
-def clip_value_definition(g, c):
-    return sp.Min(sp.Max(g, -c), c)
-
-
-def step_definition_fn(x):
-    return sp.Piecewise((1, x > 0), (0, True))
-
-
-def perceptron_definition(w, b, x, t, lr, boundary_zero: bool = False):
-    """(w_new, b_new) of the rule; ``boundary_zero`` forces y = step(0) = 0 (a sample on the boundary)."""
-    s = sp.Add(*[wi * xi for wi, xi in zip(w, x)]) + b
-    y = sp.Integer(0) if boundary_zero else step_definition_fn(s)
-    return [wi + lr * (t - y) * xi for wi, xi in zip(w, x)], b + lr * (t - y), s

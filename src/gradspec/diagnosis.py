@@ -192,7 +192,7 @@ def ratio_candidates(op: OpSpec, sample: dict, key: str, out_ref: dict) -> list[
     cat = catalogue_of(op)
     for extra in ([] if cat is None else cat.ratios.get(op.name, [])):  # the op's own scalings (kernel², 1 − p)
         cands += extra(sample, what)
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         K = int(np.shape(sample[op.args[0].name])[-1])
         if K > 1:
             cands.append((1.0 / K, "mean_over_all_elements", f"{what} is 1/K = 1/{K} of the spec's: the loss averages "
@@ -319,7 +319,7 @@ FIXED_VALUES: dict[str, tuple] = {
 
 def _hyper_names(op: OpSpec) -> list[tuple[str, int | None]]:
     """(name, positional index in the op's functions, or None when passed by keyword) of each hyperparameter."""
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         return [(h, None) for h in OPT_HYPERS.get(op.name, {})]
     return [(a.name, i) for i, a in enumerate(op.args) if a.role == "hyper"]
 
@@ -360,7 +360,7 @@ def generic_variants(op: OpSpec) -> list[Variant]:
     (:data:`FIXED_VALUES`), and a backward that ignores ``dy`` (the Jacobian applied to ones)."""
     out = []
     bases = bases_of(op)
-    fns = [f for f in op.functions if op.kind != "optimizer" or f.endswith("_update")]
+    fns = [f for f in op.functions if not op.kind_facts.trajectory or f.endswith("_update")]
     for name, pos in _hyper_names(op):
         for v in FIXED_VALUES.get(name, ()):
             expl = f"ignores the {name} passed in and always uses {name} = {v:g}"
@@ -370,10 +370,10 @@ def generic_variants(op: OpSpec) -> list[Variant]:
             if len(fns) > 1:
                 out += [Variant("ignored_hyperparameter", op.name, f"{expl} (in {fn} only)", {},
                                 _fix_wrap([fn], name, pos, v), facts=facts, primary=False, bases=bases) for fn in fns]
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         out.append(Variant("backward_ignores_dy", op.name, f"{op.backward} ignores the upstream gradient dy: it returns "
                            "the Jacobian applied to ones (as if dy = 1) instead of the vector–Jacobian product with dy",
-                           {}, _ones_dy_wrap(op.backward, op.kind == "loss"), bases=bases))
+                           {}, _ones_dy_wrap(op.backward, op.kind_facts.scalar_output), bases=bases))
     return out
 
 
@@ -390,18 +390,18 @@ def _label(v: Variant) -> str:
 # =========================================================================== the engine
 def _ratio_key(op: OpSpec, key: str) -> bool:
     """Outputs on which a scaling is meaningful: an optimizer's or a learning rule's update, not its new weights."""
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         return key == "update[1]"
-    if op.kind == "rule":
+    if op.kind_facts.learning_rule:
         return key == "update"
     return True
 
 
 def norm_key(op: OpSpec, key: str) -> str:
     """The output a key belongs to, for matching a finding with a diagnosis (an optimizer's steps are one output)."""
-    if op.kind == "optimizer" and (key.startswith(("w[", "update")) or key == "init"):
+    if op.kind_facts.trajectory and (key.startswith(("w[", "update")) or key == "init"):
         return "w"
-    if op.kind == "rule" and key == "update":
+    if op.kind_facts.learning_rule and key == "update":
         return "output[0]"
     return key
 
@@ -658,7 +658,7 @@ def diagnose(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = Non
     See :func:`analyse`; this flattens its named causes (initialisers are diagnosed statistically,
     :func:`diagnose_init`).
     """
-    if op.kind == "init":
+    if op.kind_facts.statistical:
         return diagnose_init(op, impl)
     return analyse(op, impl, samples, rng, fresh=fresh).diagnoses()
 
@@ -673,9 +673,9 @@ def _keep(found: dict, d: Diagnosis):
 # --------------------------------------------------------------------------- exceptions and classes of inputs
 def _key_function(op: OpSpec, key: str) -> str | None:
     """The protocol function whose output (or exception) ``key`` of :func:`evaluate` holds."""
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         return op.forward if key == "forward" else op.backward
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         return op.functions[0] if key == "init" else op.functions[1]
     return op.functions[0]
 
@@ -713,12 +713,12 @@ def features(op: OpSpec, sample: dict) -> dict:
                 out[f"{a.name}.size"] = float(v.size)
             if len(alts) != 1 or not names:
                 out[f"{a.name}.ndim"] = float(v.ndim)
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         for h, val in (sample.get("hyper") or {}).items():
             out[h] = float(val)
         w = np.asarray(sample.get("w"))
         out["w.ndim"], out["w.size"] = float(w.ndim), float(w.size)
-    if op.kind == "network":
+    if op.kind_facts.whole_network:
         out["layers"] = float(len(sample.get("params", [])))
         out["N"] = float(np.shape(sample.get("X"))[0])
     return out
@@ -950,11 +950,11 @@ def finding_key(op: OpSpec, finding) -> str | None:
     d = finding.details
     if finding.kind in ("exception", "timeout") and d.get("function") in op.functions:
         fn = d["function"]
-        if op.kind in ("differentiable", "loss"):
+        if op.kind_facts.has_backward:
             return "forward" if fn == op.forward else "backward"
-        if op.kind == "optimizer":
+        if op.kind_facts.trajectory:
             return "init" if fn == op.functions[0] else "w[1]"
-        return "loss" if op.kind == "network" else "output"
+        return "loss" if op.kind_facts.whole_network else "output"
     what = d.get("what")
     if not isinstance(what, str):
         return None
@@ -965,7 +965,7 @@ def finding_key(op: OpSpec, finding) -> str | None:
     if m:
         return m.group(1)
     if what.endswith(" output"):
-        return "forward" if op.kind in ("differentiable", "loss") else "output"
+        return "forward" if op.kind_facts.has_backward else "output"
     return what
 
 
@@ -977,9 +977,9 @@ def _sample_from_data(op: OpSpec, data) -> dict | None:
     try:
         for a in op.args:
             v = data[a.name] if a.name in data else None
-            if v is None and op.kind != "optimizer":
+            if v is None and not op.kind_facts.trajectory:
                 return None
-            if a.role in ("input", "param", "target", "mask") and op.kind not in ("optimizer", "network"):
+            if a.role in ("input", "param", "target", "mask") and not (op.kind_facts.trajectory or op.kind_facts.whole_network):
                 s[a.name] = np.asarray(v, dtype=np.float64)
             elif a.role == "labels":
                 s[a.name] = np.asarray(v, dtype=np.int64)
@@ -989,10 +989,10 @@ def _sample_from_data(op: OpSpec, data) -> dict | None:
                 s[a.name] = [(np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)) for W, b in v]
             else:
                 s[a.name] = v
-        if op.kind == "optimizer":
+        if op.kind_facts.trajectory:
             s = {"w": np.asarray(data["w"], dtype=np.float64), "grads": [np.asarray(g, dtype=np.float64) for g in data["grads"]],
                  "hyper": dict(data["hyper"])}
-        if op.kind == "network":
+        if op.kind_facts.whole_network:
             s["X"] = np.asarray(data["X"], dtype=np.float64)
             T = np.asarray(data["T"])
             s["T"] = T.astype(np.int64) if T.ndim == 1 else T.astype(np.float64)
@@ -1210,7 +1210,7 @@ def annotate(op: OpSpec, impl, checks, rng: np.random.Generator) -> None:
         bad = [c for c in checks if c.status in ("fail", "error")]
         if not bad or any(f.kind in ("timeout", "missing") for c in bad for f in c.findings):
             return
-        if op.kind == "init":
+        if op.kind_facts.statistical:
             diags = diagnose_init(op, impl)
             if diags:
                 payload = [d.as_dict() for d in diags[:5]]

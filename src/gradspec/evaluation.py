@@ -78,7 +78,7 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
     the sample's gradients), ``loss`` and ``dW<l>``/``db<l>`` for networks.
     """
     out: dict[str, Any] = {}
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         args = op.forward_args(sample)
         put_output(out, "forward", call(op.forward, *args))
         if dy is not None:
@@ -91,12 +91,12 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
                     out["d" + name] = as_float(gi)
             else:
                 out["backward"] = g if isinstance(g, Raised) else Raised("type", type(g).__name__)
-    elif op.kind in ("function", "rule"):
+    elif op.kind_facts.value_only:
         put_output(out, "output", call(op.functions[0], *op.forward_args(sample)))
         # a learning rule returns its parameters updated, the first of them first: ``update`` is that change
-        if op.kind == "rule" and isinstance(out.get("output[0]"), np.ndarray):
+        if op.kind_facts.learning_rule and isinstance(out.get("output[0]"), np.ndarray):
             out["update"] = out["output[0]"] - np.asarray(sample[op.args[0].name], dtype=np.float64)
-    elif op.kind == "optimizer":
+    elif op.kind_facts.trajectory:
         init, update = op.functions
         state = call(init, sample["w"])
         w = sample["w"]
@@ -113,7 +113,7 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
             if k == 1 and isinstance(out["w[1]"], np.ndarray):
                 out["update[1]"] = out["w[1]"] - np.asarray(sample["w"], dtype=np.float64)
             w = w_new
-    elif op.kind == "network":
+    elif op.kind_facts.whole_network:
         res = call(op.functions[0], *op.forward_args(sample))
         if not isinstance(res, (tuple, list)) or len(res) != 2:
             out["loss"] = res if isinstance(res, Raised) else Raised("type", type(res).__name__)
@@ -129,9 +129,9 @@ def evaluate(op: OpSpec, call, sample: dict, dy=None) -> dict[str, Any]:
 
 def draw_dy(op: OpSpec, out_ref: dict, rng: np.random.Generator):
     """A cotangent for :func:`evaluate`: a float for a loss, an array of the forward's shape for a differentiable op."""
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
-    if op.kind == "differentiable":
+    if op.kind_facts.array_cotangent:
         y = out_ref.get("forward")
         if isinstance(y, np.ndarray):
             return rng.normal(size=y.shape)

@@ -58,12 +58,8 @@ class LimitsError(ValueError):
 
 
 def choices(op: OpSpec) -> dict[str, tuple]:
-    """The op's choice arguments and their allowed values (the mlp's hidden units and output layers)."""
-    if op.name == "mlp":
-        from .ops.mlp import HIDDEN, OUTPUTS
-
-        return {"hidden": tuple(HIDDEN), "output": tuple(OUTPUTS)}
-    return {}
+    """The op's choice arguments and their allowed values, from its record (``Arg.choices``)."""
+    return {a.name: tuple(a.choices) for a in op.args if a.choices}
 
 
 def limitable(op: OpSpec) -> list[str]:

@@ -22,15 +22,49 @@ from typing import Any, Callable
 
 import numpy as np
 
+@dataclass(frozen=True)
+class Kind:
+    """What a kind of op is, as the facts the engine asks of it (one entry of :data:`KINDS`).
+
+    Code that needs one of these facts reads it from ``op.kind_facts`` rather than comparing ``op.kind``
+    with a name; an oracle that picks a whole procedure per kind does so with one table keyed by kind.
+    """
+
+    doc: str
+    #: ``functions[0]`` is a forward returning the output
+    has_forward: bool = False
+    #: ``functions[1]`` is the vector-Jacobian product of every differentiable argument
+    has_backward: bool = False
+    #: its gradient is checked (by a backward, or returned with the loss of a whole network)
+    has_gradient: bool = False
+    #: the forward returns one float and the backward takes a scalar cotangent (a loss)
+    scalar_output: bool = False
+    #: the backward takes a cotangent array of the forward's shape
+    array_cotangent: bool = False
+    #: an (init, update) pair compared by the parameter trajectory over several steps (an optimizer)
+    trajectory: bool = False
+    #: draws from a NumPy Generator; checked statistically (an initializer)
+    statistical: bool = False
+    #: ``functions[0]`` returns ``(loss, grads)`` of a whole network
+    whole_network: bool = False
+    #: returns its parameters updated, the first of them first (a learning rule, not a gradient)
+    learning_rule: bool = False
+    #: ``functions[0]``'s output is compared value for value with the spec and has no gradient (a function, a rule)
+    value_only: bool = False
+
+
 #: Kinds of op, which decide how an oracle checks them.
 KINDS = {
-    "differentiable": "forward/backward pair; backward is the VJP of every differentiable array argument",
-    "loss": "forward returns a float; backward takes a scalar dy and returns the gradient of the first argument",
-    "function": "a plain function with no backward (compared value for value with the spec)",
-    "optimizer": "(init, update) pair; compared by the parameter trajectory over several steps",
-    "init": "draws from a NumPy Generator; checked statistically (mean, variance, distribution)",
-    "network": "loss and gradients of a whole network",
-    "rule": "a learning rule (not a gradient), compared with the spec",
+    "differentiable": Kind("forward/backward pair; backward is the VJP of every differentiable array argument",
+                           has_forward=True, has_backward=True, has_gradient=True, array_cotangent=True),
+    "loss": Kind("forward returns a float; backward takes a scalar dy and returns the gradient of the first argument",
+                 has_forward=True, has_backward=True, has_gradient=True, scalar_output=True),
+    "function": Kind("a plain function with no backward (compared value for value with the spec)", has_forward=True,
+                     value_only=True),
+    "optimizer": Kind("(init, update) pair; compared by the parameter trajectory over several steps", trajectory=True),
+    "init": Kind("draws from a NumPy Generator; checked statistically (mean, variance, distribution)", statistical=True),
+    "network": Kind("loss and gradients of a whole network", has_gradient=True, whole_network=True),
+    "rule": Kind("a learning rule (not a gradient), compared with the spec", learning_rule=True, value_only=True),
 }
 
 
@@ -47,6 +81,8 @@ class Arg:
     role: str
     differentiable: bool = False
     doc: str = ""
+    #: the allowed values of a ``choice`` argument (its sampler draws from them; limits may name them)
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,8 +268,14 @@ class OpSpec:
     conventions: tuple[str, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
-    #: builder(sample) -> gradspec.symbolic.definitions.Definition: the op in SymPy at the sample's structure
+    #: the op in SymPy, read by the symbolic oracle; by kind: a differentiable op's or loss's
+    #: ``builder(sample) -> gradspec.symbolic.definitions.Definition`` (the op at the sample's structure), an
+    #: optimizer's ``() -> gradspec.symbolic.rules.OptimizerRule``, a function's or learning rule's statement
+    #: ``statement(sample, notes) -> output`` evaluated at the working precision the oracle sets (``notes``: a list
+    #: to which it appends what the sample needed, e.g. a sample on a decision boundary)
     sympy: Ref | None = None
+    #: () -> {claim: bool}: exact SymPy proofs about the op's statement, reported by the symbolic oracle
+    sympy_proofs: Ref | None = None
     #: f(sample_mp, pattern=None) -> (output, pattern): the op's forward in mpmath (gradspec.mpmath_oracle.forward)
     mp_forward: Ref | None = None
     #: model(sample, dy) -> Model: running float64 error bounds of the reference (gradspec.mpmath_oracle.tolerance)
@@ -260,12 +302,17 @@ class OpSpec:
             raise ValueError(f"OpSpec {self.name}: kind must be one of {sorted(KINDS)}, got {self.kind!r}")
 
     @property
+    def kind_facts(self) -> Kind:
+        """The facts of this op's kind (see :class:`Kind`)."""
+        return KINDS[self.kind]
+
+    @property
     def forward(self) -> str | None:
-        return self.functions[0] if self.kind in ("differentiable", "loss", "function") else None
+        return self.functions[0] if self.kind_facts.has_forward else None
 
     @property
     def backward(self) -> str | None:
-        return self.functions[1] if self.kind in ("differentiable", "loss") else None
+        return self.functions[1] if self.kind_facts.has_backward else None
 
     @property
     def differentiable_args(self) -> tuple[str, ...]:
@@ -273,7 +320,7 @@ class OpSpec:
 
     @property
     def has_gradient(self) -> bool:
-        return self.kind in ("differentiable", "loss", "network")
+        return self.kind_facts.has_gradient
 
     def forward_args(self, sample: dict) -> list:
         """The sample's values in the forward's positional order."""

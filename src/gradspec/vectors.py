@@ -80,7 +80,7 @@ def build_case(op: OpSpec, index: int, source: str, s: dict, rng) -> dict:
 
     _mpf = mpmath.mpf
     case: dict[str, Any] = {"id": f"{op.name}/{index}", "source": source}
-    if op.kind == "init":
+    if op.kind_facts.statistical:
         from .reference.init import fans, target
 
         fan_in, fan_out = fans(s["shape"])
@@ -90,17 +90,17 @@ def build_case(op: OpSpec, index: int, source: str, s: dict, rng) -> dict:
         case["targets"] = {"fan_in": fan_in, "fan_out": fan_out, "family": family,
                            "variance": enc_array(np.array(var, dtype=object))}
         return case
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         case["inputs"] = {"w": enc(s["w"]), "grads": enc(s["grads"])}
         case["hyper"] = {k: enc(float(v)) for k, v in s["hyper"].items()}
     else:
         case["inputs"] = {a.name: enc(s[a.name]) for a in op.args}
     dy = None
-    if op.kind == "differentiable":
+    if op.kind_facts.array_cotangent:
         from . import reference as ref
 
         dy = rng.normal(size=np.shape(getattr(ref, op.forward)(*op.forward_args(s))))
-    elif op.kind == "loss":
+    elif op.kind_facts.scalar_output:
         dy = np.asarray(float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0)))
     vals = spec_values(op, s, dy)
     if dy is not None:

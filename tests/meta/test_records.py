@@ -28,8 +28,9 @@ READS = {
     "fd64": [(ALL_KINDS, ("sample",))],
     "properties": [(ALL_KINDS, ("sample", "sample.strategy"))],
     "mpmath": [(GRADIENT_KINDS, ("mp_forward", "error_model"))],
-    # the symbolic oracle also checks functions, optimisers and rules, from its own update rules (symbolic/rules.py)
-    "symbolic": [(GRADIENT_KINDS, ("sympy", "sample.cases")), (("optimizer",), ("sympy",)), (("function", "rule"), ())],
+    # the symbolic oracle also checks functions, optimisers and rules: an optimizer by its rule, a function or a
+    # learning rule by its SymPy statement (both named by the record's sympy)
+    "symbolic": [(GRADIENT_KINDS, ("sympy", "sample.cases")), (("optimizer",), ("sympy",)), (("function", "rule"), ("sympy",))],
     "vectors": [(ALL_KINDS, ("sample", "vector_values"))],  # the golden-vectors writer covers every op
 }
 

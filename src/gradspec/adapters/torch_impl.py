@@ -772,7 +772,7 @@ def _from_record(op):
             raise TypeError(f"{op.forward} takes {len(op.args)} arguments ({', '.join(a.name for a in op.args)}), "
                             f"got {len(args)}")
         y = op.torch(*[_record_arg(a, v, False) for a, v in zip(op.args, args)])
-        return float(y) if op.kind == "loss" else _np(y)
+        return float(y) if op.kind_facts.scalar_output else _np(y)
 
     def backward(*args):
         if len(args) != len(op.args) + 1:
@@ -782,7 +782,7 @@ def _from_record(op):
         ts = [_record_arg(a, v, a.differentiable) for a, v in zip(op.args, fargs)]
         y = op.torch(*ts)
         inputs = tuple(t for a, t in zip(op.args, ts) if a.differentiable)
-        return _one(_vjp(y, inputs, _dy_scalar(dy) if op.kind == "loss" else _dy(dy, y.shape)))
+        return _one(_vjp(y, inputs, _dy_scalar(dy) if op.kind_facts.scalar_output else _dy(dy, y.shape)))
 
     forward.__name__, backward.__name__ = op.forward, op.backward
     return {op.forward: forward, op.backward: backward}
@@ -791,7 +791,7 @@ def _from_record(op):
 def _record_ops() -> dict:
     from ..registry import OPS
 
-    return {name: fn for op in OPS if op.torch is not None and op.kind in ("differentiable", "loss")
+    return {name: fn for op in OPS if op.torch is not None and op.kind_facts.has_backward
             for name, fn in _from_record(op).items()}
 
 

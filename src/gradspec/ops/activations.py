@@ -68,6 +68,15 @@ def sigmoid_sympy(s):
     return elementwise(s, sigmoid, _sympy_sigmoid_spec, "simplify")
 
 
+def step_statement(s, notes):
+    """step(x) elementwise from its SymPy statement ``Piecewise((1, x > 0), (0, True))``."""
+    import mpmath
+    from ..symbolic.definitions import compiled_step
+    stp = compiled_step()
+    x = np.asarray(s["x"], dtype=float)
+    return np.vectorize(lambda v: float(stp(mpmath.mpf(float(v)))))(x) if np.size(x) else np.zeros(np.shape(x))
+
+
 def tanh_sympy(s):
     import sympy as sp
     from ..symbolic.definitions import elementwise
@@ -341,6 +350,7 @@ OPS = (
            same_shape,
            kinks=(Kink("x", "x == 0", "step(0) = 0; no gradient (not used in backprop)", lambda s: min_abs(s["x"])),),
            conventions=("step(0) = 0",),
+           sympy=Ref(__name__, "step_statement"),
            vector_values=Ref(__name__, "step_vectors"), kink_cases=Ref(__name__, "step_kink_cases"),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("convention", Ref("gradspec.properties.props", "prop_step_convention"), ('away', 'on_kink')),)),

@@ -295,7 +295,7 @@ def mlp_kink_cases():
 OPS = (
     OpSpec("mlp", "network", "mlp", "L-layer perceptron: loss and gradients by BP1–BP4",
            (Arg("params", "params", True, "[(W (n_{l-1}, n_l), b (n_l,))]"), Arg("X", "input", False, "(N, D)"),
-            Arg("T", "target", False, "(N, K) or labels (N,)"), Arg("hidden", "choice"), Arg("output", "choice")),
+            Arg("T", "target", False, "(N, K) or labels (N,)"), Arg("hidden", "choice", choices=HIDDEN), Arg("output", "choice", choices=OUTPUTS)),
            ("mlp_loss_and_grads",), "grads: list of (dW, db) with the shapes of params",
            Sampler(mlp_structure, mlp_values, Ref(__name__, "mlp_strategy"), ("away", "on_kink"),
                    cases=(((2, 3, 2), 2), ((3, 2), 3), ((2, 2, 2, 2), 1))),

@@ -85,6 +85,25 @@ def perceptron_kink_cases():
                  {"w": w, "b": -3.0, "x": x, "t": 0.0, "lr": 0.5}, 8)]
 
 
+def perceptron_statement(s, notes):
+    """(w_new, b_new) from the SymPy statement of the rule; a sample on the decision boundary (|w·x + b| within
+    float64 rounding) takes step(0) = 0 and says so in ``notes``."""
+    import mpmath
+    from ..symbolic.definitions import compiled_perceptron
+    mp = lambda v: mpmath.mpf(float(v))  # noqa: E731
+    D = len(s["w"])
+    args = [mp(v) for v in s["w"]] + [mp(s["b"])] + [mp(v) for v in s["x"]]
+    _, act = compiled_perceptron(D, False)
+    a = act(*args)
+    scale = sum(abs(float(wi) * float(xi)) for wi, xi in zip(s["w"], s["x"])) + abs(float(s["b"]))
+    on_boundary = abs(float(a)) <= 1e-12 * max(scale, 1e-300)
+    if on_boundary:
+        notes.append("a sample on the decision boundary (|w·x + b| within float64 rounding): step(0) = 0 applied")
+    fn, _ = compiled_perceptron(D, on_boundary)
+    vals = fn(*args, mp(s["t"]), mp(s["lr"]))
+    return (np.array([float(v) for v in vals[:D]], dtype=np.float64), float(vals[D]))
+
+
 OPS = (
     OpSpec("perceptron", "rule", "perceptron", "one step of the perceptron rule",
            (Arg("w", "param"), Arg("b", "param"), Arg("x", "input"), Arg("t", "target"), Arg("lr", "hyper")),
@@ -93,6 +112,7 @@ OPS = (
                    exact=perceptron_dyadic),
            hypers=(Hyper("lr", 0.0, low_open=True),),
            conventions=("y = step(w·x + b) with step(0) = 0", "w ← w + lr(t − y)x, b ← b + lr(t − y)"),
+           sympy=Ref(__name__, "perceptron_statement"),
            vector_values=Ref(__name__, "perceptron_vectors"), kink_cases=Ref(__name__, "perceptron_kink_cases"),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("rule", Ref("gradspec.properties.props", "prop_perceptron_rule"), ('away', 'on_kink')),

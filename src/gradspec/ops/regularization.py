@@ -204,6 +204,33 @@ def clip_grad_value_strategy(*args, **kwargs):
     return build(*args, **kwargs)
 
 
+def clip_grad_norm_statement(s, notes):
+    """The clipped gradients from the SymPy statement of clip-by-global-norm over all the arrays."""
+    import mpmath
+    from ..symbolic.definitions import compiled_clip_norm
+    flat = np.concatenate([np.ravel(g) for g in s["grads"]])
+    vals = compiled_clip_norm(flat.size)(*[mpmath.mpf(float(v)) for v in flat], mpmath.mpf(float(s["max_norm"])))
+    out, i = [], 0
+    for g in s["grads"]:
+        out.append(np.array([float(v) for v in vals[i:i + g.size]], dtype=np.float64).reshape(g.shape))
+        i += g.size
+    return out
+
+
+def clip_grad_norm_proofs():
+    from ..symbolic.definitions import prove_clip_norm
+    return {"norm of the clipped gradients equals max_norm on the clipping branch (3 symbols)": prove_clip_norm(3)}
+
+
+def clip_grad_value_statement(s, notes):
+    """The clamped gradients from the SymPy statement ``Min(Max(g, -c), c)``."""
+    import mpmath
+    from ..symbolic.definitions import compiled_clip_value
+    clipv = compiled_clip_value()
+    c = mpmath.mpf(float(s["clip"]))
+    return [np.vectorize(lambda v: float(clipv(mpmath.mpf(float(v)), c)), otypes=[float])(g) for g in s["grads"]]
+
+
 OPS = (
     OpSpec("dropout", "differentiable", "regularization", "inverted dropout x·mask/(1−p)",
            (Arg("x", "input", True, "any shape"), Arg("mask", "mask", False, "0/1, shape of x"), Arg("p", "hyper")),
@@ -233,6 +260,7 @@ OPS = (
            Sampler(no_structure, clip_grad_norm_values, Ref(__name__, "clip_grad_norm_strategy"), ("away", "on_kink")),
            hypers=(Hyper("max_norm", 0.0, low_open=True),),
            conventions=("global L2 norm over all arrays", "scale exactly max_norm/norm when norm > max_norm"),
+           sympy=Ref(__name__, "clip_grad_norm_statement"), sympy_proofs=Ref(__name__, "clip_grad_norm_proofs"),
            vector_values=Ref(__name__, "clip_grad_norm_vectors"),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("direction_and_bound", Ref("gradspec.properties.props", "prop_clip_norm"), ('away', 'on_kink')),)),
@@ -240,6 +268,7 @@ OPS = (
            (Arg("grads", "grads"), Arg("clip", "hyper")), ("clip_grad_value",), "new list, same shapes",
            Sampler(no_structure, clip_grad_value_values, Ref(__name__, "clip_grad_value_strategy"), ("away", "on_kink")),
            hypers=(Hyper("clip", 0.0, low_open=True),),
+           sympy=Ref(__name__, "clip_grad_value_statement"),
            vector_values=Ref(__name__, "clip_grad_value_vectors"),
            variants=Ref(__name__, "CATALOGUE"),
            properties=(OpProperty("clamps", Ref("gradspec.properties.props", "prop_clip_value"), ('away', 'on_kink')),)),

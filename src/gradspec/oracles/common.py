@@ -158,7 +158,7 @@ def argument_names(fn_name: str) -> list[str] | None:
     for op in OPS:
         if fn_name not in op.functions:
             continue
-        if op.kind == "optimizer":
+        if op.kind_facts.trajectory:
             return ["w"] if fn_name == op.functions[0] else ["w", "g", "state"]
         names = [a.name for a in op.args]
         return names + ["dy"] if fn_name == op.backward else names

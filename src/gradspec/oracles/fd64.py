@@ -83,6 +83,7 @@ def applies(op: OpSpec) -> bool:
 
 def check_op(op: OpSpec, impl: Implementation, rng: np.random.Generator, examples: int | None = None) -> list[CheckResult]:
     examples = examples or DEFAULT_EXAMPLES
+    # the oracle's one choice of procedure by kind
     runner = {"differentiable": _check_differentiable, "loss": _check_differentiable, "function": _check_rule,
               "optimizer": _check_optimizer, "init": _check_init, "network": _check_network, "rule": _check_rule}[op.kind]
     from .. import conventions  # the same op evaluated exactly on its kinks, which the samples above avoid
@@ -118,7 +119,7 @@ def _check_forward(tracker: Tracker, op: OpSpec, impl: Implementation, sample: d
         if out.finding.kind != "mutation":
             return None
     expected = _spec_call(op.forward, *args)
-    if op.kind == "loss":
+    if op.kind_facts.scalar_output:
         y, bad = check_scalar(out.value, f"{op.forward} output")
     else:
         y, bad = out.value, check_array(out.value, np.shape(expected), f"{op.forward} output")
@@ -326,7 +327,7 @@ def _label(findings: list[Finding], label: str | None):
 
 def _check_differentiable(op, impl, rng, examples):
     fwd, bwd = _Tracker("forward"), _Tracker("backward")
-    scalar = op.kind == "loss"
+    scalar = op.kind_facts.scalar_output
     diff = [i for i, a in enumerate(op.args) if a.differentiable]
     kink_moves = 0
     targeted_skipped: list[str] = []
@@ -582,10 +583,10 @@ def check_directional(op: OpSpec, impl: Implementation, sample: dict, rng: np.ra
 
     Returns ``[forward, backward_directional]`` CheckResults.
     """
-    if op.kind not in ("differentiable", "loss"):
+    if not op.kind_facts.has_backward:
         raise ValueError(f"check_directional: {op.name} is a {op.kind} op; it applies to differentiable ops and losses")
     fwd, bwd = _Tracker("forward"), _Tracker("backward_directional")
-    scalar = op.kind == "loss"
+    scalar = op.kind_facts.scalar_output
     diff = [i for i, a in enumerate(op.args) if a.differentiable]
     args = op.forward_args(sample)
     names = [a.name for a in op.args]

@@ -96,9 +96,9 @@ def tolerance(t):
 def sample_of(op: OpSpec, case: dict) -> dict:
     """The registry-format sample of a stored case (decoded inputs, optimiser hyperparameters, (W, b) tuples)."""
     s = dict(case["inputs"])
-    if op.kind == "optimizer":
+    if op.kind_facts.trajectory:
         s["hyper"] = dict(case.get("hyper", {}))
-    if op.kind == "network":
+    if op.kind_facts.whole_network:
         s["params"] = [tuple(p) for p in s["params"]]
     for a in op.args:
         if a.role == "hyper" and isinstance(s.get(a.name), np.ndarray) and s[a.name].shape == ():
@@ -143,7 +143,7 @@ def _fail(tracker: CheckResult, finding: Finding):
 def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
     """CheckResults (oracle ``vectors``) of ``impl`` on ``op``'s stored cases."""
     names = [a.name for a in op.args]
-    if op.kind in ("differentiable", "loss"):
+    if op.kind_facts.has_backward:
         fwd, bwd = CheckResult("vectors", "forward", "pass"), CheckResult("vectors", "backward", "pass")
         diff = list(op.differentiable_args)
         for c in cases:
@@ -176,7 +176,7 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
             from .common import backward_not_provided
 
             checks = [fwd, backward_not_provided(NAME, op)]
-    elif op.kind in ("function", "rule"):
+    elif op.kind_facts.value_only:
         t = CheckResult("vectors", "rule", "pass")
         for c in cases:
             s = sample_of(op, c)
@@ -187,7 +187,7 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
                 continue
             _compare_value(t, op, res.value, c["outputs"]["output"], "output", s)
         checks = [t]
-    elif op.kind == "optimizer":
+    elif op.kind_facts.trajectory:
         t = CheckResult("vectors", "trajectory", "pass")
         init, update = op.functions
         for c in cases:
@@ -212,7 +212,7 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
                 if len(t.findings) > n_before:
                     break
         checks = [t]
-    elif op.kind == "network":
+    elif op.kind_facts.whole_network:
         fwd, bwd = CheckResult("vectors", "forward", "pass"), CheckResult("vectors", "backward", "pass")
         for c in cases:
             s = sample_of(op, c)
