@@ -8,6 +8,10 @@ float). Optimizers run one step of the real ``torch.optim`` class on a copy of
 the parameter; init schemes fill a tensor with ``torch.nn.init`` from a
 ``torch.Generator`` seeded from the NumPy ``Generator`` passed in.
 
+An op whose record holds its torch form (``OpSpec.torch``, next to the op's other pieces in
+``gradspec.ops``) gets its forward from that form and its backward by autograd, with nothing written
+here (``gradspec ops --json`` lists the records; the conventions of those ops are in their records).
+
 Check it with::
 
     gradspec check --impl gradspec.adapters.torch_impl
@@ -202,16 +206,6 @@ relu_forward.__doc__ = "``F.relu``: max(x, 0). Shapes: x any; returns x's shape.
 relu_backward.__doc__ = "Autograd VJP of ``F.relu``; torch's relu'(0) = 0 is the spec's. Shapes: x, dy same shape."
 
 
-def leaky_relu_forward(x, alpha):
-    """``F.leaky_relu(x, negative_slope=alpha)``. Shapes: x any; returns x's shape."""
-    return _np(F.leaky_relu(_t("x", x), negative_slope=float(alpha)))
-
-
-def leaky_relu_backward(x, alpha, dy):
-    """Autograd VJP of ``F.leaky_relu``; torch's slope at 0 is alpha, the spec's. Shapes: x, dy same shape."""
-    xt = _t("x", x, grad=True)
-    y = F.leaky_relu(xt, negative_slope=float(alpha))
-    return _vjp(y, (xt,), _dy(dy, y.shape))[0]
 softmax_forward, softmax_backward = _unary(_softmax)
 softmax_forward.__doc__ = "``torch.softmax(x, dim=-1)``. Shapes: x (..., K); returns x's shape."
 softmax_backward.__doc__ = r"""Autograd VJP of softmax: :math:`y\odot(dy - \langle dy, y\rangle)`. Shapes: x, dy (..., K)."""

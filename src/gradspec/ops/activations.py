@@ -343,7 +343,8 @@ OPS = (
            conventions=("leaky_relu'(0) = alpha",),
            sympy=Ref(__name__, "leaky_relu_sympy"), mp_forward=Ref(__name__, "leaky_relu_mp"),
            error_model=Ref(__name__, "leaky_relu_error_model"), vector_values=Ref(__name__, "leaky_relu_vectors"),
-           kink_cases=Ref(__name__, "leaky_relu_kink_cases"), variants=Ref(__name__, "CATALOGUE")),
+           kink_cases=Ref(__name__, "leaky_relu_kink_cases"), variants=Ref(__name__, "CATALOGUE"),
+           torch=Ref(__name__, "leaky_relu_torch")),
     OpSpec("step", "function", "activations", "Heaviside step of the perceptron: 1.0 where x > 0 else 0.0",
            (Arg("x", "input", False, "any shape"),), ("step_forward",), "y has the shape of x",
            Sampler(shape_of_x, step_values, Ref("gradspec.properties.strategies", "elementwise", (("away_from_zero", True),)), ("away", "on_kink")),
@@ -612,6 +613,13 @@ def gelu_tanh_vectors(s, A, d):
                         x, "(1 − tanh² u)/2")
     du = mp_map(lambda v: k * (1 + 3 * c * v * v), x, "u'")
     return {"outputs": {"forward": x * half_1pt}, "gradients": {"x": d * (half_1pt + x * half_sech2 * du)}}
+
+
+def leaky_relu_torch(x, alpha):
+    """PyTorch's ``F.leaky_relu(x, negative_slope=alpha)``; its slope at 0 is alpha, the spec's."""
+    import torch.nn.functional as F
+
+    return F.leaky_relu(x, negative_slope=float(alpha))
 
 
 def gelu_torch(x):
