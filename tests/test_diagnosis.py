@@ -423,3 +423,42 @@ def test_time_guard_stops_the_search_but_not_the_run(monkeypatch):
     assert not [n for n in an.named if "+" in n.diagnosis.name]
     result = gradspec.check(BATCHNORM_TWO_BUGS, ops=["batchnorm"], seed=0)
     assert result.ops["batchnorm"].status == "fail"
+
+
+class _MlpReluHalf:
+    """An MLP written independently of the catalogue (row layout) whose hidden relu has the slope ½ at 0,
+    autograd's convention for np.maximum(z, 0)."""
+
+    @staticmethod
+    def mlp_loss_and_grads(params, X, T, hidden, output):
+        import gradspec.reference as ref
+
+        if hidden != "relu":
+            return ref.mlp_loss_and_grads(params, X, T, hidden, output)
+        acts, zs = [np.asarray(X, dtype=float)], []
+        for l, (W, b) in enumerate(params):
+            z = acts[-1] @ W + b
+            zs.append(z)
+            acts.append(np.maximum(z, 0.0) if l < len(params) - 1 else z)
+        N = X.shape[0]
+        ref_loss, _ = ref.mlp_loss_and_grads(params, X, T, hidden, output)
+        if output == "identity_mse":
+            delta = (acts[-1] - T) / N
+        else:
+            return ref.mlp_loss_and_grads(params, X, T, hidden, output)
+        grads = [None] * len(params)
+        for l in range(len(params) - 1, -1, -1):
+            grads[l] = (acts[l].T @ delta, delta.sum(axis=0))
+            if l:
+                z = zs[l - 1]
+                delta = (delta @ params[l][0].T) * np.where(z > 0, 1.0, np.where(z == 0, 0.5, 0.0))
+        return ref_loss, grads
+
+
+def test_an_mlp_with_relu_prime_half_at_zero_is_named():
+    """autograd's relu'(0) = ½ inside a network (its mlp cell in the comparison had no known cause): the kink cases
+    place a pre-activation exactly at 0, and the diagnosis names the convention."""
+    result = gradspec.check(_MlpReluHalf(), ops=["mlp"], oracles=["fd64"])
+    assert result.ops["mlp"].status == "fail"
+    names = {d["name"] for c in result.ops["mlp"].checks for d in c.info.get("diagnosis", [])}
+    assert "relu_prime_at_zero_is_half" in names

@@ -327,10 +327,13 @@ CATALOGUE = Catalogue()
 C = CATALOGUE
 
 
-def mlp_variant(no_bp2_prime=False, bias_mean=False, relu_ge=False, no_bp1_prime=False, no_transpose=False, col_no_m=False):
+def mlp_variant(no_bp2_prime=False, bias_mean=False, relu_ge=False, no_bp1_prime=False, no_transpose=False, col_no_m=False,
+                relu_half=False):
     def prime(name, z):
         if relu_ge and name == "relu":
             return (z >= 0).astype(np.float64)
+        if relu_half and name == "relu":
+            return np.where(z > 0, 1.0, np.where(z == 0, 0.5, 0.0))
         return ref_mlp.activation_prime(name, z)
 
     def backprop(params, X, T, hidden, output, layout="row"):
@@ -378,6 +381,8 @@ C.variant("bias_grad_averaged", "mlp", "BP3 averages δ over the batch; in the r
           **mlp_variant(bias_mean=True))
 C.variant("relu_prime_at_zero_is_one", "mlp", "hidden relu'(0) = 1 (z >= 0); the spec fixes relu'(0) = 0",
           mutant="mlp_relu_prime_at_zero_is_one", description="hidden relu'(0) = 1", **mlp_variant(relu_ge=True))
+C.variant("relu_prime_at_zero_is_half", "mlp", "hidden relu'(0) = ½, the mean of the one-sided slopes (autograd's "
+          "convention); the spec fixes relu'(0) = 0", **mlp_variant(relu_half=True))
 C.variant("missing_activation_derivative", "mlp", "BP1 without σ'(z^L) for the sigmoid output: δ^L = a^L − y",
           mutant="mlp_bp1_missing_output_derivative", description="BP1 for a sigmoid output forgets σ'(z^L): δ^L = a^L − y",
           **mlp_variant(no_bp1_prime=True))
