@@ -128,7 +128,7 @@ def test_npz_holds_the_same_values_as_float64(corpus):
 
 # --------------------------------------------------------------------------- round trip
 def test_reference_passes_from_the_vectors_with_margin(corpus):
-    result = vectors.check_from_vectors(corpus, None)
+    result = vectors_oracle.check_from_vectors(corpus, None)
     assert result.ok, [(n, c.message) for n, c in result.failures()]
     assert result.oracles == ["vectors"]
     worst = max(c.worst_error for r in result.ops.values() for c in r.checks
@@ -165,7 +165,7 @@ def test_the_vectors_oracle_is_registered_and_the_runner_drives_it(corpus, monke
 ])
 def test_mutant_is_caught_from_the_vectors_with_its_diagnosis(corpus, name, want):
     m = LIB[name]
-    result = vectors.check_from_vectors(corpus, m.impl, ops=[m.op])
+    result = vectors_oracle.check_from_vectors(corpus, m.impl, ops=[m.op])
     assert result.ops[m.op].status == "fail", [(c.check, c.status, c.message) for c in result.ops[m.op].checks]
     if want:
         bad = [c for c in result.ops[m.op].checks if c.status == "fail"]
@@ -269,7 +269,7 @@ def test_cli_bad_corpus_exits_2_naming_file(corpus, tmp_path):
 
 
 def test_checking_needs_neither_mpmath_nor_sympy(corpus):
-    code = ("import sys, gradspec.vectors as v; r = v.check_from_vectors(sys.argv[1], None); "
+    code = ("import sys, gradspec.oracles.vectors as v; r = v.check_from_vectors(sys.argv[1], None); "
             "assert r.ok; bad = [m for m in ('mpmath', 'sympy') if m in sys.modules]; assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code, corpus], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -296,8 +296,8 @@ def test_vectors_keep_to_declared_limits_and_check_a_forward_only_op(corpus):
     stored = [vectors_oracle.sample_of(registry.get("max_pool2d"), c)["pad"]
               for c in vectors.load(corpus, ["max_pool2d"])["max_pool2d"]["cases"]]
     assert 0 in stored and any(p > 0 for p in stored)  # the corpus holds cases on both sides of the limit
-    assert vectors.check_from_vectors(corpus, impl=code, ops=ops).ops["max_pool2d"].status == "error"
-    result = vectors.check_from_vectors(corpus, impl=code, ops=ops, limits={"max_pool2d": {"pad": 0}})
+    assert vectors_oracle.check_from_vectors(corpus, impl=code, ops=ops).ops["max_pool2d"].status == "error"
+    result = vectors_oracle.check_from_vectors(corpus, impl=code, ops=ops, limits={"max_pool2d": {"pad": 0}})
     pool, soft = result.ops["max_pool2d"], result.ops["softmax"]
     assert pool.status == "pass" and pool.limits == {"pad": 0}
     assert all(c.info["cases_outside_limits"] == sum(p > 0 for p in stored) for c in pool.checks)

@@ -11,12 +11,7 @@ Public API::
 The reference implementation is :mod:`gradspec.reference`, the op registry
 :mod:`gradspec.registry`.
 """
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("gradspec")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+from .version import __version__
 
 
 def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=None, *, profile=None, limits=None,

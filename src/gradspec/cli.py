@@ -158,7 +158,7 @@ def _cmd_check(args, parser) -> int:
 
     try:
         if args.vectors:  # golden vectors: float64 only, no SymPy or mpmath
-            from .vectors import check_from_vectors
+            from .oracles.vectors import check_from_vectors
 
             result = check_from_vectors(args.vectors, impl=args.impl, ops=ops, seed=args.seed, timeout=args.timeout,
                                         progress=progress, limits=args.limits)

@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from . import __version__, limits as limits_mod, oracles as oracle_registry, registry
+from . import limits as limits_mod, oracles as oracle_registry, registry
+from .version import __version__
 from .impl import Implementation
 from .results import CheckResult, Finding, OpResult, RunResult
 from .spec import OpSpec

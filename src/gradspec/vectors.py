@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 
 from . import __version__, conventions, registry
-from .results import RunResult
 from .spec import OpSpec
 
 FORMAT = "gradspec-vectors"
@@ -402,21 +401,6 @@ def load(root: str, ops=None) -> dict[str, dict]:
 
 
 # =========================================================================== checking an implementation from a corpus
-def check_from_vectors(root: str, impl=None, ops=None, seed: int = 0, timeout=None, progress=None,
-                       limits=None) -> RunResult:
-    """Check ``impl`` against the corpus at ``root`` (float64 only): the runner driving the vectors oracle.
-    ``limits``: as :func:`gradspec.runner.check` (stored cases outside them are left out).
-
-    Raises VectorsError for a bad corpus (before anything runs). See :mod:`gradspec.oracles.vectors`.
-    """
-    from .oracles.vectors import Oracle
-    from .runner import check
-
-    oracle = Oracle(root, ops)
-    return check(impl, ops=list(oracle.corpus), oracles=[oracle], seed=seed, progress=progress, timeout=timeout,
-                 limits=limits)
-
-
 def main_vectors(args, split) -> int:
     """``gradspec vectors --out DIR [--ops ...] [--cases N] [--seed S]``: exit 0, or 2 for a usage error."""
     import sys

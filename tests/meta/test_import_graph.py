@@ -21,13 +21,7 @@ PYPROJECT = os.path.join(ROOT, "pyproject.toml")
 KNOWN_CYCLES: dict[frozenset, str] = {}
 
 #: Cycles that close only through imports inside functions (deferred), allowed for now, with the reason.
-KNOWN_DEFERRED_CYCLES = {
-    frozenset({"gradspec", "gradspec.runner"}):
-        "gradspec.check() imports the runner when called; the runner reads gradspec.__version__",
-    frozenset({"gradspec.oracles.vectors", "gradspec.vectors"}):
-        "the vectors oracle reads corpora with gradspec.vectors.load; gradspec.vectors.check_from_vectors (the entry "
-        "point cli.py imports) builds the oracle when called",
-}
+KNOWN_DEFERRED_CYCLES: dict[frozenset, str] = {}
 
 #: (importer, imported module, private name) imported across modules today, allowed for now.
 KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()

@@ -26,7 +26,7 @@ import os
 import numpy as np
 
 from .. import limits
-from ..results import CheckResult, Finding
+from ..results import CheckResult, Finding, RunResult
 from ..spec import OpSpec
 from ..vectors import ATOL, RTOL, load, manifest
 
@@ -263,3 +263,17 @@ def check_cases(op: OpSpec, impl, cases: list[dict]) -> list[CheckResult]:
         if c.worst_error is not None:
             c.worst_error = float(c.worst_error)
     return checks
+
+
+def check_from_vectors(root: str, impl=None, ops=None, seed: int = 0, timeout=None, progress=None,
+                       limits=None) -> RunResult:
+    """Check ``impl`` against the corpus at ``root`` (float64 only): the runner driving the vectors oracle.
+    ``limits``: as :func:`gradspec.runner.check` (stored cases outside them are left out).
+
+    Raises VectorsError for a bad corpus (before anything runs). 
+    """
+    from ..runner import check
+
+    oracle = Oracle(root, ops)
+    return check(impl, ops=list(oracle.corpus), oracles=[oracle], seed=seed, progress=progress, timeout=timeout,
+                 limits=limits)
