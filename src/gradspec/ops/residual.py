@@ -42,8 +42,8 @@ def fix_biases(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, margin: float) -> 
 
 
 # --------------------------------------------------------------------------- local building blocks
-# (gradspec.properties' own strategies and property helpers are not imported: that package's __init__ reaches the
-# registry, so a record importing it would close an import cycle through the records)
+# (local copies: gradspec.properties.props, where the property library's helpers live, imports the registry, so a
+# record importing it would close an import cycle through the records)
 SCALES = (1e-3, 1e-1, 1.0, 10.0, 100.0)
 
 
