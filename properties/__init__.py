@@ -10,7 +10,7 @@ import importlib
 
 #: public name -> the module of this package that defines it
 _HOMES = {
-    "MUTANTS": "mutants", "Mutant": "mutants", "NotProvided": "props", "STRATEGIES": "lookup", "samples": "lookup",
+    "MUTANTS": "mutants", "Mutant": "mutants", "NotProvided": "checks", "STRATEGIES": "lookup", "samples": "lookup",
     "MODES": "strategies", "ALL": "suite", "PROPERTIES": "suite", "Property": "suite", "check_op": "suite",
     "check_property": "suite", "first_failure": "suite",
 }

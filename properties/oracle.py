@@ -36,7 +36,7 @@ import numpy as np
 from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding, jsonable
 from ..spec import OpSpec
-from .props import NotProvided
+from .checks import NotProvided
 from .suite import PROPERTIES, check_property, examples_for, failures
 
 NAME = "properties"

@@ -43,74 +43,36 @@ from ..oracles.fd64 import (FD_REL_STEP, INIT_KS_P, INIT_Z, bn_groups, central_d
 from ..statistics import init_statistics
 from ..registry import REGISTRY
 from ..spec import OpSpec
-
-EPS = float(np.finfo(np.float64).eps)
-
-
-class NotProvided(Exception):
-    """The implementation does not provide a function a property needs."""
+# the helpers shared with the records' own properties (registry-free, so a record may import them)
+from . import checks
+from .checks import EPS, NotProvided, assert_close, cotangent, fail, seeded_rng
 
 
-# --------------------------------------------------------------------------- plumbing
+# --------------------------------------------------------------------------- plumbing (the registry-free part: .checks)
 def impl_object(impl):
-    from ..impl import Implementation
-
-    if isinstance(impl, Implementation):
-        return impl.obj
+    """:func:`gradspec.properties.checks.impl_object`, with None or a name loaded first
+    (:func:`gradspec.impl.load`: None is ``$GRADSPEC_IMPL``, else the reference)."""
     if impl is None or isinstance(impl, str):
         from ..impl import load
 
         return load(impl).obj
-    return impl
+    return checks.impl_object(impl)
 
 
 def fn(impl, name: str):
-    """The protocol function ``name`` of ``impl``; :class:`NotProvided` when it is missing."""
-    f = getattr(impl_object(impl), name, None)
-    if not callable(f):
-        raise NotProvided(f"the implementation does not provide {name}")
-    return f
+    """The protocol function ``name`` of ``impl`` (see :func:`impl_object`); :class:`NotProvided` when it is missing."""
+    return checks.fn(impl_object(impl), name)
 
 
 def _op(op) -> OpSpec:
     return op if isinstance(op, OpSpec) else REGISTRY[op]
 
 
-def _rng(sample: dict, salt: int = 0) -> np.random.Generator:
-    return np.random.default_rng([int(sample.get("seed", 0)), salt])
-
-
-def _fail(rule: str, detail: str):
-    raise AssertionError(f"{rule}: {detail}")
-
-
-def assert_close(actual, expected, tol, rule: str, what: str):
-    """Element-wise |actual − expected| <= tol, else AssertionError naming the worst element."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    if actual.shape != expected.shape:
-        _fail(rule, f"{what} has shape {actual.shape}, expected {expected.shape}")
-    if not np.all(np.isfinite(actual)):
-        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(actual))[0])
-        _fail(rule, f"{what}{list(idx)} is {float(actual[idx])} (expected {float(expected[idx])!r})")
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), expected.shape)
-    err = np.abs(actual - expected)
-    # a non-finite expected value or tolerance (e.g. a difference quotient that overflowed) never passes
-    bad = ~(err <= tol) | ~np.isfinite(expected) | ~np.isfinite(tol)
-    if np.any(bad):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(bad, np.nan_to_num(err / np.maximum(tol, 1e-300), nan=np.inf), 0.0)
-        k = int(np.argmax(ratio))
-        idx = tuple(int(i) for i in np.unravel_index(k, expected.shape)) if expected.ndim else ()
-        _fail(rule, f"{what}{list(idx)} = {float(actual.flat[k])!r}, expected {float(expected.flat[k])!r} "
-                    f"(|error| {err.flat[k]:.3g} > tolerance {tol.flat[k]:.3g}; {int(bad.sum())} of {bad.size} elements off)")
-
-
 def _scalar(value, what: str) -> float:
     """The oracles' rule for a loss (:func:`gradspec.oracles.common.check_scalar`), as an AssertionError."""
     value, bad = check_scalar(value, what)
     if bad is not None:
-        _fail("outputs are finite" if bad.kind == "nonfinite" else "losses return a float64 value", bad.message)
+        fail("outputs are finite" if bad.kind == "nonfinite" else "losses return a float64 value", bad.message)
     return value
 
 
@@ -118,7 +80,7 @@ def _grads(value, n: int, name: str) -> tuple:
     if n == 1:
         return tuple(value) if isinstance(value, (tuple, list)) and len(value) == 1 else (value,)
     if not isinstance(value, (tuple, list)) or len(value) != n:
-        _fail("backward returns one gradient per differentiable argument", f"{name} returned {type(value).__name__}, expected a tuple of {n} arrays")
+        fail("backward returns one gradient per differentiable argument", f"{name} returned {type(value).__name__}, expected a tuple of {n} arrays")
     return tuple(value)
 
 
@@ -143,10 +105,10 @@ def _out_shape(op, sample):
 def draw_cotangent(op, sample, salt: int = 1):
     """A random cotangent for the op's output: N(0,1) array, or a scalar of magnitude 0.5..2 for losses."""
     op = _op(op)
-    rng = _rng(sample, salt)
     if op.kind_facts.scalar_output:
+        rng = seeded_rng(sample, salt)
         return float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
-    return rng.normal(size=_out_shape(op, sample))
+    return cotangent(sample, _out_shape(op, sample), salt)
 
 
 def _fwd_tol(expected, extra=0.0):
@@ -174,21 +136,21 @@ def prop_shapes(impl, sample, op):
         _scalar(y, f"{op.forward} output")
     else:
         if not isinstance(y, np.ndarray) or y.dtype != np.float64:
-            _fail(f"{op.name}: forward returns a float64 array", f"got {type(y).__name__} {getattr(y, 'dtype', '')}")
+            fail(f"{op.name}: forward returns a float64 array", f"got {type(y).__name__} {getattr(y, 'dtype', '')}")
         want = _out_shape(op, sample)
         if y.shape != want:
-            _fail(f"{op.name}: shape rule '{op.shape_rule}'", f"forward returned {y.shape}, expected {want}")
+            fail(f"{op.name}: shape rule '{op.shape_rule}'", f"forward returned {y.shape}, expected {want}")
         if not np.all(np.isfinite(y)):
-            _fail(f"{op.name}: outputs are finite", f"forward returned {int(np.sum(~np.isfinite(y)))} non-finite values")
+            fail(f"{op.name}: outputs are finite", f"forward returned {int(np.sum(~np.isfinite(y)))} non-finite values")
     grads = backward(impl, op, sample, draw_cotangent(op, sample))
     for i, g in zip(_diff_index(op), grads):
         a = op.args[i]
         want = np.shape(sample[a.name])
         if not isinstance(g, np.ndarray) or g.dtype != np.float64 or g.shape != want:
-            _fail(f"{op.name}: every gradient has its argument's shape and dtype",
+            fail(f"{op.name}: every gradient has its argument's shape and dtype",
                   f"d{a.name} is {type(g).__name__} {getattr(g, 'dtype', '')} {getattr(g, 'shape', '')}, expected float64 {want}")
         if not np.all(np.isfinite(g)):
-            _fail(f"{op.name}: gradients are finite", f"d{a.name} holds {int(np.sum(~np.isfinite(g)))} non-finite values")
+            fail(f"{op.name}: gradients are finite", f"d{a.name} holds {int(np.sum(~np.isfinite(g)))} non-finite values")
 
 
 def prop_gradient_fd64(impl, sample, op):
@@ -246,7 +208,7 @@ def prop_agrees_with_oracle(impl, sample, op, oracle: str = "fd64"):
     if timeouts:  # the implementation did not return: the run's timeout finding, not a disagreement
         raise CallFailed(timeouts[0])
     if bad:
-        _fail(f"{op.name}: agrees with the {oracle} oracle", "; ".join(f"{c.check}: {c.message}" for c in bad))
+        fail(f"{op.name}: agrees with the {oracle} oracle", "; ".join(f"{c.check}: {c.message}" for c in bad))
 
 
 def _same(a, b) -> bool:
@@ -287,17 +249,17 @@ def prop_no_mutation(impl, sample, op):
         w, state = update(w0, sample["grads"][0], state, **sample["hyper"])
         changed = first_difference(before["w"], w0, "w")
         if changed:
-            _fail(rule, f"{op.functions[1]} modified the w it was given: {changed} (the first call)")
+            fail(rule, f"{op.functions[1]} modified the w it was given: {changed} (the first call)")
         state_before, w_before = snapshot(state), snapshot(w)
         update(w, sample["grads"][1], state, **sample["hyper"])
         changed = first_difference(w_before, w, "w") or first_difference(state_before, state, "state")
         if changed:
-            _fail(rule, f"{op.functions[1]} modified its input {changed} (the second call)")
+            fail(rule, f"{op.functions[1]} modified its input {changed} (the second call)")
     call_all(impl, op, sample)
     for k in before:
         changed = first_difference(before[k], sample[k], k)
         if changed:
-            _fail(rule, f"argument {k!r} changed during the call: {changed}")
+            fail(rule, f"argument {k!r} changed during the call: {changed}")
 
 
 def prop_deterministic(impl, sample, op):
@@ -307,7 +269,7 @@ def prop_deterministic(impl, sample, op):
     b = call_all(impl, op, snapshot(sample))
     changed = first_difference(a, b, "results")
     if changed:
-        _fail(f"{op.name}: the same inputs give the same results",
+        fail(f"{op.name}: the same inputs give the same results",
               f"two calls of {', '.join(op.functions)} differ: {changed.replace(' before, ', ' first, ').replace(' after', ' second')}")
 
 
@@ -316,7 +278,7 @@ def prop_no_global_random_state(impl, sample, op):
     op = _op(op)
     saved = np.random.get_state()
     try:
-        seeds = _rng(sample, 7).integers(0, 2**31, size=2)
+        seeds = seeded_rng(sample, 7).integers(0, 2**31, size=2)
         np.random.seed(int(seeds[0]))
         before = np.random.get_state()[1].copy()
         a = call_all(impl, op, snapshot(sample))
@@ -326,9 +288,9 @@ def prop_no_global_random_state(impl, sample, op):
     finally:
         np.random.set_state(saved)
     if not np.array_equal(before, after):
-        _fail(f"{op.name}: no use of NumPy's global random state", f"{', '.join(op.functions)} drew from np.random's global generator")
+        fail(f"{op.name}: no use of NumPy's global random state", f"{', '.join(op.functions)} drew from np.random's global generator")
     if not _same(a, b):
-        _fail(f"{op.name}: no dependence on global random state", "results changed with the seed of np.random's global generator")
+        fail(f"{op.name}: no dependence on global random state", "results changed with the seed of np.random's global generator")
 
 
 def _abs_vjp(op: OpSpec, sample: dict, dy, grads) -> list[np.ndarray]:
@@ -346,7 +308,7 @@ def prop_linear_in_dy(impl, sample, op):
     """VJP(a·dy1 + dy2) = a·VJP(dy1) + VJP(dy2), within :math:`10^{-9}` of the magnitude of the terms summed."""
     op = _op(op)
     dy1, dy2 = draw_cotangent(op, sample, 11), draw_cotangent(op, sample, 12)
-    a = float(_rng(sample, 13).uniform(-3, 3))
+    a = float(seeded_rng(sample, 13).uniform(-3, 3))
     dy3 = a * dy1 + dy2
     g1, g2 = backward(impl, op, sample, dy1), backward(impl, op, sample, dy2)
     g3 = backward(impl, op, sample, dy3)
@@ -365,7 +327,7 @@ def prop_sigmoid_symmetry(impl, sample):
     x = np.asarray(sample["x"])
     s, sm = np.asarray(f(x)), np.asarray(f(-x))
     if np.any(s < 0) or np.any(s > 1):
-        _fail("sigmoid lies in [0, 1]", f"got values in [{s.min()}, {s.max()}]")
+        fail("sigmoid lies in [0, 1]", f"got values in [{s.min()}, {s.max()}]")
     assert_close(sm, 1.0 - s, 2 * EPS, "sigmoid(−x) = 1 − sigmoid(x)", "sigmoid(−x)")
 
 
@@ -377,7 +339,7 @@ def prop_tanh_odd(impl, sample):
     dy = draw_cotangent("tanh", sample)
     dx = np.asarray(fn(impl, "tanh_backward")(x, dy))
     if np.any(np.abs(dx) > np.abs(dy) * (1 + 4 * EPS)):
-        _fail("tanh' <= 1, so |dx| <= |dy|", f"max |dx|/|dy| = {float(np.max(np.abs(dx) / np.maximum(np.abs(dy), 1e-300))):.6g}")
+        fail("tanh' <= 1, so |dx| <= |dy|", f"max |dx|/|dy| = {float(np.max(np.abs(dx) / np.maximum(np.abs(dy), 1e-300))):.6g}")
 
 
 def prop_relu_convention(impl, sample):
@@ -403,7 +365,7 @@ def prop_softmax_rows_sum_to_one(impl, sample):
     y = np.asarray(fn(impl, "softmax_forward")(x))
     K = y.shape[-1]
     if np.any(y < 0):
-        _fail("softmax is non-negative", f"min {y.min()}")
+        fail("softmax is non-negative", f"min {y.min()}")
     tol = 4 * EPS * (K + (np.max(np.abs(x), axis=-1) if x.size else 0.0))
     assert_close(y.sum(axis=-1), np.ones(y.shape[:-1]), tol, "softmax rows sum to 1", "row sum")
 
@@ -411,7 +373,7 @@ def prop_softmax_rows_sum_to_one(impl, sample):
 def prop_softmax_shift_invariant(impl, sample):
     """softmax(x + c) = softmax(x) for a per-row constant c (up to the rounding of x + c)."""
     x = np.asarray(sample["x"])
-    c = _rng(sample, 3).uniform(-50, 50, size=x.shape[:-1] + (1,))
+    c = seeded_rng(sample, 3).uniform(-50, 50, size=x.shape[:-1] + (1,))
     f = fn(impl, "softmax_forward")
     y, ys = np.asarray(f(x)), np.asarray(f(x + c))
     tol = 4 * EPS * (np.max(np.abs(x), axis=-1, keepdims=True) + np.abs(c)) + 4 * EPS
@@ -444,7 +406,7 @@ def prop_loss_nonnegative(impl, sample, op):
     op = _op(op)
     value = _scalar(forward(impl, op, sample), f"{op.forward} output")
     if value < -1e-12:
-        _fail(f"{op.name} >= 0", f"got {value!r}")
+        fail(f"{op.name} >= 0", f"got {value!r}")
 
 
 def prop_sce_grad_rows_sum_to_zero(impl, sample):
@@ -458,7 +420,7 @@ def prop_sce_grad_rows_sum_to_zero(impl, sample):
     tol = 8 * EPS * abs(dy) / N * (z.shape[1] + np.max(np.abs(z), axis=1))
     assert_close(g.sum(axis=1), np.zeros(N), tol, "softmax_cross_entropy: rows of dz sum to 0", "row sum")
     if np.any(np.abs(g) > abs(dy) / N * (1 + 8 * EPS)):
-        _fail("softmax_cross_entropy: |dz| <= |dy|/N", f"max |dz| = {np.abs(g).max():.6g}, |dy|/N = {abs(dy) / N:.6g}")
+        fail("softmax_cross_entropy: |dz| <= |dy|/N", f"max |dz| = {np.abs(g).max():.6g}, |dy|/N = {abs(dy) / N:.6g}")
 
 
 def prop_bce_grad_bounded(impl, sample):
@@ -468,7 +430,7 @@ def prop_bce_grad_bounded(impl, sample):
     dy = draw_cotangent("binary_cross_entropy", sample)
     g = np.asarray(fn(impl, "binary_cross_entropy_backward")(z, t, dy))
     if np.any(np.abs(g) > abs(dy) / N * (1 + 8 * EPS)):
-        _fail("binary_cross_entropy: |dz| <= |dy|/N", f"max |dz| = {np.abs(g).max():.6g}, |dy|/N = {abs(dy) / N:.6g}")
+        fail("binary_cross_entropy: |dz| <= |dy|/N", f"max |dz| = {np.abs(g).max():.6g}, |dy|/N = {abs(dy) / N:.6g}")
 
 
 def prop_cross_entropy_grad_sign(impl, sample):
@@ -477,10 +439,10 @@ def prop_cross_entropy_grad_sign(impl, sample):
     dy = draw_cotangent("cross_entropy", sample)
     g = np.asarray(fn(impl, "cross_entropy_backward")(p, t, dy))
     if np.any(g[t == 0] != 0):
-        _fail("cross_entropy: dp = 0 where t = 0", f"max |dp| there {np.abs(g[t == 0]).max():.3g}")
+        fail("cross_entropy: dp = 0 where t = 0", f"max |dp| there {np.abs(g[t == 0]).max():.3g}")
     wrong = (t > 0) & (np.sign(g) != -np.sign(dy))
     if np.any(wrong):
-        _fail("cross_entropy: dp has the sign of −dy where t > 0", f"{int(wrong.sum())} elements with the wrong sign")
+        fail("cross_entropy: dp has the sign of −dy where t > 0", f"{int(wrong.sum())} elements with the wrong sign")
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -527,7 +489,7 @@ def prop_im2col_adjoint(impl, sample):
     x, W, s, p = np.asarray(sample["x"]), np.asarray(sample["W"]), sample["stride"], sample["pad"]
     KH, KW = W.shape[2:]
     cols = np.asarray(fn(impl, "im2col")(x, KH, KW, s, p))
-    c = _rng(sample, 5).normal(size=cols.shape)
+    c = seeded_rng(sample, 5).normal(size=cols.shape)
     back = np.asarray(fn(impl, "col2im")(c, x.shape, KH, KW, s, p))
     lhs, rhs = float(np.sum(cols * c)), float(np.sum(x * back))
     scale = float(np.sum(np.abs(cols) * np.abs(c)))
@@ -595,7 +557,7 @@ def prop_maxpool_routes_to_one_element(impl, sample):
     back = fn(impl, "max_pool2d_backward")
     windows = list(_window_slices(H, W, k, s, p))
     OH, OW = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    rng = _rng(sample, 9)
+    rng = seeded_rng(sample, 9)
     picks = rng.permutation(len(windows) * N * C)[:8]
     for pick in picks:
         n, rest = divmod(int(pick), C * len(windows))
@@ -606,14 +568,14 @@ def prop_maxpool_routes_to_one_element(impl, sample):
         dx = np.asarray(back(x, k, s, p, dy))
         nz = np.argwhere(dx != 0)
         if len(nz) != 1 or dx[tuple(nz[0])] != 1.0:
-            _fail("max_pool2d: a window's gradient goes to exactly one element",
+            fail("max_pool2d: a window's gradient goes to exactly one element",
                   f"window (n={n}, c={c}, i={i}, j={j}) with dy = 1 gave {len(nz)} non-zero elements summing to {dx.sum()!r}")
         nn, cc, r, q = (int(v) for v in nz[0])
         real = [(a, b) for a, b in cells if 0 <= a < H and 0 <= b < W]
         if (nn, cc) != (n, c) or (r, q) not in real:
-            _fail("max_pool2d: the gradient stays inside its window", f"window (n={n}, c={c}, i={i}, j={j}) sent it to {(nn, cc, r, q)}")
+            fail("max_pool2d: the gradient stays inside its window", f"window (n={n}, c={c}, i={i}, j={j}) sent it to {(nn, cc, r, q)}")
         if x[n, c, r, q] != max(x[n, c, a, b] for a, b in real):
-            _fail("max_pool2d: the gradient goes to the window's maximum", f"window (n={n}, c={c}, i={i}, j={j}) sent it to x={x[n, c, r, q]!r}")
+            fail("max_pool2d: the gradient goes to the window's maximum", f"window (n={n}, c={c}, i={i}, j={j}) sent it to x={x[n, c, r, q]!r}")
     dy = draw_cotangent("max_pool2d", sample)
     dx = np.asarray(back(x, k, s, p, dy))
     assert_close(dx.sum(), dy.sum(), 8 * EPS * np.abs(dy).sum() + 1e-300, "max_pool2d conserves the total gradient", "Σ dx vs Σ dy")
@@ -691,7 +653,7 @@ def prop_dropout_unbiased(impl, sample):
     """
     x, p = np.asarray(sample["x"]), sample["p"]
     M = 2000
-    rng = _rng(sample, 21)
+    rng = seeded_rng(sample, 21)
     f = fn(impl, "dropout_forward")
     total = np.zeros_like(x)
     for _ in range(M):
@@ -718,7 +680,7 @@ def prop_clip_norm(impl, sample):
     grads, max_norm = [np.asarray(g) for g in sample["grads"]], sample["max_norm"]
     out = fn(impl, "clip_grad_norm")(sample["grads"], max_norm)
     if not isinstance(out, (list, tuple)) or len(out) != len(grads):
-        _fail("clip_grad_norm returns a list of the same length", f"got {type(out).__name__}")
+        fail("clip_grad_norm returns a list of the same length", f"got {type(out).__name__}")
     norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
     c = 1.0 if norm <= max_norm else max_norm / norm
     for k, (g, o) in enumerate(zip(grads, out)):
@@ -726,7 +688,7 @@ def prop_clip_norm(impl, sample):
                      f"grads[{k}]")
     new = math.sqrt(sum(float(np.sum(np.asarray(o) ** 2)) for o in out))
     if new > max_norm * (1 + 1e-12):
-        _fail("clip_grad_norm bounds the global norm", f"‖out‖ = {new!r} > max_norm = {max_norm!r}")
+        fail("clip_grad_norm bounds the global norm", f"‖out‖ = {new!r} > max_norm = {max_norm!r}")
 
 
 def prop_clip_value(impl, sample):
@@ -734,7 +696,7 @@ def prop_clip_value(impl, sample):
     grads, clip = [np.asarray(g) for g in sample["grads"]], sample["clip"]
     out = fn(impl, "clip_grad_value")(sample["grads"], clip)
     if not isinstance(out, (list, tuple)) or len(out) != len(grads):
-        _fail("clip_grad_value returns a list of the same length", f"got {type(out).__name__}")
+        fail("clip_grad_value returns a list of the same length", f"got {type(out).__name__}")
     for k, (g, o) in enumerate(zip(grads, out)):
         assert_close(o, np.minimum(np.maximum(g, -clip), clip), 0.0, "clip_grad_value clamps to [−clip, clip]", f"grads[{k}]")
 
@@ -760,7 +722,7 @@ def _trajectory(impl, name, w, grads, hyper):
         w, state = update(w, snapshot(g), state, **hyper)
         w = np.asarray(w)
         if not np.all(np.isfinite(w)):
-            _fail(f"{name}: parameters stay finite", f"after step {len(out) + 1}: {w!r}")
+            fail(f"{name}: parameters stay finite", f"after step {len(out) + 1}: {w!r}")
         out.append(w.copy())
     return out
 
@@ -792,7 +754,7 @@ def prop_optimizer_matches_spec(impl, sample, op):
 def prop_optimizer_decreases_quadratic(impl, sample, op):
     """On f(w) = ½Σ a_i w_i² (a_i in [0.5, 2]) every step decreases f when lr is small enough."""
     name = _op(op).name
-    rng = _rng(sample, 31)
+    rng = seeded_rng(sample, 31)
     shape = np.shape(sample["w"])
     w = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 3.0, size=shape)
     a = rng.uniform(0.5, 2.0, size=shape)
@@ -804,7 +766,7 @@ def prop_optimizer_decreases_quadratic(impl, sample, op):
         w, state = update(w, a * w, state, **hyper)
         f = 0.5 * float(np.sum(a * np.asarray(w) ** 2))
         if not f < f_prev:
-            _fail(f"{name}: a small step decreases a convex quadratic", f"f went from {f_prev!r} to {f!r} at step {k}")
+            fail(f"{name}: a small step decreases a convex quadratic", f"f went from {f_prev!r} to {f!r} at step {k}")
         f_prev = f
 
 
@@ -845,7 +807,7 @@ def prop_adagrad_step_shrinks(impl, sample):
         grew = live & ~(steps[k] < steps[k - 1])
         if np.any(grew):
             i = tuple(int(v) for v in np.argwhere(grew)[0])
-            _fail("adagrad: the effective step shrinks", f"|Δw{list(i)}| went from {steps[k - 1][i]!r} to {steps[k][i]!r} at step {k + 1}")
+            fail("adagrad: the effective step shrinks", f"|Δw{list(i)}| went from {steps[k - 1][i]!r} to {steps[k][i]!r} at step {k + 1}")
 
 
 # --------------------------------------------------------------------------- init
@@ -875,16 +837,16 @@ def prop_init_statistics(impl, sample, op):
     shape = tuple(sample["shape"])
     W = fn(impl, name)(shape, np.random.default_rng(sample["seed"]))
     if not isinstance(W, np.ndarray) or W.dtype != np.float64 or W.shape != shape:
-        _fail(f"{name} returns a float64 array of the given shape", f"got {type(W).__name__} {getattr(W, 'dtype', '')} {getattr(W, 'shape', '')}")
+        fail(f"{name} returns a float64 array of the given shape", f"got {type(W).__name__} {getattr(W, 'dtype', '')} {getattr(W, 'shape', '')}")
     family, var = init_target(name, shape)
     st = init_statistics(W, family, var)
     where = f"{name}{shape} (fan_in, fan_out = {fans(shape)})"
     if abs(st["mean_z"]) > INIT_Z:
-        _fail(f"{name}: mean 0", f"{where}: mean {st['mean']:.4g} is {st['mean_z']:.1f} standard errors from 0")
+        fail(f"{name}: mean 0", f"{where}: mean {st['mean']:.4g} is {st['mean_z']:.1f} standard errors from 0")
     if abs(st["var_z"]) > INIT_Z:
-        _fail(f"{name}: variance {var:.4g}", f"{where}: variance {st['var']:.4g} is {st['var_z']:.1f} standard errors off (ratio {st['var'] / var:.3f})")
+        fail(f"{name}: variance {var:.4g}", f"{where}: variance {st['var']:.4g} is {st['var_z']:.1f} standard errors off (ratio {st['var'] / var:.3f})")
     if st["ks_p"] < INIT_KS_P:
-        _fail(f"{name}: {family} distribution", f"{where}: Kolmogorov–Smirnov D = {st['ks_d']:.4f}, p = {st['ks_p']:.2g}")
+        fail(f"{name}: {family} distribution", f"{where}: Kolmogorov–Smirnov D = {st['ks_d']:.4f}, p = {st['ks_p']:.2g}")
 
 
 # --------------------------------------------------------------------------- perceptron
@@ -918,12 +880,12 @@ def train_gate(impl, targets, w, b, lr, epochs=200):
 
 def prop_perceptron_learns_gates(impl, sample):
     """The rule converges on AND, NAND and OR from a drawn start (they are linearly separable)."""
-    rng = _rng(sample, 41)
+    rng = seeded_rng(sample, 41)
     for gate in ("AND", "NAND", "OR"):
         w0, b0 = rng.uniform(-1, 1, size=2), float(rng.uniform(-1, 1))
         w, b, ok = train_gate(impl, GATES[gate], w0, b0, sample["lr"])
         if not ok:
-            _fail(f"the perceptron rule converges on {gate}", f"no mistake-free pass in 200 epochs from w = {w0.tolist()}, b = {b0!r}, lr = {sample['lr']!r}")
+            fail(f"the perceptron rule converges on {gate}", f"no mistake-free pass in 200 epochs from w = {w0.tolist()}, b = {b0!r}, lr = {sample['lr']!r}")
 
 
 def separability_certificate(X, targets):
@@ -956,7 +918,7 @@ def sign_pattern_census(impl=None):
         _, _, ok = train_gate(impl, targets, np.zeros(2), 0.0, 1.0, epochs=100)
         cert = separability_certificate(BOOL_X, targets)
         if ok == (cert is not None):
-            _fail("each labelling is either learnt or certified non-separable", f"labelling {targets}: converged={ok}, certificate={cert}")
+            fail("each labelling is either learnt or certified non-separable", f"labelling {targets}: converged={ok}, certificate={cert}")
         out[targets] = "separable" if ok else cert
     return out
 
@@ -967,11 +929,11 @@ def prop_perceptron_separability(impl, sample):
     census = sign_pattern_census(impl)
     hard = sorted(t for t, v in census.items() if not isinstance(v, str))
     if hard != [GATES["XOR"], GATES["XNOR"]]:
-        _fail("exactly XOR and XNOR are not linearly separable", f"non-separable labellings found: {hard}")
+        fail("exactly XOR and XNOR are not linearly separable", f"non-separable labellings found: {hard}")
     w, b = np.resize(np.asarray(sample["w"], dtype=np.float64), 2), float(sample["b"])
     y = (BOOL_X @ w + b > 0).astype(np.float64)
     if np.array_equal(y, np.array(GATES["XOR"], dtype=float)):  # pragma: no cover - impossible by the certificate
-        _fail("no single perceptron computes XOR", f"(w, b) = ({w.tolist()}, {b!r}) does")
+        fail("no single perceptron computes XOR", f"(w, b) = ({w.tolist()}, {b!r}) does")
 
 
 def prop_two_layer_xor(impl, sample):
@@ -981,7 +943,7 @@ def prop_two_layer_xor(impl, sample):
     for gate in ("OR", "NAND", "AND"):
         w, b, ok = train_gate(impl, GATES[gate], np.zeros(2), 0.0, lr)
         if not ok:
-            _fail(f"the perceptron rule learns {gate}", f"no convergence with lr = {lr!r}")
+            fail(f"the perceptron rule learns {gate}", f"no convergence with lr = {lr!r}")
         trained[gate] = (w, b)
     step = lambda v: (v > 0).astype(np.float64)  # noqa: E731
     h = np.stack([step(BOOL_X @ trained["OR"][0] + trained["OR"][1]), step(BOOL_X @ trained["NAND"][0] + trained["NAND"][1])], axis=1)
@@ -1057,7 +1019,7 @@ def _fd_vs(analytic, f, x, rule, what, scale):
     d1, d2, F = central_differences(f, x, h)
     a = np.asarray(analytic, dtype=np.float64)
     if a.shape != x.shape:
-        _fail(rule, f"{what} has shape {a.shape}, expected {x.shape}")
+        fail(rule, f"{what} has shape {a.shape}, expected {x.shape}")
     assert_close(a, d1, fd_tolerance(a, d1, d2, h, scale, F), rule, what)
 
 
@@ -1139,7 +1101,7 @@ def prop_mlp_gradients_fd64(impl, sample):
     want = _loss_row(sample["params"], sample)
     assert_close(_scalar(loss, "loss"), want, 1e-10 * abs(want) + 1e-12, "mlp: the loss is the network's cost", "loss")
     if not isinstance(grads, (list, tuple)) or len(grads) != len(sample["params"]):
-        _fail("mlp: one (dW, db) per layer", f"got {type(grads).__name__}")
+        fail("mlp: one (dW, db) per layer", f"got {type(grads).__name__}")
     for l, ((W, b), (dW, db)) in enumerate(zip(sample["params"], grads), start=1):
         for name, p, g, j in (("W", W, dW, 0), ("b", b, db, 1)):
             def f(v, l=l, j=j):
@@ -1174,7 +1136,7 @@ def prop_gradient_flow(impl, sample, layout="row"):
         W2 = float(np.linalg.norm(np.asarray(params[l - 1][0]), 2))
         lhs, rhs = np.linalg.norm(dA[l - 1]), W2 * SIGMA_PRIME_MAX[hidden] * np.linalg.norm(dA[l])
         if lhs > rhs * (1 + 1e-9) + 1e-300:
-            _fail(f"gradient flow ({layout} layout): ‖dA^(l−1)‖ <= ‖W^l‖₂·max|σ'|·‖dA^l‖",
+            fail(f"gradient flow ({layout} layout): ‖dA^(l−1)‖ <= ‖W^l‖₂·max|σ'|·‖dA^l‖",
                   f"layer {l}: {lhs:.6g} > {W2:.4g}·{SIGMA_PRIME_MAX[hidden]}·{np.linalg.norm(dA[l]):.6g} = {rhs:.6g}")
 
 

@@ -29,6 +29,7 @@ from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
 from ..spec import OpSpec
 from . import props as P
+from .checks import NotProvided
 from .lookup import samples
 
 if sys.version_info < (3, 11):  # pragma: no cover - Hypothesis depends on the backport there
@@ -147,8 +148,11 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
                    multiple_bugs: bool = True) -> None:
     """Run one property with Hypothesis against ``impl``; raises the (shrunk) failure.
 
+    ``impl``: a module, an object, an Implementation or its GuardedImplementation, or a name or None
+    (loaded with :func:`gradspec.impl.load`: None is ``$GRADSPEC_IMPL``, else the reference).
+
     Settings default to the active profile; ``max_examples`` is then scaled by
-    the property's ``weight``. Raises :class:`~gradspec.properties.props.NotProvided`
+    the property's ``weight``. Raises :class:`~gradspec.properties.checks.NotProvided`
     when ``impl`` lacks a function the property needs.
 
     The exception raised carries its falsifying sample as ``gradspec_example``; when Hypothesis
@@ -169,7 +173,9 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     """
     missing = prop.missing(impl)
     if missing:
-        raise P.NotProvided(f"{prop.id} needs {', '.join(missing)}")
+        raise NotProvided(f"{prop.id} needs {', '.join(missing)}")
+    if impl is None or isinstance(impl, str):  # loaded once here, so a record's own property sees the object too
+        impl = P.impl_object(impl)
     shrink = shrink and multiple_bugs and prop.oracle is None
     n = examples_for(prop, max_examples)
     # the budget ends nothing before Hypothesis has generated its n examples (every distinct failure they show)

@@ -182,7 +182,7 @@ def _sample():
 
 
 def test_the_causal_prefix_property_passes_the_reference():
-    record.prop_rnn_causal_prefix(None, _sample())
+    record.prop_rnn_causal_prefix(gradspec.reference, _sample())
 
 
 def test_the_causal_prefix_property_fails_a_non_causal_forward():

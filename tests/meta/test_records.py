@@ -142,7 +142,8 @@ def test_the_registry_is_the_records():
 #: arguments, like ``elementwise(away_from_zero=True)``); an op's own piece lives in its record module.
 BUILDING_BLOCKS = (
     "gradspec.symbolic.definitions", "gradspec.mpmath_oracle.forward", "gradspec.mpmath_oracle.tolerance",
-    "gradspec.mpmath_oracle.vectors_mp", "gradspec.properties.strategies", "gradspec.oracles.fd64_models",
+    "gradspec.mpmath_oracle.vectors_mp", "gradspec.properties.strategies", "gradspec.properties.checks",
+    "gradspec.oracles.fd64_models",
 )
 #: Modules of named functions shared by the ops of a kind, which a record names by reference only (never imports).
 #: Each entry says why it holds functions of single ops.

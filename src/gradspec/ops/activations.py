@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..properties.checks import EPS, assert_close, fn
 from ..spec import Arg, FdModel, Hyper, Kink, OpProperty, OpSpec, Ref, Sampler
 from ..sampling import any_shape, away_from_zero, min_abs, shape_of_x
 from .. import reference as ref
@@ -636,40 +637,16 @@ def gelu_tanh_torch(x):
     return F.gelu(x, approximate="tanh")
 
 
-EPS = float(np.finfo(np.float64).eps)
-
-
-def protocol_function(impl, name: str):
-    """The protocol function ``name`` of ``impl``: a module or object, or a ``gradspec.impl.Implementation``
-    wrapping one as ``.obj`` (the property suite checks beforehand that the function exists)."""
-    return getattr(getattr(impl, "obj", impl), name)
-
-
-def assert_within(actual, expected, tol, rule: str, what: str):
-    """|actual − expected| <= tol element-wise, else AssertionError naming the rule, the worst element and its values."""
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise AssertionError(f"{rule}: {what} has shape {actual.shape}, expected {expected.shape}")
-    err = np.abs(actual - expected)
-    bad = ~(err <= tol)  # NaN is never within
-    if np.any(bad):
-        k = int(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf) - tol, -np.inf)))
-        idx = list(np.unravel_index(k, expected.shape)) if expected.ndim else []
-        raise AssertionError(f"{rule}: {what}{[int(i) for i in idx]} = {float(actual.flat[k])!r}, expected "
-                             f"{float(expected.flat[k])!r} (|error| {float(err.flat[k]):.3g} > tolerance "
-                             f"{float(np.broadcast_to(tol, expected.shape).flat[k]):.3g}; {int(bad.sum())} of {bad.size} off)")
-
-
 def odd_part_is_identity(impl, sample, name: str):
     """g(x) − g(−x) = x within 16ε|x|, and g'(x) + g'(−x) = 1 within 32ε, for g = x·F(x) with F(x) + F(−x) = 1
     (F = Φ, and F = (1 + tanh u)/2 with u odd)."""
     x = np.asarray(sample["x"], dtype=np.float64)
-    f, b = protocol_function(impl, f"{name}_forward"), protocol_function(impl, f"{name}_backward")
+    f, b = fn(impl, f"{name}_forward"), fn(impl, f"{name}_backward")
     odd = np.asarray(f(x), dtype=np.float64) - np.asarray(f(-x), dtype=np.float64)
-    assert_within(odd, x, 16 * EPS * np.abs(x), f"{name}(x) − {name}(−x) = x", f"{name}(x) − {name}(−x)")
+    assert_close(odd, x, 16 * EPS * np.abs(x), f"{name}(x) − {name}(−x) = x", f"{name}(x) − {name}(−x)")
     ones = np.ones_like(x)
     even = np.asarray(b(x, ones), dtype=np.float64) + np.asarray(b(-x, ones), dtype=np.float64)
-    assert_within(even, ones, 32 * EPS, f"{name}'(x) + {name}'(−x) = 1", f"{name}'(x) + {name}'(−x)")
+    assert_close(even, ones, 32 * EPS, f"{name}'(x) + {name}'(−x) = 1", f"{name}'(x) + {name}'(−x)")
 
 
 def gelu_odd_part_is_identity(impl, sample):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..properties.checks import fn
 from ..spec import Arg, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
 
@@ -173,12 +174,8 @@ def attention_strategy(mode):
     or 100.
     """
     from hypothesis import event, strategies as st
-    from hypothesis.extra import numpy as hnp
 
-    def arrays(shape, low, high):  # every element drawn (no fill value), finite, no subnormals
-        el = st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
-        return hnp.arrays(np.float64, shape, elements=el.map(lambda v: 0.0 if abs(v) < 1e-150 else v),
-                          fill=st.nothing())
+    from ..properties.strategies import arrays
 
     @st.composite
     def draw_sample(draw):
@@ -222,16 +219,6 @@ def attention_torch(Q, K, V, mask):
 
 
 # --------------------------------------------------------------------------- properties
-def impl_function(impl, name: str):
-    """The protocol function ``name`` of ``impl``: a module or object, or a gradspec Implementation (its ``obj``)."""
-    f = getattr(impl, name, None)
-    if not callable(f) and hasattr(impl, "obj"):
-        f = getattr(impl.obj, name, None)
-    if not callable(f):
-        raise AttributeError(f"the implementation does not provide {name}")
-    return f
-
-
 def prop_masked_positions_get_zero_gradient(impl, sample):
     """A masked position (i, j) passes exactly no gradient: with dY nonzero in query row i only, dK_j = dV_j = 0."""
     M = bool_mask(sample)
@@ -243,7 +230,7 @@ def prop_masked_positions_get_zero_gradient(impl, sample):
     b, i = pos[:-2], pos[-2]
     dy = np.zeros(output_shape(sample))
     dy[b + (i,)] = rng.choice([-1.0, 1.0], size=dy.shape[-1]) * rng.uniform(0.5, 2.0, size=dy.shape[-1])
-    _, dK, dV = impl_function(impl, "attention_backward")(sample["Q"], sample["K"], sample["V"], sample["mask"], dy)
+    _, dK, dV = fn(impl, "attention_backward")(sample["Q"], sample["K"], sample["V"], sample["mask"], dy)
     for name, g in (("dK", dK), ("dV", dV)):
         for j in np.flatnonzero(~M[b + (i,)]):
             row = np.asarray(g)[b + (int(j),)]
@@ -262,8 +249,8 @@ def prop_fully_masked_row_is_rejected(impl, sample):
     row = tuple(int(rng.integers(0, n)) for n in shape[:-1])
     mask[row] = False
     dy = np.ones(output_shape(sample))
-    for name, call in (("attention_forward", lambda: impl_function(impl, "attention_forward")(Q, K, V, mask)),
-                       ("attention_backward", lambda: impl_function(impl, "attention_backward")(Q, K, V, mask, dy))):
+    for name, call in (("attention_forward", lambda: fn(impl, "attention_forward")(Q, K, V, mask)),
+                       ("attention_backward", lambda: fn(impl, "attention_backward")(Q, K, V, mask, dy))):
         try:
             out = call()
         except ValueError:

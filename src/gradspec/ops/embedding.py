@@ -9,54 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..properties.checks import EPS, assert_close, cotangent, fn, seeded_rng
 from ..spec import Arg, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
 
 NAME = "embedding"
-
-
-# --------------------------------------------------------------------------- local building blocks
-# (local copies: gradspec.properties.props, where the property library's helpers live, imports the registry, so a
-# record importing it would close an import cycle through the records)
-SCALES = (1e-3, 1e-1, 1.0, 10.0, 100.0)
-
-
-def hyp_arrays(shape, low: float, high: float):
-    """Hypothesis float64 arrays with every element drawn from [low, high]: finite, no subnormals (tiny values -> 0)."""
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-
-    el = st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
-    if low <= 0.0 <= high:
-        el = el.map(lambda v: 0.0 if abs(v) < 1e-150 else v)
-    return hnp.arrays(np.float64, tuple(int(s) for s in shape), elements=el, fill=st.nothing())
-
-
-def function(impl, name: str):
-    """The protocol function ``name`` of ``impl`` (a module or object, or a gradspec Implementation wrapping one)."""
-    obj = impl.obj if hasattr(impl, "obj") and hasattr(impl, "call") else impl
-    return getattr(obj, name)
-
-
-def cotangent(sample: dict, shape) -> np.ndarray:
-    """A N(0, 1) cotangent of ``shape`` from the sample's seed."""
-    return np.random.default_rng([int(sample.get("seed", 0)), 1]).normal(size=tuple(shape))
-
-
-def assert_close(actual, expected, tol, rule: str, what: str) -> None:
-    """|actual − expected| <= tol element-wise, else AssertionError naming the rule, the worst element, its values."""
-    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if a.shape != e.shape:
-        raise AssertionError(f"{rule}: {what} has shape {a.shape}, expected {e.shape}")
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), e.shape)
-    err = np.abs(a - e)
-    bad = ~(err <= tol)
-    if np.any(bad):
-        k = int(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf) - tol, -np.inf)))
-        idx = [int(i) for i in np.unravel_index(k, e.shape)] if e.ndim else []
-        raise AssertionError(f"{rule}: {what}{idx} = {float(a.flat[k])!r}, expected {float(e.flat[k])!r} "
-                             f"(|error| {err.flat[k]:.3g} > tolerance {tol.flat[k]:.3g}; "
-                             f"{int(bad.sum())} of {bad.size} off)")
 
 
 # --------------------------------------------------------------------------- sampler
@@ -102,6 +59,8 @@ def embedding_strategy(mode: str):
     from hypothesis import event, strategies as st
     from hypothesis.extra import numpy as hnp
 
+    from ..properties.strategies import SCALES, arrays
+
     @st.composite
     def draw_sample(draw):
         nd = draw(st.integers(1, 3))
@@ -109,12 +68,12 @@ def embedding_strategy(mode: str):
         V, D = draw(st.integers(1, 6)), draw(st.integers(1, 4))
         if mode == "hard":
             ids = np.full(S, draw(st.integers(0, V - 1)), dtype=np.int64)
-            E = draw(hyp_arrays((V, D), -1e3, 1e3))
+            E = draw(arrays((V, D), -1e3, 1e3))
             event("hard: every id the same, |E| up to 1e3")
         else:
             ids = with_repeat(draw(hnp.arrays(np.int64, S, elements=st.integers(0, V - 1), fill=st.nothing())))
             s = draw(st.sampled_from(SCALES))
-            E = draw(hyp_arrays((V, D), -s, s))
+            E = draw(arrays((V, D), -s, s))
         event(f"embedding: {nd}-D ids, {'a repeated id' if len(np.unique(ids)) < ids.size else 'one id'}")
         return {"ids": ids, "E": E, "seed": draw(st.integers(0, 2**32 - 1))}
 
@@ -209,11 +168,11 @@ def prop_rejects_out_of_range_ids(impl, sample):
     E = np.asarray(sample["E"], dtype=np.float64)
     V = E.shape[0]
     dy = cotangent(sample, embedding_output_shape(sample))
-    rng = np.random.default_rng([int(sample.get("seed", 0)), 7])
+    rng = seeded_rng(sample, 7)
     for bad in out_of_range(np.asarray(sample["ids"]), V, rng):
         for name, args in (("embedding_forward", (bad, E)), ("embedding_backward", (bad, E, dy))):
             try:
-                function(impl, name)(*args)
+                fn(impl, name)(*args)
             except Exception:  # noqa: BLE001 - any exception is a rejection; the property asks for one
                 continue
             sample["ids"] = bad
@@ -229,10 +188,9 @@ def prop_gradient_is_scatter_add(impl, sample):
     ids, E = np.asarray(sample["ids"]), np.asarray(sample["E"], dtype=np.float64)
     V, D = E.shape
     dy = cotangent(sample, embedding_output_shape(sample))
-    dE = np.asarray(function(impl, "embedding_backward")(ids, E, dy), dtype=np.float64)
+    dE = np.asarray(fn(impl, "embedding_backward")(ids, E, dy), dtype=np.float64)
     rows = np.asarray(dy, dtype=np.float64).reshape(-1, D)
-    eps = float(np.finfo(np.float64).eps)
-    tol = 4 * eps * (rows.shape[0] + V) * np.abs(rows).sum(axis=0)
+    tol = 4 * EPS * (rows.shape[0] + V) * np.abs(rows).sum(axis=0)
     assert_close(dE.sum(axis=0), rows.sum(axis=0), tol, "embedding: Σ_v dE_v = Σ_i dy_i (a scatter-add)",
                  "Σ_v dE")
     unused = np.setdiff1d(np.arange(V), np.asarray(ids).ravel())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..properties.checks import EPS, assert_close, cotangent, fn
 from ..spec import Arg, FdModel, Hyper, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
 
@@ -304,7 +305,6 @@ def layernorm_vectors(s, A, d):
 
 
 #: machine epsilon 2^-52, as the oracles use it
-EPS = float(np.finfo(np.float64).eps)
 #: relative difference step on the scale of a group's standard deviation: ≈ ε^(1/3), which balances truncation (h²)
 #: and rounding (ε/h), the value fd64 uses on the scale max(1, |x|) (the records import no oracle module)
 LN_REL_STEP = 6e-6
@@ -366,24 +366,8 @@ def layernorm_strategy(mode):
     variance) around centres up to ±100, or with large offsets (1e3 to 1e5) over a unit spread.
     """
     from hypothesis import event, strategies as st
-    from hypothesis.extra import numpy as hnp
 
-    # (gradspec.properties.strategies has these blocks, but importing any module of gradspec.properties runs its
-    # package, which imports the registry: a record may not)
-    def arrays(shape, low, high):
-        """Float64 arrays with every element drawn from [low, high]: finite, no subnormals (|v| < 1e-150 -> 0)."""
-        el = st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
-        if low <= 0.0 <= high:
-            el = el.map(lambda v: 0.0 if abs(v) < 1e-150 else v)
-        return hnp.arrays(np.float64, tuple(int(n) for n in shape), elements=el, fill=st.nothing())
-
-    @st.composite
-    def distinct(draw, shape, scale):
-        """A shuffled grid of spacing 4·scale/n plus jitter of at most a quarter spacing: gaps >= half the spacing."""
-        n = int(np.prod(shape))
-        perm = np.array(draw(st.permutations(range(n))), dtype=np.float64)
-        jitter = np.round(draw(arrays((n,), -0.25, 0.25)), 6)
-        return ((perm - n / 2.0 + jitter) * (4.0 * scale / n)).reshape(shape)
+    from ..properties.strategies import arrays, distinct
 
     @st.composite
     def draw_sample(draw):
@@ -413,31 +397,6 @@ def layernorm_strategy(mode):
     return draw_sample()
 
 
-def ln_function(impl, name):
-    """The protocol function ``name`` of ``impl`` (a module, a namespace, or the guarded object the properties pass)."""
-    f = getattr(impl, name, None)
-    if not callable(f):
-        raise AssertionError(f"layernorm: the implementation provides {name}: it has none")
-    return f
-
-
-def assert_close(actual, expected, tol, rule, what):
-    """|actual − expected| <= tol element-wise, else an AssertionError naming the rule, the worst element and its values."""
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise AssertionError(f"{rule}: {what} has shape {actual.shape}, expected {expected.shape}")
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), expected.shape)
-    err = np.abs(actual - expected)
-    bad = ~(err <= tol)  # a NaN is never within the tolerance
-    if np.any(bad):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            k = int(np.argmax(np.where(bad, np.nan_to_num(err / np.maximum(tol, 1e-300), nan=np.inf), 0.0)))
-        idx = [int(i) for i in np.unravel_index(k, expected.shape)] if expected.ndim else []
-        raise AssertionError(f"{rule}: {what}{idx} = {float(actual.flat[k])!r}, expected {float(expected.flat[k])!r} "
-                             f"(|error| {err.flat[k]:.3g} > tolerance {tol.flat[k]:.3g}; "
-                             f"{int(bad.sum())} of {bad.size} elements off)")
-
-
 def ln_reference_stats(x, gamma, eps):
     """(x̂, μ, biased σ², the normalised axes, the leading axes, m) in plain float64 (for the properties)."""
     axes, lead, m = ln_axes(x, gamma)
@@ -449,7 +408,7 @@ def ln_reference_stats(x, gamma, eps):
 def prop_layernorm_normalises(impl, sample):
     """With γ = 1, β = 0 every group of the last k axes has mean 0 and variance σ²/(σ² + ε) (biased σ², ε inside)."""
     x, gamma, eps = np.asarray(sample["x"]), np.asarray(sample["gamma"]), sample["eps"]
-    y = np.asarray(ln_function(impl, "layernorm_forward")(x, np.ones_like(gamma), np.zeros_like(gamma), eps))
+    y = np.asarray(fn(impl, "layernorm_forward")(x, np.ones_like(gamma), np.zeros_like(gamma), eps))
     _, mu, var, axes, _, m = ln_reference_stats(x, gamma, eps)
     sd = np.sqrt(var + eps)
     cond = 64 * EPS * np.max(np.abs(x), axis=axes, keepdims=True) / sd * np.sqrt(m) + 1e-12
@@ -465,8 +424,8 @@ def prop_layernorm_normalises(impl, sample):
 def prop_layernorm_gradient_identities(impl, sample):
     """dbeta = Σ dy and dgamma = Σ dy·x̂ over the leading axes; dx sums to 0 over every group of the last k axes."""
     x, gamma, eps = np.asarray(sample["x"]), np.asarray(sample["gamma"]), sample["eps"]
-    dy = np.random.default_rng([int(sample.get("seed", 0)), 1]).normal(size=x.shape)
-    out = ln_function(impl, "layernorm_backward")(x, gamma, sample["beta"], eps, dy)
+    dy = cotangent(sample, x.shape)
+    out = fn(impl, "layernorm_backward")(x, gamma, sample["beta"], eps, dy)
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise AssertionError(f"layernorm: the backward returns (dx, dgamma, dbeta): got {type(out).__name__}")
     dx, dgamma, dbeta = (np.asarray(v, dtype=np.float64) for v in out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..properties.checks import EPS, assert_close, cotangent, fn, seeded_rng
 from ..sampling import KINK_MARGIN, min_abs
 from ..spec import Arg, FdModel, Kink, KinkCase, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
@@ -41,50 +42,6 @@ def fix_biases(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, margin: float) -> 
     return np.array([keep_from_zero(pre[:, j], float(b1[j]), margin) for j in range(len(b1))], dtype=np.float64)
 
 
-# --------------------------------------------------------------------------- local building blocks
-# (local copies: gradspec.properties.props, where the property library's helpers live, imports the registry, so a
-# record importing it would close an import cycle through the records)
-SCALES = (1e-3, 1e-1, 1.0, 10.0, 100.0)
-
-
-def hyp_arrays(shape, low: float, high: float):
-    """Hypothesis float64 arrays with every element drawn from [low, high]: finite, no subnormals (tiny values -> 0)."""
-    from hypothesis import strategies as st
-    from hypothesis.extra import numpy as hnp
-
-    el = st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
-    if low <= 0.0 <= high:
-        el = el.map(lambda v: 0.0 if abs(v) < 1e-150 else v)
-    return hnp.arrays(np.float64, tuple(int(s) for s in shape), elements=el, fill=st.nothing())
-
-
-def function(impl, name: str):
-    """The protocol function ``name`` of ``impl`` (a module or object, or a gradspec Implementation wrapping one)."""
-    obj = impl.obj if hasattr(impl, "obj") and hasattr(impl, "call") else impl
-    return getattr(obj, name)
-
-
-def cotangent(sample: dict, shape) -> np.ndarray:
-    """A N(0, 1) cotangent of ``shape`` from the sample's seed."""
-    return np.random.default_rng([int(sample.get("seed", 0)), 1]).normal(size=tuple(shape))
-
-
-def assert_close(actual, expected, tol, rule: str, what: str) -> None:
-    """|actual − expected| <= tol element-wise, else AssertionError naming the rule, the worst element, its values."""
-    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if a.shape != e.shape:
-        raise AssertionError(f"{rule}: {what} has shape {a.shape}, expected {e.shape}")
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), e.shape)
-    err = np.abs(a - e)
-    bad = ~(err <= tol)
-    if np.any(bad):
-        k = int(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf) - tol, -np.inf)))
-        idx = [int(i) for i in np.unravel_index(k, e.shape)] if e.ndim else []
-        raise AssertionError(f"{rule}: {what}{idx} = {float(a.flat[k])!r}, expected {float(e.flat[k])!r} "
-                             f"(|error| {err.flat[k]:.3g} > tolerance {tol.flat[k]:.3g}; "
-                             f"{int(bad.sum())} of {bad.size} off)")
-
-
 # --------------------------------------------------------------------------- sampler
 def residual_structure(rng: np.random.Generator) -> dict:
     N, D, H = (int(v) for v in rng.integers(1, [5, 5, 5]))
@@ -110,6 +67,8 @@ def residual_strategy(mode: str):
     from hypothesis import event, strategies as st
     from hypothesis.extra import numpy as hnp
 
+    from ..properties.strategies import SCALES, arrays
+
     @st.composite
     def draw_sample(draw):
         N, D, H = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
@@ -123,14 +82,14 @@ def residual_strategy(mode: str):
             event("on kink: a hidden pre-activation exactly 0")
         else:
             s = 1e3 if mode == "hard" else draw(st.sampled_from(SCALES))
-            x = draw(hyp_arrays((N, D), -s, s))
-            W1, W2 = draw(hyp_arrays((D, H), -1.0, 1.0)), draw(hyp_arrays((H, D), -1.0, 1.0))
+            x = draw(arrays((N, D), -s, s))
+            W1, W2 = draw(arrays((D, H), -1.0, 1.0)), draw(arrays((H, D), -1.0, 1.0))
             if mode == "hard":
                 W1, W2 = W1 * 1e3, W2 * 1e3
                 event("hard: values up to 1e3, sums of terms up to 1e6")
-            b2 = draw(hyp_arrays((D,), -s, s))
+            b2 = draw(arrays((D,), -s, s))
             scale = max(1.0, float(np.max(np.abs(x @ W1))))
-            b1 = fix_biases(x, W1, draw(hyp_arrays((H,), -scale, scale)), 2 * KINK_MARGIN * scale)
+            b1 = fix_biases(x, W1, draw(arrays((H,), -scale, scale)), 2 * KINK_MARGIN * scale)
             if kink_distance({"x": x, "W1": W1, "b1": b1}) < 4 * KINK_MARGIN * scale:
                 event("near kink: a pre-activation within two margins of 0")
         return {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "seed": draw(st.integers(0, 2**32 - 1))}
@@ -231,10 +190,10 @@ def prop_identity_path(impl, sample):
 
     s = dict(sample, W2=np.zeros_like(np.asarray(sample["W2"], dtype=np.float64)))
     args = [np.asarray(s[k], dtype=np.float64) for k in ARGS]
-    y = function(impl, "residual_forward")(*args)
+    y = fn(impl, "residual_forward")(*args)
     assert_close(y, args[0] + args[4], 0.0, "residual with W2 = 0: y = x + b2", "y")
     dy = cotangent(s, np.shape(s["x"]))
-    dx, dW1, db1, _, _ = function(impl, "residual_backward")(*args, dy)
+    dx, dW1, db1, _, _ = fn(impl, "residual_backward")(*args, dy)
     assert_close(dx, dy, 0.0, f"residual with W2 = 0: {IDENTITY}, and the branch's is 0", "dx")
     assert_close(dW1, np.zeros_like(args[1]), 0.0, "residual with W2 = 0: no gradient reaches W1", "dW1")
     assert_close(db1, np.zeros_like(args[2]), 0.0, "residual with W2 = 0: no gradient reaches b1", "db1")
@@ -245,19 +204,19 @@ def prop_relu_convention(impl, sample):
     and every gradient equal the spec's formulas with relu'(0) = 0, within 16ε times the same formulas on absolute
     values (0 on integer samples, where every sum is exact; dy is drawn as small integers too)."""
     x, W1, b1, W2, b2 = (np.asarray(sample[k], dtype=np.float64) for k in ARGS)
-    rng = np.random.default_rng([int(sample.get("seed", 0)), 11])
+    rng = seeded_rng(sample, 11)
     dy = rng.integers(-3, 4, size=x.shape).astype(np.float64)
-    eps16 = 16 * float(np.finfo(np.float64).eps)
+    eps16 = 16 * EPS
     h = x @ W1 + b1
     a, mask = np.maximum(h, 0.0), h > 0
-    assert_close(function(impl, "residual_forward")(x, W1, b1, W2, b2), x + a @ W2 + b2,
+    assert_close(fn(impl, "residual_forward")(x, W1, b1, W2, b2), x + a @ W2 + b2,
                  eps16 * (np.abs(x) + a @ np.abs(W2) + np.abs(b2)), "residual: y = x + relu(x W1 + b1) W2 + b2", "y")
     dh = (dy @ W2.T) * mask
     dh_abs = (np.abs(dy) @ np.abs(W2).T) * mask
     want = (dy + dh @ W1.T, x.T @ dh, dh.sum(axis=0), a.T @ dy, dy.sum(axis=0))
     scale = (np.abs(dy) + dh_abs @ np.abs(W1).T, np.abs(x).T @ dh_abs, dh_abs.sum(axis=0), a.T @ np.abs(dy),
              np.abs(dy).sum(axis=0))
-    got = function(impl, "residual_backward")(x, W1, b1, W2, b2, dy)
+    got = fn(impl, "residual_backward")(x, W1, b1, W2, b2, dy)
     for name, g, w, m in zip(ARGS, got, want, scale):
         assert_close(g, w, eps16 * m, f"residual: {CONVENTION}", f"d{name}")
 

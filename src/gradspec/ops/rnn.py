@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..properties.checks import EPS, assert_close, fn
 from ..spec import Arg, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
 
@@ -41,18 +42,10 @@ HARD_KINDS = ("exploding", "vanishing", "saturated")
 
 
 def rnn_strategy(mode):
-    """Sample dicts of the rnn (``x``, ``h0``, ``Wx``, ``Wh``, ``b``, ``seed``) in mode ``away`` or ``hard``.
-
-    Arrays are drawn as :func:`gradspec.properties.strategies.arrays` draws them, written here because importing
-    ``gradspec.properties`` from a record closes an import cycle through the registry.
-    """
+    """Sample dicts of the rnn (``x``, ``h0``, ``Wx``, ``Wh``, ``b``, ``seed``) in mode ``away`` or ``hard``."""
     from hypothesis import event, strategies as st
-    from hypothesis.extra import numpy as hnp
 
-    def arrays(shape, low, high):  # every element drawn (no fill value), finite, no subnormals
-        elements = st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
-        return hnp.arrays(np.float64, shape, elements=elements.map(lambda v: 0.0 if abs(v) < 1e-150 else v),
-                          fill=st.nothing())
+    from ..properties.strategies import arrays
 
     if mode not in ("away", "hard"):
         raise ValueError(f"rnn strategy: mode must be 'away' or 'hard', got {mode!r}")
@@ -336,49 +329,15 @@ def rnn_torch(x, h0, Wx, Wh, b):
 
 
 # --------------------------------------------------------------------------- the op's own property
-EPS = float(np.finfo(np.float64).eps)
-
-
-def protocol_function(impl, name):
-    """``impl``'s function ``name``: an attribute of ``impl`` or of the object it wraps (``impl.obj``); None is
-    the reference."""
-    if impl is None:
-        from .. import reference
-
-        impl = reference
-    f = getattr(impl, name, None)
-    if not callable(f):
-        f = getattr(getattr(impl, "obj", None), name, None)
-    if not callable(f):
-        raise AttributeError(f"rnn property: the implementation provides no {name}")
-    return f
-
-
-def assert_within(actual, expected, tol, rule, what):
-    """Element-wise |actual − expected| <= tol, else AssertionError naming the rule, the worst element and values."""
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise AssertionError(f"{rule}: {what} has shape {actual.shape}, expected {expected.shape}")
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), expected.shape)
-    err = np.abs(actual - expected)
-    bad = ~(err <= tol)
-    if np.any(bad):
-        k = int(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf) - tol, -np.inf)))
-        idx = [int(i) for i in np.unravel_index(k, expected.shape)]
-        raise AssertionError(f"{rule}: {what}{idx} = {float(actual.flat[k])!r}, expected {float(expected.flat[k])!r} "
-                             f"(|error| {err.flat[k]:.3g} > tolerance {tol.flat[k]:.3g}; "
-                             f"{int(bad.sum())} of {bad.size} elements off)")
-
-
 def prop_rnn_causal_prefix(impl, sample):
     """Causality: the first k states and, for dy zero after step k, the whole backward are those of the prefix x[:, :k]."""
-    forward, backward = protocol_function(impl, "rnn_forward"), protocol_function(impl, "rnn_backward")
+    forward, backward = fn(impl, "rnn_forward"), fn(impl, "rnn_backward")
     x, h0, Wx, Wh, b = (sample[k] for k in ("x", "h0", "Wx", "Wh", "b"))
     N, T, _ = x.shape
     k = max(1, T // 2)
     h = np.asarray(forward(x, h0, Wx, Wh, b))
     hp = np.asarray(forward(x[:, :k].copy(), h0, Wx, Wh, b))
-    assert_within(h[:, :k], hp, 64 * EPS * (1.0 + np.abs(hp)), f"rnn: the first {k} states depend on x[:, :{k}] only",
+    assert_close(h[:, :k], hp, 64 * EPS * (1.0 + np.abs(hp)), f"rnn: the first {k} states depend on x[:, :{k}] only",
                   "h[:, :k]")
     rng = np.random.default_rng(int(sample.get("seed", 0)))
     dy = np.zeros(h.shape)
@@ -386,13 +345,13 @@ def prop_rnn_causal_prefix(impl, sample):
     full = backward(x, h0, Wx, Wh, b, dy)
     part = backward(x[:, :k].copy(), h0, Wx, Wh, b, dy[:, :k].copy())
     dx = np.asarray(full[0])
-    assert_within(dx[:, k:], np.zeros_like(dx[:, k:]), 0.0,
+    assert_close(dx[:, k:], np.zeros_like(dx[:, k:]), 0.0,
                   f"rnn: dy = 0 after step {k} gives dx = 0 there (no gradient flows forwards in time)", "dx[:, k:]")
     for i, (name, a, p) in enumerate(zip(("dx", "dh0", "dWx", "dWh", "db"), full, part)):
         a, p = np.asarray(a), np.asarray(p)
         a = a[:, :k] if i == 0 else a
         scale = float(np.max(np.abs(p))) if p.size else 0.0
-        assert_within(a, p, 1e-12 * (1.0 + scale) + 64 * EPS * np.abs(p),
+        assert_close(a, p, 1e-12 * (1.0 + scale) + 64 * EPS * np.abs(p),
                       f"rnn: with dy = 0 after step {k}, {name} equals the backward of the prefix", name)
 
 
