@@ -34,7 +34,7 @@ import sys
 import time
 
 from .. import __version__, oracles as oracle_registry, registry
-from ..impl import ImplementationError, Implementation
+from ..impl import DEFAULT_TIMEOUT, ImplementationError, Implementation
 from ..profiles import DEFAULT_ORACLES, PROFILES, examples_for
 from ..results import jsonable
 
@@ -210,7 +210,7 @@ def build_compare(impls, oracles=None, seed: int = 0, examples: int | None = Non
         t_col = time.perf_counter()
         run = None
         try:
-            wrapped = Implementation.wrap(impl)
+            wrapped = Implementation.wrap(impl, DEFAULT_TIMEOUT if timeout is None else timeout)
             desc = wrapped.describe()
             column.update(name=str(desc["name"]), version=None if desc["version"] is None else str(desc["version"]),
                           file=None if desc["file"] is None else str(desc["file"]))

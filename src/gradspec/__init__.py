@@ -70,7 +70,7 @@ def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=Non
     >>> r.ok, r.ops["affine"].status
     (True, 'pass')
     """
-    from .impl import Implementation
+    from .impl import DEFAULT_TIMEOUT, Implementation
     from .profiles import DEFAULT_ORACLES, examples_for
     from .runner import check as _check
 
@@ -83,7 +83,8 @@ def check(impl=None, ops=None, oracles=None, seed=0, examples=None, progress=Non
     oracles = list(oracles)
     if examples is None:
         examples = examples_for(profile, oracles)
-    impl = Implementation.wrap(impl)
+    timeout = options.get("timeout")
+    impl = Implementation.wrap(impl, DEFAULT_TIMEOUT if timeout is None else timeout)
     result = _check(impl=impl, ops=ops, oracles=oracles, seed=seed, examples=examples, progress=progress,
                     limits=limits, **options)
     from .registry import get as get_op

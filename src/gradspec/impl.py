@@ -28,12 +28,22 @@ loop keeps taking its share of the GIL and slows the rest of the run. The
 caller's context (NumPy's ``errstate``, decimal contexts) is copied into the
 thread, so the call sees the same floating-point settings as a direct call.
 
+The import of the implementation (and the instantiation of ``MODULE:Class``) is limited too, to
+:data:`FIRST_CALL_GRACE` times the timeout (30 s by default; 0 or None: no limit): an import that takes
+longer is an :class:`ImplementationError` saying so ("importing M took longer than N s"), never a hang.
+The import runs in the calling thread, so a library that sets signal handlers at import still can; the
+limit is a ``SIGALRM`` timer (:func:`time_limit`), hence POSIX and the main thread only: elsewhere, or
+while another ``SIGALRM`` timer is running (pytest-timeout's, say), the import runs without a limit.
+The timer interrupts Python code (a ``while True`` loop, ``time.sleep``, a lock wait), not a C
+extension that never returns to the interpreter.
+
 Warnings raised inside a call (NumPy's RuntimeWarnings on overflow, say) are
 recorded per function (:meth:`Implementation.take_warnings`), never printed and
 never raised: :func:`gradspec.check` reports them as one finding per op.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import importlib
@@ -41,6 +51,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -66,23 +77,71 @@ class ImplementationError(Exception):
     """The implementation could not be loaded (usage error, exit status 2)."""
 
 
-def load(spec: str | None = None) -> "Implementation":
-    """Load ``MODULE``, ``MODULE:OBJECT`` or a ``path/to/file.py``; default: $GRADSPEC_IMPL or the reference."""
+class TimeLimitExceeded(BaseException):
+    """Raised inside the code that :func:`time_limit` bounds when its time is up.
+
+    A BaseException, as KeyboardInterrupt is, so that the ``except Exception`` of the interrupted code
+    does not swallow it."""
+
+
+def import_limit(timeout) -> float | None:
+    """Seconds an import may take for a call timeout of ``timeout`` s: :data:`FIRST_CALL_GRACE` times it (an
+    import is a first call: lazy set-up, a framework's own import); None (no limit) for 0, None or a value
+    that is not a positive number."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        return None
+    return float(timeout) * FIRST_CALL_GRACE
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str):
+    """Raise :class:`TimeLimitExceeded` in the code of the ``with`` block when it runs longer than ``seconds``.
+
+    A ``SIGALRM`` timer (``signal.setitimer``), so the block runs in this thread, as it would without a
+    limit. No limit (the block runs as is) when ``seconds`` is None or <= 0, on a platform without
+    ``setitimer``, outside the main thread, or when a ``SIGALRM`` timer or a handler set outside Python is
+    already there (another user of the alarm, left alone). The previous handler is restored afterwards,
+    unless the block installed its own.
+    """
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if usable:
+        previous = signal.getsignal(signal.SIGALRM)
+        usable = previous is not None and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise TimeLimitExceeded(f"{what} took longer than {seconds:g} s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if signal.getsignal(signal.SIGALRM) is on_alarm:
+            signal.signal(signal.SIGALRM, previous)
+
+
+def load(spec: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> "Implementation":
+    """Load ``MODULE``, ``MODULE:OBJECT`` or a ``path/to/file.py``; default: $GRADSPEC_IMPL or the reference.
+
+    ``timeout``: the call timeout of the run (0 or None: none). The import, and the instantiation of a
+    class named by ``MODULE:Class``, may take :func:`import_limit` (``timeout``) seconds each; longer is an
+    :class:`ImplementationError` ("importing 'M' took longer than N s"), see :func:`time_limit`.
+    """
     spec = spec or os.environ.get(ENV_VAR) or DEFAULT_IMPL
     module_name, _, attr = spec.partition(":")
+    limit = import_limit(timeout)
     try:
-        if module_name.endswith(".py"):
-            if not os.path.isfile(module_name):
-                raise ImplementationError(f"implementation file not found: {module_name}")
-            name = "_gradspec_impl_" + os.path.splitext(os.path.basename(module_name))[0]
-            loader_spec = importlib.util.spec_from_file_location(name, module_name)
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[name] = module
-            loader_spec.loader.exec_module(module)
-        else:
-            module = _import_user_module(module_name)
+        with time_limit(limit, f"importing {module_name!r}"):
+            module = _import_module(module_name)
     except ImplementationError:
         raise
+    except TimeLimitExceeded:
+        raise ImplementationError(_too_slow(f"importing {module_name!r}", limit, timeout)) from None
     except BaseException as exc:  # noqa: BLE001 - an import may raise anything, even SystemExit
         raise ImplementationError(f"cannot import implementation {module_name!r}: {type(exc).__name__}: {exc}") from exc
     obj: Any = module
@@ -93,10 +152,32 @@ def load(spec: str | None = None) -> "Implementation":
             obj = getattr(obj, part)
         if isinstance(obj, type):
             try:
-                obj = obj()
+                with time_limit(limit, f"instantiating {spec!r}"):
+                    obj = obj()
+            except TimeLimitExceeded:
+                raise ImplementationError(_too_slow(f"instantiating {spec!r}", limit, timeout)) from None
             except Exception as exc:  # noqa: BLE001
                 raise ImplementationError(f"cannot instantiate {spec}: {type(exc).__name__}: {exc}") from exc
-    return Implementation(spec, obj)
+    return Implementation(spec, obj, timeout)
+
+
+def _too_slow(what: str, limit: float, timeout: float) -> str:
+    return (f"{what} took longer than {limit:g} s (the import limit: {FIRST_CALL_GRACE:g} x the call timeout of "
+            f"{timeout:g} s; raise it with --timeout S or gradspec.check(..., timeout=S), 0 for no limit)")
+
+
+def _import_module(module_name: str) -> ModuleType:
+    """The module ``module_name`` names: a ``path/to/file.py``, or a module found as :func:`_import_user_module` finds it."""
+    if module_name.endswith(".py"):
+        if not os.path.isfile(module_name):
+            raise ImplementationError(f"implementation file not found: {module_name}")
+        name = "_gradspec_impl_" + os.path.splitext(os.path.basename(module_name))[0]
+        loader_spec = importlib.util.spec_from_file_location(name, module_name)
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        loader_spec.loader.exec_module(module)
+        return module
+    return _import_user_module(module_name)
 
 
 class WorkingDirectoryFinder(importlib.abc.MetaPathFinder):
@@ -181,16 +262,16 @@ class Implementation:
         self._guarded: GuardedImplementation | None = None
 
     @classmethod
-    def wrap(cls, impl) -> "Implementation":
+    def wrap(cls, impl, timeout: float | None = DEFAULT_TIMEOUT) -> "Implementation":
         """``impl`` as an Implementation: itself, the Implementation behind a :class:`GuardedImplementation`
-        (so its run's timeouts and hung functions carry over), a loaded one for a name or None, or a new one
-        around an object."""
+        (so its run's timeouts and hung functions carry over), a loaded one for a name or None (its import
+        limited by ``timeout``, see :func:`load`), or a new one around an object."""
         if isinstance(impl, Implementation):
             return impl
         if isinstance(impl, GuardedImplementation):
             return impl.gradspec_implementation
         if impl is None or isinstance(impl, str):
-            return load(impl)
+            return load(impl, timeout)
         name = safe_attr(impl, "__name__")
         name = name if isinstance(name, str) else type(impl).__name__
         return cls(name, impl)

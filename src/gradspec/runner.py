@@ -8,7 +8,7 @@ import numpy as np
 
 from . import limits as limits_mod, oracles as oracle_registry, registry
 from .version import __version__
-from .impl import Implementation
+from .impl import DEFAULT_TIMEOUT, Implementation
 from .results import CheckResult, Finding, OpResult, RunResult
 from .spec import OpSpec
 
@@ -26,7 +26,8 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
     verdicts. ``progress(op_name, index, total)`` is called before each op.
     ``timeout``: seconds one call of the implementation may take (default
     :data:`gradspec.impl.DEFAULT_TIMEOUT`; 0 for none); a call that exceeds it
-    gets a ``timeout`` finding for its op and the run goes on.
+    gets a ``timeout`` finding for its op and the run goes on. Importing ``impl`` (a name or None) may take
+    3 times as long (:func:`gradspec.impl.load`).
     ``limits``: what the implementation supports (a dict or a JSON file, see :mod:`gradspec.limits`); None:
     its ``__gradspec_limits__``, if it declares any. A limited op's samples are drawn within its limits.
     An op whose forward is provided but not its backward is checked forward only (see :func:`forward_only`).
@@ -34,10 +35,11 @@ def check(impl=None, ops=None, oracles=("fd64",), seed=0, examples=None, progres
     :class:`gradspec.impl.ImplementationError` when the implementation cannot be loaded, and
     :class:`gradspec.limits.LimitsError` for limits that cannot be used.
     """
-    impl = Implementation.wrap(impl)
     if timeout is not None:
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
             raise ValueError(f"timeout must be a number of seconds >= 0 (0: no timeout), got {timeout!r}")
+    impl = Implementation.wrap(impl, DEFAULT_TIMEOUT if timeout is None else timeout)
+    if timeout is not None:
         impl.timeout = float(timeout)
     names = list(registry.REGISTRY) if ops is None else list(ops)
     specs = [registry.get(n) for n in names]
