@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"oracles to run (default: {' '.join(DEFAULT_ORACLES)}); known: {', '.join(oracle_registry.ORACLES)}")
     c.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     c.add_argument("--timeout", type=float, default=None, metavar="S",
-                   help="seconds one call of the implementation may take (default 10, 3x for the first call of a function; 0: none)")
+                   help="seconds one call of the implementation may take (default 10, 3x for the first call of a function "
+                        "and for the import; 0: none)")
     c.add_argument("--examples", type=int, default=None, help="samples per op and oracle (default: the oracle's)")
     c.add_argument("--profile", choices=["dev", "ci", "thorough"], default="dev",
                    help="example counts: dev (default, each oracle's own), ci (3x), thorough (10x); --examples overrides")
@@ -87,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--profile", choices=["dev", "ci", "thorough"], default="dev",
                    help="example counts as in check; --examples overrides")
     m.add_argument("--timeout", type=float, default=None, metavar="S",
-                   help="seconds one call of an implementation may take (as in check; default 10, 3x for a first call)")
+                   help="seconds one call of an implementation may take (as in check; default 10, 3x for a first call and "
+                        "for the import)")
     return p
 
 
