@@ -10,6 +10,9 @@
 * :func:`make_impl` / :func:`write_impl` -- build implementations under test:
   the reference with some functions removed or replaced (mutants), as an
   in-memory module or as a ``.py`` file for ``gradspec check --impl``.
+* :func:`assert_op_passes` / :func:`diagnosed` / :func:`assert_vectors_catch` -- the scaffold of an op's
+  test file: one op of a run passes every check, the diagnosis' names of its failures, and the golden
+  vectors passing the reference and failing a variant.
 
 Every helper here is itself shown catching a wrong input in
 ``tests/meta/test_helpers_meta.py``.
@@ -155,3 +158,29 @@ def write_impl(path: Path, body: str, *, star_reference: bool = True) -> str:
         head += f"from gradspec.reference import {names}\n"
     path.write_text(head + textwrap.dedent(body))
     return str(path)
+
+
+def assert_op_passes(result, op: str) -> None:
+    """``op`` passes in ``result`` (a :class:`gradspec.results.RunResult`): status pass, at least one check,
+    and every check pass or not_applicable; else AssertionError listing the others."""
+    checks = result.ops[op].checks
+    others = [(c.oracle, c.check, c.status, c.message) for c in checks if c.status not in ("pass", "not_applicable")]
+    assert result.ops[op].status == "pass" and checks and not others, (result.ops[op].status, others)
+
+
+def diagnosed(result, op: str) -> set[str]:
+    """The top diagnosis name of each failed or erred check of ``op`` in ``result``; AssertionError when none
+    failed (a variant that passes is a miss, not an empty diagnosis)."""
+    bad = [c for c in result.ops[op].checks if c.status in ("fail", "error")]
+    assert bad, f"{op}: no check failed"
+    return {c.info["diagnosis"][0]["name"] for c in bad if c.info.get("diagnosis")}
+
+
+def assert_vectors_catch(root: Path, op: str, wrong, cases: int = 2, seed: int = 3) -> None:
+    """Golden vectors of ``op`` written at ``root`` pass the reference and fail ``wrong``."""
+    from gradspec import vectors
+    from gradspec.oracles.vectors import check_from_vectors
+
+    vectors.write(str(root), ops=[op], cases=cases, seed=seed)
+    assert check_from_vectors(str(root), ref, ops=[op]).ops[op].status == "pass"
+    assert check_from_vectors(str(root), wrong, ops=[op]).ops[op].status == "fail", f"{op}: the vectors passed {wrong}"

@@ -116,6 +116,17 @@ def test_the_catalogue_has_the_four_named_variants():
                                           "mask_ignored_in_backward", "dk_from_untransposed_scores"]
 
 
+def test_the_variants_common_form_is_the_reference_with_every_switch_on_and_each_switch_changes_it():
+    s = rec.square_probe(np.random.default_rng(0))
+    args = (s["Q"], s["K"], s["V"], s["mask"], np.random.default_rng(1).normal(size=rec.output_shape(s)))
+    want = ref.attention_backward(*args)
+    for got, w in zip(rec.backward_with(*args), want):
+        np.testing.assert_allclose(got, w, rtol=1e-13, atol=1e-15)
+    for switch in ("scaled", "row_sum", "masked", "dk_transposed"):
+        off = rec.backward_with(*args, **{switch: False})
+        assert any(not np.allclose(g, w, rtol=1e-6, atol=1e-12) for g, w in zip(off, want)), switch
+
+
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
 def test_each_variant_fails_and_the_diagnosis_names_it(variant):
     r = gradspec.check(variant.namespace(), ops=["attention"], seed=0)

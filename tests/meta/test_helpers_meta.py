@@ -340,3 +340,32 @@ def test_check_scalar_wants_a_float64_loss():
     assert check_scalar(np.float32(1.5), "loss")[1].kind == "dtype"  # precision lost before the check
     assert check_scalar(2, "loss")[1].kind == "type" and check_scalar(True, "loss")[1].kind == "type"
     assert check_scalar(float("nan"), "loss")[1].kind == "nonfinite"
+
+
+# --------------------------------------------------------------------------- the op test files' scaffold
+def test_assert_op_passes_passes_the_reference_and_catches_a_failing_op():
+    from _impls import assert_op_passes
+
+    assert_op_passes(gradspec.check(ref, ops=["relu"], oracles=["fd64"], seed=0), "relu")
+    bad = make_impl(relu_backward=lambda x, dy: 2.0 * ref.relu_backward(x, dy))
+    with pytest.raises(AssertionError):
+        assert_op_passes(gradspec.check(bad, ops=["relu"], oracles=["fd64"], seed=0), "relu")
+    with pytest.raises(AssertionError):  # not implemented is no pass
+        assert_op_passes(gradspec.check(make_impl(only=["sigmoid"]), ops=["relu"], oracles=["fd64"], seed=0), "relu")
+
+
+def test_diagnosed_names_the_bug_and_a_passing_op_is_no_diagnosis():
+    from _impls import diagnosed
+
+    bad = make_impl(affine_backward=lambda x, W, b, dy: tuple(2.0 * g for g in ref.affine_backward(x, W, b, dy)))
+    assert "scaled_by_2" in diagnosed(gradspec.check(bad, ops=["affine"], oracles=["fd64"], seed=0), "affine")
+    with pytest.raises(AssertionError, match="no check failed"):
+        diagnosed(gradspec.check(ref, ops=["affine"], oracles=["fd64"], seed=0), "affine")
+
+
+def test_assert_vectors_catch_fails_when_the_wrong_implementation_is_right(tmp_path):
+    from _impls import assert_vectors_catch
+
+    assert_vectors_catch(tmp_path / "a", "relu", make_impl(relu_backward=lambda x, dy: dy))
+    with pytest.raises(AssertionError, match="the vectors passed"):
+        assert_vectors_catch(tmp_path / "b", "relu", ref)

@@ -274,39 +274,36 @@ def weights(Q, K, mask):
     return Q, K, attention_weights(Q, K, M)
 
 
-def backward_parts(Q, K, V, mask, dy, unmasked_weights=False):
-    """(P, dP, scale) of the reference's backward; ``unmasked_weights``: P recomputed without the mask."""
-    Q, K, P = weights(Q, K, None if unmasked_weights else mask)
-    V, dy = f64(V), f64(dy)
-    return Q, K, P, dy @ np.swapaxes(V, -1, -2), 1.0 / np.sqrt(Q.shape[-1])
-
-
 def tr(a):
     return np.swapaxes(a, -1, -2)
 
 
+def backward_with(Q, K, V, mask, dy, *, scaled=True, row_sum=True, masked=True, dk_transposed=True):
+    """The reference's backward, or one of its known bugs: ``scaled=False`` leaves out the 1/√d of dQ and dK,
+    ``row_sum=False`` uses dS = P ⊙ dP (the softmax Jacobian's −P·⟨dP, P⟩ term missing), ``masked=False``
+    recomputes P without the mask, ``dk_transposed=False`` computes dK from dS·Q instead of dSᵀ·Q."""
+    Q, K, P = weights(Q, K, mask if masked else None)
+    V, dy = f64(V), f64(dy)
+    dP = dy @ tr(V)
+    dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True)) if row_sum else P * dP
+    c = 1.0 / np.sqrt(Q.shape[-1]) if scaled else 1.0
+    return (dS @ K) * c, ((tr(dS) if dk_transposed else dS) @ Q) * c, tr(P) @ dy
+
+
 def backward_without_scale(Q, K, V, mask, dy):
-    Q, K, P, dP, _ = backward_parts(Q, K, V, mask, dy)
-    dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
-    return dS @ K, tr(dS) @ Q, tr(P) @ f64(dy)
+    return backward_with(Q, K, V, mask, dy, scaled=False)
 
 
 def backward_without_row_sum(Q, K, V, mask, dy):
-    Q, K, P, dP, c = backward_parts(Q, K, V, mask, dy)
-    dS = P * dP
-    return (dS @ K) * c, (tr(dS) @ Q) * c, tr(P) @ f64(dy)
+    return backward_with(Q, K, V, mask, dy, row_sum=False)
 
 
 def backward_ignoring_mask(Q, K, V, mask, dy):
-    Q, K, P, dP, c = backward_parts(Q, K, V, mask, dy, unmasked_weights=True)
-    dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
-    return (dS @ K) * c, (tr(dS) @ Q) * c, tr(P) @ f64(dy)
+    return backward_with(Q, K, V, mask, dy, masked=False)
 
 
 def backward_dk_untransposed(Q, K, V, mask, dy):
-    Q, K, P, dP, c = backward_parts(Q, K, V, mask, dy)
-    dS = P * (dP - np.sum(dP * P, axis=-1, keepdims=True))
-    return (dS @ K) * c, (dS @ Q) * c, tr(P) @ f64(dy)
+    return backward_with(Q, K, V, mask, dy, dk_transposed=False)
 
 
 def square_probe(rng):
@@ -316,26 +313,26 @@ def square_probe(rng):
 
 
 CATALOGUE = Catalogue()
-CATALOGUE.variant("attention_backward_missing_scale", "attention",
-                  "attention_backward leaves out the 1/√d of the scores: dQ = dS·K and dK = dSᵀ·Q are √d times the "
-                  "spec's (dV is right)", mutant="attention_backward_missing_scale",
-                  description="attention_backward without the 1/√d factor in dQ and dK",
-                  attention_backward=backward_without_scale)
-CATALOGUE.variant("softmax_jacobian_without_row_sum", "attention",
-                  "attention_backward applies the softmax Jacobian without its row-sum term: dS = P ⊙ dP instead of "
-                  "P ⊙ (dP − Σ_j dP ⊙ P) (dQ and dK wrong, dV right)", mutant="attention_softmax_jacobian_without_row_sum",
-                  description="attention_backward uses dS = P ⊙ dP (the −P·⟨dP, P⟩ term is missing)",
-                  attention_backward=backward_without_row_sum)
-CATALOGUE.variant("mask_ignored_in_backward", "attention",
-                  "attention_backward recomputes the attention weights without the mask: masked positions leak "
-                  "gradient into dQ, dK and dV (the forward is right)", mutant="attention_mask_ignored_in_backward",
-                  description="attention_backward recomputes softmax(QKᵀ/√d) without the mask",
-                  attention_backward=backward_ignoring_mask)
-CATALOGUE.variant("dk_from_untransposed_scores", "attention",
-                  "attention_backward computes dK = dS·Q/√d, the score gradient not transposed (dSᵀ·Q/√d is the "
-                  "spec's); it has the right shape only when Tq == Tk", mutant="attention_dk_untransposed",
-                  description="attention_backward computes dK from dS·Q instead of dSᵀ·Q",
-                  attention_backward=backward_dk_untransposed)
+for name, mutant, explanation, description, backward in (
+    ("attention_backward_missing_scale", "attention_backward_missing_scale",
+     "attention_backward leaves out the 1/√d of the scores: dQ = dS·K and dK = dSᵀ·Q are √d times the spec's "
+     "(dV is right)", "attention_backward without the 1/√d factor in dQ and dK", backward_without_scale),
+    ("softmax_jacobian_without_row_sum", "attention_softmax_jacobian_without_row_sum",
+     "attention_backward applies the softmax Jacobian without its row-sum term: dS = P ⊙ dP instead of "
+     "P ⊙ (dP − Σ_j dP ⊙ P) (dQ and dK wrong, dV right)",
+     "attention_backward uses dS = P ⊙ dP (the −P·⟨dP, P⟩ term is missing)", backward_without_row_sum),
+    ("mask_ignored_in_backward", "attention_mask_ignored_in_backward",
+     "attention_backward recomputes the attention weights without the mask: masked positions leak "
+     "gradient into dQ, dK and dV (the forward is right)",
+     "attention_backward recomputes softmax(QKᵀ/√d) without the mask", backward_ignoring_mask),
+    ("dk_from_untransposed_scores", "attention_dk_untransposed",
+     "attention_backward computes dK = dS·Q/√d, the score gradient not transposed (dSᵀ·Q/√d is the "
+     "spec's); it has the right shape only when Tq == Tk",
+     "attention_backward computes dK from dS·Q instead of dSᵀ·Q", backward_dk_untransposed),
+):
+    CATALOGUE.variant(name, "attention", explanation, mutant=mutant, description=description,
+                      attention_backward=backward)
+del name, mutant, explanation, description, backward
 CATALOGUE.probe("attention", square_probe)
 
 
