@@ -303,3 +303,21 @@ def test_the_reproducers_of_a_forward_only_failure_call_the_forward():
     for c in failing:
         repro = next(f.details["reproducer"] for f in c.findings if f.details.get("reproducer"))
         assert "impl.mse_forward(y, t)" in repro and "mse_backward" not in repro
+
+
+def test_read_json_names_what_it_reads_for_a_missing_file_or_bad_json_and_returns_the_value(tmp_path):
+    from gradspec.adapters.kits import MappingError, load_mapping
+    from gradspec.limits import LimitsError, read_json
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text('{"relu": {"x.ndim": 2}}')
+    bad.write_text("{not json")
+    assert read_json(good, "limits", LimitsError) == {"relu": {"x.ndim": 2}}
+    with pytest.raises(LimitsError, match=r"^limits file not found: .*missing\.json$"):
+        read_json(tmp_path / "missing.json", "limits", LimitsError)
+    with pytest.raises(LimitsError, match=r"^limits file .*bad\.json is not valid JSON: "):
+        read_json(bad, "limits", LimitsError)
+    with pytest.raises(MappingError, match=r"^mapping file not found: "):  # the adapter kits' mapping files too
+        load_mapping(str(tmp_path / "missing.json"))
+    with pytest.raises(MappingError, match=r"^mapping file .*bad\.json is not valid JSON: "):
+        load_mapping(str(bad))

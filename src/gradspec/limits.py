@@ -133,17 +133,23 @@ def _show(v) -> str:
 
 
 # --------------------------------------------------------------------------- reading and validating
+def read_json(path, what: str, error: type[Exception]):
+    """The JSON value in the file at ``path``; ``error`` (a message starting with ``what``) when the file does
+    not exist or holds no valid JSON."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise error(f"{what} file not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise error(f"{what} file {path} is not valid JSON: {exc}") from None
+
+
 def load(source) -> dict:
     """Raw limits from a dict, or from the path of a JSON file holding one."""
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise LimitsError(f"limits file not found: {path}")
-        with open(path, encoding="utf-8") as fh:
-            try:
-                source = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise LimitsError(f"limits file {path} is not valid JSON: {exc}") from None
+        source = read_json(source, "limits", LimitsError)
     if not isinstance(source, dict):
         raise LimitsError(f"limits must be a dict {{op: {{name: limit}}}}, got {type(source).__name__}")
     return source

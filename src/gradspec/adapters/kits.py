@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
 from typing import Any, Callable
 
@@ -76,14 +75,9 @@ def load_mapping(mapping) -> dict:
     if mapping is None:
         return {"ops": {}}
     if isinstance(mapping, (str, os.PathLike)):
-        path = os.fspath(mapping)
-        if not os.path.isfile(path):
-            raise MappingError(f"mapping file not found: {path}")
-        with open(path, encoding="utf-8") as fh:
-            try:
-                mapping = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise MappingError(f"mapping file {path} is not valid JSON: {exc}") from None
+        from ..limits import read_json
+
+        mapping = read_json(mapping, "mapping", MappingError)
     if not isinstance(mapping, dict):
         raise MappingError(f"a mapping must be a dict (JSON object), got {type(mapping).__name__}")
     unknown = sorted(set(mapping) - {"style", "impl", "ops", "limits"})
