@@ -1,8 +1,8 @@
 """Hypothesis strategies and properties for every op of the registry.
 
 The package imports none of its modules when imported (so an op's record may use the building blocks of
-:mod:`gradspec.properties.strategies` without importing the registry); the names below are loaded from their
-modules on first use.
+:mod:`gradspec.properties.strategies` and the helpers of :mod:`gradspec.properties.checks` without importing
+the registry); the names below are loaded from their modules on first use.
 """
 from __future__ import annotations
 

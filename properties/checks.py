@@ -4,8 +4,8 @@ Property functions live in two places: the ones shared by the ops of a kind in
 :mod:`gradspec.properties.props` (which reads the registry), and an op's own in its record module
 (:mod:`gradspec.ops`, which the registry imports: a record may not import ``props``). Both take their
 helpers from here. This module imports NumPy only, so a record may import it; ``tests/meta`` checks
-that it reaches no registry. Its Hypothesis counterpart is :mod:`gradspec.properties.strategies` (``arrays``, ``distinct``,
-``SCALES``, ...), equally registry-free.
+that it reaches no registry. Its Hypothesis counterpart, equally registry-free, is
+:mod:`gradspec.properties.strategies` (``arrays``, ``distinct``, ``SCALES``, ...).
 
 * :func:`fn` -- the protocol function ``name`` of an implementation (a module, an object, a
   :class:`~gradspec.impl.GuardedImplementation`, an :class:`~gradspec.impl.Implementation`);
