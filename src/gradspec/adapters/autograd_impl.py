@@ -38,11 +38,11 @@ import numpy as np
 try:
     import autograd
     import autograd.numpy as anp
-    from autograd.scipy.special import logsumexp
+    from autograd.scipy.special import erf, logsumexp
 except ImportError as exc:  # pragma: no cover - exercised only without autograd
     raise ImportError("gradspec.adapters.autograd_impl needs autograd: pip install 'gradspec[autograd]'") from exc
 
-from .functional import Backend, build, out_size, windows
+from .functional import Backend, Namespace, build, out_size, record_ops, windows
 
 try:
     from importlib.metadata import version as _dist_version
@@ -96,3 +96,16 @@ def _avg_pool(x, k, s, p):
 globals().update(build(Backend(anp, _vjp, lambda a: np.asarray(a), lambda x: anp.maximum(x, 0.0),
                                lambda x: 0.5 * (anp.tanh(0.5 * x) + 1.0), _log_softmax, _conv, _max_pool,
                                _avg_pool)))
+
+
+#: the namespace of the records' ``xp`` forms (``OpSpec.xp``): ``autograd.numpy`` plus ``erf`` and ``logsumexp``
+XP = Namespace(anp, erf=erf, logsumexp=logsumexp)
+
+
+def _record_vjp(f, arrays):
+    vjp, y = autograd.make_vjp(lambda flat: f(*flat))(tuple(arrays))
+    return y, lambda d: tuple(vjp(d))
+
+
+globals().update({name: fn for name, fn in record_ops(XP, _record_vjp, lambda a: np.asarray(a, dtype=np.float64)).items()
+                  if name not in globals()})

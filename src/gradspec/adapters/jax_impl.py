@@ -41,11 +41,12 @@ import numpy as np
 try:
     import jax
     import jax.numpy as jnp
+    import jax.scipy.special as jsp
     from jax import lax
 except ImportError as exc:  # pragma: no cover - exercised only without jax
     raise ImportError("gradspec.adapters.jax_impl needs JAX: pip install 'gradspec[jax]'") from exc
 
-from .functional import Backend, build
+from .functional import Backend, Namespace, build, record_ops
 
 jax.config.update("jax_enable_x64", True)
 __version__ = f"jax {jax.__version__}"
@@ -79,3 +80,19 @@ def _avg_pool(x, k, s, p):
 
 globals().update(build(Backend(jnp, _vjp, _asarray, jax.nn.relu, jax.nn.sigmoid, jax.nn.log_softmax, _conv,
                                _max_pool, _avg_pool)))
+
+
+#: the namespace of the records' ``xp`` forms (``OpSpec.xp``): ``jax.numpy`` plus ``erf`` and ``logsumexp``
+XP = Namespace(jnp, erf=jsp.erf, logsumexp=jsp.logsumexp)
+
+
+def _record_vjp(f, arrays):
+    return jax.vjp(f, *arrays)
+
+
+def _record_array(a):
+    return jnp.asarray(a, dtype=jnp.float64)
+
+
+globals().update({name: fn for name, fn in record_ops(XP, _record_vjp, _record_array, own="jax").items()
+                  if name not in globals()})
