@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without autograd
     raise ImportError("gradspec.adapters.autograd_impl needs autograd: pip install 'gradspec[autograd]'") from exc
 
-from .functional import Backend, Namespace, build, out_size, record_ops, windows
+from .functional import Backend, Namespace, RecordBackend, build, out_size, record_ops, windows, with_traced
 
 try:
     from importlib.metadata import version as _dist_version
@@ -102,10 +102,10 @@ globals().update(build(Backend(anp, _vjp, lambda a: np.asarray(a), lambda x: anp
 XP = Namespace(anp, erf=erf, logsumexp=logsumexp)
 
 
-def _record_vjp(f, arrays):
-    vjp, y = autograd.make_vjp(lambda flat: f(*flat))(tuple(arrays))
-    return y, lambda d: tuple(vjp(d))
+def _record_vjp(form, values, diff):
+    vjp, y = autograd.make_vjp(lambda flat: with_traced(form, values, diff)(*flat))(tuple(values[i] for i in diff))
+    return anp.shape(y), lambda d: tuple(vjp(d))
 
 
-globals().update({name: fn for name, fn in record_ops(XP, _record_vjp, lambda a: np.asarray(a, dtype=np.float64)).items()
-                  if name not in globals()})
+globals().update({name: fn for name, fn in record_ops(
+    XP, RecordBackend(lambda a: np.asarray(a, dtype=np.float64), _record_vjp)).items() if name not in globals()})

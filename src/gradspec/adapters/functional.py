@@ -230,38 +230,45 @@ def record_argument(arg, value, asarray, trace: bool):
     return value
 
 
-def from_record(op, form, vjp, asarray) -> dict:
+class RecordBackend:
+    """How a framework runs a record form (see :func:`from_record`).
+
+    ``asarray(a)``: a framework float64 array from a NumPy one. ``vjp(form, values, diff) -> (shape, pull)``: the
+    shape of ``form(*values)`` and ``pull(dy)``, the tuple of its VJPs with respect to ``values[i]`` for ``i`` in
+    ``diff`` (those values are framework arrays, the others as :func:`record_argument` made them).
+    ``evaluate(form, values, diff)``: ``form(*values)`` (default: called as is; a framework may compile it).
+    """
+
+    def __init__(self, asarray, vjp, evaluate=None):
+        self.asarray, self.vjp = asarray, vjp
+        self.evaluate = evaluate if evaluate is not None else (lambda form, values, diff: form(*values))
+
+
+def from_record(op, form, backend: RecordBackend) -> dict:
     """The forward and backward of ``op`` from ``form(*forward_args)``, the backward by the framework's VJP.
 
-    ``vjp(f, arrays) -> (y, pull)`` with ``pull(dy)`` the tuple of VJPs of ``f`` at ``arrays``;
-    ``asarray`` makes a framework float64 array from a NumPy one. The forward returns a NumPy float64 array
-    (a float for a loss); the backward the VJP of every differentiable argument, in the record's order (one
-    array when there is one). A wrong number of arguments is a TypeError; a dy of another shape than the
-    forward's output a ValueError, both naming the op's function.
+    The forward returns a NumPy float64 array (a float for a loss); the backward the VJP of every
+    differentiable argument, in the record's order (one array when there is one). A wrong number of arguments
+    is a TypeError; a dy of another shape than the forward's output a ValueError, both naming the op's function.
     """
     names = ", ".join(a.name for a in op.args)
-    diff = [i for i, a in enumerate(op.args) if a.differentiable]
+    diff = tuple(i for i, a in enumerate(op.args) if a.differentiable)
     scalar = op.kind_facts.scalar_output
+
+    def values_of(args):
+        return [record_argument(a, v, backend.asarray, a.differentiable) for a, v in zip(op.args, args)]
 
     def forward(*args):
         if len(args) != len(op.args):
             raise TypeError(f"{op.forward} takes {len(op.args)} arguments ({names}), got {len(args)}")
-        y = form(*[record_argument(a, v, asarray, a.differentiable) for a, v in zip(op.args, args)])
+        y = backend.evaluate(form, values_of(args), diff)
         return float(np.asarray(y)) if scalar else np.array(y, dtype=np.float64)
 
     def backward(*args):
         if len(args) != len(op.args) + 1:
             raise TypeError(f"{op.backward} takes {len(op.args) + 1} arguments ({names}, dy), got {len(args)}")
         *fargs, dy = args
-        values = [record_argument(a, v, asarray, a.differentiable) for a, v in zip(op.args, fargs)]
-
-        def f(*traced):
-            full = list(values)
-            for i, t in zip(diff, traced):
-                full[i] = t
-            return form(*full)
-
-        y, pull = vjp(f, [values[i] for i in diff])
+        shape, pull = backend.vjp(form, values_of(fargs), diff)
         if scalar:
             d = np.asarray(dy, dtype=np.float64)
             if d.size != 1:
@@ -269,10 +276,9 @@ def from_record(op, form, vjp, asarray) -> dict:
             d = d.reshape(())
         else:
             d = _f64("dy", dy)
-            if d.shape != tuple(np.shape(y)):
-                raise ValueError(f"{op.backward}: dy must have the forward output's shape {tuple(np.shape(y))}, "
-                                 f"got {d.shape}")
-        grads = tuple(np.array(g, dtype=np.float64) for g in pull(asarray(d)))
+            if d.shape != tuple(shape):
+                raise ValueError(f"{op.backward}: dy must have the forward output's shape {tuple(shape)}, got {d.shape}")
+        grads = tuple(np.array(g, dtype=np.float64) for g in pull(backend.asarray(d)))
         return grads[0] if len(grads) == 1 else grads
 
     forward.__name__, backward.__name__ = op.forward, op.backward
@@ -280,7 +286,18 @@ def from_record(op, form, vjp, asarray) -> dict:
     return {op.forward: forward, op.backward: backward}
 
 
-def record_ops(xp: Namespace, vjp, asarray, own: str | None = None, ops=None) -> dict:
+def with_traced(form, values, diff):
+    """``f(*traced)``: ``form`` with the arguments at ``diff`` replaced by ``traced`` (the others fixed)."""
+    def f(*traced):
+        full = list(values)
+        for i, t in zip(diff, traced):
+            full[i] = t
+        return form(*full)
+
+    return f
+
+
+def record_ops(xp: Namespace, backend: RecordBackend, own: str | None = None, ops=None) -> dict:
     """The protocol functions of every op whose record has an ``xp`` form (or, with ``own``, the form that field
     names, e.g. ``"jax"``, where the record has one): see :func:`from_record`. ``ops``: the records (default:
     the registry's)."""
@@ -294,16 +311,25 @@ def record_ops(xp: Namespace, vjp, asarray, own: str | None = None, ops=None) ->
         if special is not None:
             form = special
         elif op.xp is not None:
-            form = _bind(op.xp, xp)
+            form = BoundForm(op.xp, xp)
         else:
             continue
-        fns.update(from_record(op, form, vjp, asarray))
+        fns.update(from_record(op, form, backend))
     return fns
 
 
-def _bind(ref, xp):
-    """``ref``'s form with the namespace bound first (the Ref resolves at each call, as every record Ref does)."""
-    def form(*args):
-        return ref(xp, *args)
+class BoundForm:
+    """``ref``'s form with the namespace bound first (the Ref resolves at each call, as every record Ref does);
+    equal when ``ref`` and ``xp`` are, so a framework may cache what it compiled from it."""
 
-    return form
+    def __init__(self, ref, xp):
+        self.ref, self.xp = ref, xp
+
+    def __call__(self, *args):
+        return self.ref(self.xp, *args)
+
+    def __eq__(self, other):
+        return isinstance(other, BoundForm) and (self.ref, self.xp) == (other.ref, other.xp)
+
+    def __hash__(self):
+        return hash((self.ref, id(self.xp)))

@@ -36,6 +36,8 @@ losses         written as sums over non-batch axes / N       the spec's reductio
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 try:
@@ -46,7 +48,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without jax
     raise ImportError("gradspec.adapters.jax_impl needs JAX: pip install 'gradspec[jax]'") from exc
 
-from .functional import Backend, Namespace, build, record_ops
+from .functional import Backend, Namespace, RecordBackend, build, record_ops, with_traced
 
 jax.config.update("jax_enable_x64", True)
 __version__ = f"jax {jax.__version__}"
@@ -86,13 +88,59 @@ globals().update(build(Backend(jnp, _vjp, _asarray, jax.nn.relu, jax.nn.sigmoid,
 XP = Namespace(jnp, erf=jsp.erf, logsumexp=jsp.logsumexp)
 
 
-def _record_vjp(f, arrays):
-    return jax.vjp(f, *arrays)
+def _hashable(v):
+    if isinstance(v, np.ndarray):
+        return ("array", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__,) + tuple(_hashable(a) for a in v)
+    try:
+        hash(v)
+    except TypeError:
+        return ("repr", repr(v))
+    return v
 
 
-def _record_array(a):
-    return jnp.asarray(a, dtype=jnp.float64)
+class _Fixed:
+    """What a record form's call fixes (the form, the arguments that are not traced, which ones are): jax.jit's
+    static argument, equal for equal values (arrays by dtype, shape and bytes), so a repeated call reuses the
+    compiled function and a new one compiles once. The form runs with these values as they are (NumPy arrays,
+    hyperparameters): its checks on them run at tracing time, before any arithmetic."""
+
+    def __init__(self, form, values, diff):
+        self.form, self.diff = form, diff
+        self.values = [None if i in diff else v for i, v in enumerate(values)]
+        self.key = (form, diff, tuple(None if i in diff else _hashable(v) for i, v in enumerate(values)))
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Fixed) and self.key == other.key
+
+    def __call__(self, arrays):
+        return with_traced(self.form, self.values, self.diff)(*arrays)
 
 
-globals().update({name: fn for name, fn in record_ops(XP, _record_vjp, _record_array, own="jax").items()
-                  if name not in globals()})
+@functools.partial(jax.jit, static_argnums=0)
+def _record_forward(fixed, arrays):
+    return fixed(arrays)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _record_pullback(fixed, arrays, dy):
+    return jax.vjp(lambda *a: fixed(a), *arrays)[1](dy)
+
+
+def _record_evaluate(form, values, diff):
+    return _record_forward(_Fixed(form, values, diff), [values[i] for i in diff])
+
+
+def _record_vjp(form, values, diff):
+    fixed, arrays = _Fixed(form, values, diff), [values[i] for i in diff]
+    shape = jax.eval_shape(fixed, arrays).shape
+    return shape, lambda dy: _record_pullback(fixed, arrays, dy)
+
+
+globals().update({name: fn for name, fn in record_ops(
+    XP, RecordBackend(lambda a: jnp.asarray(a, dtype=jnp.float64), _record_vjp, _record_evaluate), own="jax").items()
+    if name not in globals()})
