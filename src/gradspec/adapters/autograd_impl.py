@@ -107,5 +107,7 @@ def _record_vjp(form, values, diff):
     return anp.shape(y), lambda d: tuple(vjp(d))
 
 
-globals().update({name: fn for name, fn in record_ops(
-    XP, RecordBackend(lambda a: np.asarray(a, dtype=np.float64), _record_vjp)).items() if name not in globals()})
+#: how the record forms run here: called as they are (forward) and through ``autograd.make_vjp`` (backward)
+RECORD_BACKEND = RecordBackend(lambda a: np.asarray(a, dtype=np.float64), _record_vjp)
+
+globals().update({name: fn for name, fn in record_ops(XP, RECORD_BACKEND).items() if name not in globals()})

@@ -141,6 +141,7 @@ def _record_vjp(form, values, diff):
     return shape, lambda dy: _record_pullback(fixed, arrays, dy)
 
 
-globals().update({name: fn for name, fn in record_ops(
-    XP, RecordBackend(lambda a: jnp.asarray(a, dtype=jnp.float64), _record_vjp, _record_evaluate), own="jax").items()
-    if name not in globals()})
+#: how the record forms run here: ``jax.jit`` of the form (forward) and of its ``jax.vjp`` (backward)
+RECORD_BACKEND = RecordBackend(lambda a: jnp.asarray(a, dtype=jnp.float64), _record_vjp, _record_evaluate)
+
+globals().update({name: fn for name, fn in record_ops(XP, RECORD_BACKEND, own="jax").items() if name not in globals()})
