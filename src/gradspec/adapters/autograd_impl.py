@@ -7,8 +7,11 @@ the given cotangent. Check it with::
     gradspec check --impl gradspec.adapters.autograd_impl
 
 Provided: sigmoid, tanh, relu, softmax, step, affine, the four losses, conv2d, max_pool2d, avg_pool2d,
-batchnorm, dropout, l2_penalty and the mlp (autograd has no optimizer, clipping or init API: those ops are
-not provided). autograd has no convolution or pooling primitive for NCHW images: they are written here in
+batchnorm, dropout, l2_penalty and the mlp, written here; and every op whose record holds an ``xp`` form
+(``OpSpec.xp``, NumPy code run over ``autograd.numpy`` with autograd's ``erf`` and ``logsumexp``):
+leaky_relu, gelu, gelu_tanh, layernorm, embedding, residual, attention and rnn, built by
+:func:`gradspec.adapters.functional.record_ops` with nothing written here (autograd has no optimizer,
+clipping or init API: those ops are not provided). autograd has no convolution or pooling primitive for NCHW images: they are written here in
 ``autograd.numpy`` (strided slices of the padded input, ``einsum`` and ``max``/``mean`` over the window),
 so autograd's gradients of those primitives are what gradspec checks.
 
@@ -29,6 +32,21 @@ avg_pool2d     ``np.mean`` over the zero-padded window       divides by kernel²
                                                              spec's
 sigmoid        ``0.5·(tanh(x/2) + 1)``                       stable for |x| = 1000
 softmax, CE    ``x − logsumexp(x)``                          stable at logits of ±1000
+residual       ``np.maximum(x @ W1 + b1, 0)`` (record form)  relu'(0) = ½ at a pre-activation of exactly
+                                                             0: a finding of gradspec's kink check and
+                                                             the relu_convention property (probable bug:
+                                                             relu_prime_at_zero_is_half)
+leaky_relu     ``np.where(x > 0, x, alpha·x)``               slope alpha at 0, the spec's (written as
+                                                             ``np.maximum(x, alpha·x)`` it would be
+                                                             (1 + alpha)/2: the tie is split)
+gelu_tanh      ``np.tanh``: autograd's VJP is 1/cosh²        right; ``cosh`` overflows for |u| > 710 (a
+                                                             RuntimeWarning gradspec reports; the value,
+                                                             0, is the spec's)
+embedding      ``E[ids]``: the VJP of indexing accumulates   the spec's scatter-add; ids outside [0, V)
+                                                             are a ValueError, checked before indexing
+                                                             (NumPy would read −1 as row V − 1)
+attention      ``np.where(mask, S, -inf)``, exp(S − lse)     the spec's; a fully masked row is a
+                                                             ValueError, checked on the mask first
 =============  ============================================  ============================================
 """
 from __future__ import annotations

@@ -5,6 +5,12 @@
 the framework's arrays, and every backward is the framework's own vector-Jacobian product of that forward
 with the given cotangent. Ops whose framework primitive matters (relu, sigmoid, softmax, conv2d, the
 pools) come from the framework module, so the framework's conventions are what gradspec checks.
+
+The ops whose records hold a form (``OpSpec.xp``: the op over a NumPy-like :class:`Namespace`; ``OpSpec.jax``:
+with JAX's own functions) are built from it by :func:`record_ops` / :func:`from_record`, so adding such an op
+touches no adapter: the arity is checked, arguments that are not differentiable stay concrete NumPy arrays
+(the form checks them, and every shape, before any arithmetic: the spec's errors are raised, never traced),
+and the backward is the framework's VJP of the differentiable arguments (a :class:`RecordBackend`).
 """
 from __future__ import annotations
 

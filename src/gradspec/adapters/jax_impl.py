@@ -8,7 +8,13 @@ process-wide JAX setting. Check it with::
     gradspec check --impl gradspec.adapters.jax_impl
 
 Provided: sigmoid, tanh, relu, softmax, step, affine, the four losses, conv2d, max_pool2d, avg_pool2d,
-batchnorm, dropout, l2_penalty and the mlp. Not provided (JAX has no optimizer, clipping or init API of
+batchnorm, dropout, l2_penalty and the mlp, written here; and every op whose record holds a form for it
+(``OpSpec.jax``, JAX's own functions, else ``OpSpec.xp`` over ``jax.numpy``): leaky_relu, gelu, gelu_tanh,
+layernorm, embedding, residual, attention and rnn, built by :func:`gradspec.adapters.functional.record_ops`
+with nothing written here (each form's docstring, next to the op's other pieces in ``gradspec.ops``, says
+what it calls). Those run under ``jax.jit`` (the forward, and the form's ``jax.vjp``), cached by the
+arguments that are not traced (ids, masks, hyperparameters: compared by value) and the traced arrays' shapes,
+so a repeated call reuses the compiled function. Not provided (JAX has no optimizer, clipping or init API of
 its own; optax and flax are separate libraries): the optimizers, clipping, init schemes and the perceptron.
 
 Conventions: JAX's own, never mapped to the spec's
@@ -32,6 +38,24 @@ avg_pool2d     ``lax.reduce_window(x, 0, lax.add, ...)``     divides by kernel²
 batchnorm      batch statistics in ``jax.numpy``             biased variance, eps inside the root
 losses         written as sums over non-batch axes / N       the spec's reduction (optax's losses return
                                                              per-example values: their mean is the same)
+leaky_relu     ``jax.nn.leaky_relu``: ``where(x >= 0, ...)``  slope 1 at x = 0, the spec's is alpha: a
+                                                             finding of gradspec's kink check (probable
+                                                             bug: leaky_relu_prime_at_zero_is_one)
+gelu,          ``jax.nn.gelu(approximate=False / True)``     the spec's (JAX's default is the tanh form)
+gelu_tanh
+layernorm      ``jax.nn.standardize`` over the last k axes;  called with ``algorithm="stable"``: the
+               its default ``algorithm="fast"`` is            two-pass variance, the spec's. "fast" (flax's
+               E[x²] − E[x]² clipped at 0                    LayerNorm default too) misses the mpmath
+                                                             tolerance by 1.5× at seed 0 (cancellation)
+residual       ``jax.nn.relu`` in x + relu(xW1 + b1)W2 + b2  relu'(0) = 0, the spec's
+rnn            ``jax.lax.scan`` over the time axis           its transpose is backpropagation through time
+embedding      ``E[ids]`` (``jnp`` gather; its transpose is  out-of-range ids are a ValueError, checked on
+               a scatter-add)                                the concrete ids first: JAX's gather would
+                                                             clamp them (``jnp.take``: fill with NaN)
+attention      ``jax.nn.dot_product_attention`` computes     not used: the record's xp form in ``jnp``
+               its softmax in float32 for any dtype (about   (masked scores −∞, exp(S − logsumexp S));
+               1e-8 relative off in float64) and gives a     a fully masked row is the spec's ValueError,
+               fully masked row the mean of V's rows         checked on the concrete mask first
 =============  ============================================  ============================================
 """
 from __future__ import annotations
