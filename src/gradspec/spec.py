@@ -301,7 +301,7 @@ class OpSpec:
     #: (``jax.numpy``, ``autograd.numpy``: every attribute of it) plus two functions NumPy lacks:
     #: ``xp.erf(a)`` (the framework's ``scipy.special.erf``) and ``xp.logsumexp(a, axis=None, keepdims=False)``
     #: (its ``scipy.special.logsumexp``). Differentiable float arrays arrive as the framework's float64 arrays
-    #: (traced in a backward); every other array as a NumPy copy, never traced (integer arrays as int64, boolean
+    #: (traced in a backward, and in JAX's compiled forward); every other array as a NumPy copy, never traced (integer arrays as int64, boolean
     #: arrays as bool, float arrays as float64), so the form can check them and every shape, and raise the errors
     #: the spec requires, before any arithmetic; hyperparameters and None arrive as given. Write it the way a
     #: user of the framework would (``E[ids]``, ``xp.where``, ``xp.maximum``): the framework's own gradient rules
