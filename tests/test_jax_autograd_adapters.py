@@ -352,3 +352,27 @@ def test_jax_standardize_with_its_default_fast_variance_fails_the_hard_inputs():
     assert not {c.check for c in _failed(result, "layernorm") if not c.check.endswith("[hard]")}
     assert gradspec.check(jax_impl, ops=["layernorm"], oracles=["properties"], seed=0,
                           examples=3).ops["layernorm"].status == "pass"
+
+
+@pytest.mark.jax
+def test_jax_compiled_forms_are_cached_by_the_values_they_fix_not_only_by_shape():
+    """The JAX adapter compiles a record form once per (shapes, arguments that are not traced): a second call with
+    another alpha, other ids or another mask of the same shape must not reuse the first call's constants."""
+    pytest.importorskip("jax")
+    from gradspec import reference as ref
+    from gradspec.adapters import jax_impl
+
+    x = np.array([-2.0, -0.5, 1.0])
+    for alpha in (0.1, 0.3, 0.1):
+        np.testing.assert_allclose(jax_impl.leaky_relu_backward(x, alpha, np.ones(3)),
+                                   ref.leaky_relu_backward(x, alpha, np.ones(3)), rtol=0, atol=0)
+    E = np.arange(8.0).reshape(4, 2)
+    for ids in (np.array([0, 1]), np.array([3, 3]), np.array([0, 1])):
+        assert np.array_equal(jax_impl.embedding_forward(ids, E), E[ids])
+        assert np.array_equal(jax_impl.embedding_backward(ids, E, np.ones((2, 2))),
+                              ref.embedding_backward(ids, E, np.ones((2, 2))))
+    rng = np.random.default_rng(0)
+    Q, K, V = rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    for mask in (None, ref.causal_mask(3, 3), np.ones((3, 3), bool), ref.causal_mask(3, 3).T):
+        np.testing.assert_allclose(jax_impl.attention_forward(Q, K, V, mask), ref.attention_forward(Q, K, V, mask),
+                                   rtol=1e-13, atol=1e-15)

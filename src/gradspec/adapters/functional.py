@@ -210,6 +210,8 @@ class Namespace:
         self.__dict__.update(extras)
 
     def __getattr__(self, name):
+        if name == "module":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
         return getattr(self.module, name)
 
     def __repr__(self) -> str:
