@@ -11,9 +11,9 @@ batchnorm, dropout, l2_penalty and the mlp, written here; and every op whose rec
 (``OpSpec.xp``, NumPy code run over ``autograd.numpy`` with autograd's ``erf`` and ``logsumexp``):
 leaky_relu, gelu, gelu_tanh, layernorm, embedding, residual, attention and rnn, built by
 :func:`gradspec.adapters.functional.record_ops` with nothing written here (autograd has no optimizer,
-clipping or init API: those ops are not provided). autograd has no convolution or pooling primitive for NCHW images: they are written here in
-``autograd.numpy`` (strided slices of the padded input, ``einsum`` and ``max``/``mean`` over the window),
-so autograd's gradients of those primitives are what gradspec checks.
+clipping or init API: those ops are not provided). autograd has no convolution or pooling primitive for NCHW
+images: they are written here in ``autograd.numpy`` (strided slices of the padded input, ``einsum`` and
+``max``/``mean`` over the window), so autograd's gradients of those primitives are what gradspec checks.
 
 Conventions: autograd's own, never mapped to the spec's
 =======================================================

@@ -51,8 +51,9 @@ layernorm      ``jax.nn.standardize`` over the last k axes;  called with ``algor
 residual       ``jax.nn.relu`` in x + relu(xW1 + b1)W2 + b2  relu'(0) = 0, the spec's
 rnn            ``jax.lax.scan`` over the time axis           its transpose is backpropagation through time
 embedding      ``E[ids]`` (``jnp`` gather; its transpose is  out-of-range ids are a ValueError, checked on
-               a scatter-add)                                the concrete ids first: JAX's gather would
-                                                             clamp them (``jnp.take``: fill with NaN)
+               a scatter-add)                                the concrete ids first: JAX's ``E[ids]`` reads
+                                                             −1 as row V − 1 and clamps V to row V − 1
+                                                             (``jnp.take``: V gives NaN)
 attention      ``jax.nn.dot_product_attention`` computes     not used: the record's xp form in ``jnp``
                its softmax in float32 for any dtype (about   (masked scores −∞, exp(S − logsumexp S));
                1e-8 relative off in float64) and gives a     a fully masked row is the spec's ValueError,

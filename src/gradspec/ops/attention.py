@@ -236,7 +236,8 @@ def attention_checked_mask(Q, K, V, mask):
 
 
 def attention_xp(xp, Q, K, V, mask):
-    """softmax(QKᵀ/√d)·V in NumPy: masked scores replaced by −∞ (``xp.where``), the softmax as exp(S − logsumexp S).
+    """softmax(QKᵀ/√d)·V in NumPy: masked scores replaced by −∞ (``xp.where``), the softmax as
+    exp(S − logsumexp S).
 
     JAX uses this form too: ``jax.nn.dot_product_attention`` computes its softmax in float32 whatever the input
     dtype (its source: "always carried out in fp32"), about 1e-8 relative off the spec in float64, and gives a

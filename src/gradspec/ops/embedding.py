@@ -188,8 +188,8 @@ def embedding_torch(ids, E):
 
 def embedding_xp(xp, ids, E):
     """``E[ids]``, the lookup as a NumPy user writes it, after the spec's checks on the concrete ids (integers in
-    [0, V): NumPy would read −1 as row V − 1, JAX clamps or fills out-of-range gathers). The framework's gradient
-    of the indexing is the scatter-add the spec asks for."""
+    [0, V): NumPy would read −1 as row V − 1, and so would JAX, which also clamps V to row V − 1). The
+    framework's gradient of the indexing is the scatter-add the spec asks for."""
     if len(E.shape) != 2:
         raise ValueError(f"embedding: E must be a (V, D) table, got shape {tuple(E.shape)}")
     ids = np.asarray(ids)
@@ -352,7 +352,8 @@ OPS = (
                         "ids outside [0, V) raise ValueError (never read as counting from the end)"),
            sympy=Ref(__name__, "embedding_sympy"), mp_forward=Ref(__name__, "embedding_mp"),
            error_model=Ref(__name__, "embedding_error_model"), vector_values=Ref(__name__, "embedding_vectors"),
-           variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "embedding_torch"), xp=Ref(__name__, "embedding_xp"),
+           variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "embedding_torch"),
+           xp=Ref(__name__, "embedding_xp"),
            properties=(OpProperty("rejects_out_of_range_ids", Ref(__name__, "prop_rejects_out_of_range_ids"),
                                   weight=0.3),
                        OpProperty("gradient_is_scatter_add", Ref(__name__, "prop_gradient_is_scatter_add"),
