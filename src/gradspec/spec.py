@@ -294,6 +294,23 @@ class OpSpec:
     #: (:mod:`gradspec.adapters.torch_impl`) builds the op's forward from it and its backward with autograd; an op
     #: whose adapter functions are written there by hand leaves it None.
     torch: Ref | None = None
+    #: the op written against a NumPy-like namespace, ``f(xp, *forward_args) -> output``, from which the adapters of
+    #: the function-transform frameworks (:mod:`gradspec.adapters.jax_impl`, :mod:`gradspec.adapters.autograd_impl`,
+    #: through :func:`gradspec.adapters.functional.record_ops`) build the op's forward and, by the framework's VJP, its
+    #: backward. ``xp`` (a :class:`gradspec.adapters.functional.Namespace`) is the framework's NumPy module
+    #: (``jax.numpy``, ``autograd.numpy``: every attribute of it) plus two functions NumPy lacks: ``xp.erf(a)`` (the
+    #: framework's ``scipy.special.erf``) and ``xp.logsumexp(a, axis=None, keepdims=False)`` (its
+    #: ``scipy.special.logsumexp``). Differentiable float arrays arrive as the framework's float64 arrays (traced in a
+    #: backward, and in JAX's compiled forward); every other array as a NumPy copy, never traced (integer arrays as
+    #: int64, boolean arrays as bool, float arrays as float64), so the form can check them and every shape, and raise
+    #: the errors the spec requires, before any arithmetic; hyperparameters and None arrive as given. Write it the way
+    #: a user of the framework would (``E[ids]``, ``xp.where``, ``xp.maximum``): the framework's own gradient rules are
+    #: what gradspec checks. None: the adapters do not provide the op from its record.
+    xp: Ref | None = None
+    #: the op written with JAX's own functions (``jax.nn.gelu``, ``jax.nn.standardize``, ``jax.lax.scan``, ...),
+    #: ``f(*forward_args) -> output`` with the arguments as ``xp``'s; the JAX adapter uses it instead of ``xp``,
+    #: so that JAX's function, not a NumPy rewrite of it, is what gradspec checks. None: JAX uses ``xp``.
+    jax: Ref | None = None
     #: the op's own properties, beyond those of its kind (see :class:`OpProperty`)
     properties: tuple[OpProperty, ...] = ()
 

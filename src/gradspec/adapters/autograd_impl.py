@@ -7,10 +7,13 @@ the given cotangent. Check it with::
     gradspec check --impl gradspec.adapters.autograd_impl
 
 Provided: sigmoid, tanh, relu, softmax, step, affine, the four losses, conv2d, max_pool2d, avg_pool2d,
-batchnorm, dropout, l2_penalty and the mlp (autograd has no optimizer, clipping or init API: those ops are
-not provided). autograd has no convolution or pooling primitive for NCHW images: they are written here in
-``autograd.numpy`` (strided slices of the padded input, ``einsum`` and ``max``/``mean`` over the window),
-so autograd's gradients of those primitives are what gradspec checks.
+batchnorm, dropout, l2_penalty and the mlp, written here; and every op whose record holds an ``xp`` form
+(``OpSpec.xp``, NumPy code run over ``autograd.numpy`` with autograd's ``erf`` and ``logsumexp``):
+leaky_relu, gelu, gelu_tanh, layernorm, embedding, residual, attention and rnn, built by
+:func:`gradspec.adapters.functional.record_ops` with nothing written here (autograd has no optimizer,
+clipping or init API: those ops are not provided). autograd has no convolution or pooling primitive for NCHW
+images: they are written here in ``autograd.numpy`` (strided slices of the padded input, ``einsum`` and
+``max``/``mean`` over the window), so autograd's gradients of those primitives are what gradspec checks.
 
 Conventions: autograd's own, never mapped to the spec's
 =======================================================
@@ -29,6 +32,21 @@ avg_pool2d     ``np.mean`` over the zero-padded window       divides by kernel²
                                                              spec's
 sigmoid        ``0.5·(tanh(x/2) + 1)``                       stable for |x| = 1000
 softmax, CE    ``x − logsumexp(x)``                          stable at logits of ±1000
+residual       ``np.maximum(x @ W1 + b1, 0)`` (record form)  relu'(0) = ½ at a pre-activation of exactly
+                                                             0: a finding of gradspec's kink check and
+                                                             the relu_convention property (probable bug:
+                                                             relu_prime_at_zero_is_half)
+leaky_relu     ``np.where(x > 0, x, alpha·x)``               slope alpha at 0, the spec's (written as
+                                                             ``np.maximum(x, alpha·x)`` it would be
+                                                             (1 + alpha)/2: the tie is split)
+gelu_tanh      ``np.tanh``: autograd's VJP is 1/cosh²        right; ``cosh`` overflows for |u| > 710 (a
+                                                             RuntimeWarning gradspec reports; the value,
+                                                             0, is the spec's)
+embedding      ``E[ids]``: the VJP of indexing accumulates   the spec's scatter-add; ids outside [0, V)
+                                                             are a ValueError, checked before indexing
+                                                             (NumPy would read −1 as row V − 1)
+attention      ``np.where(mask, S, -inf)``, exp(S − lse)     the spec's; a fully masked row is a
+                                                             ValueError, checked on the mask first
 =============  ============================================  ============================================
 """
 from __future__ import annotations
@@ -38,11 +56,11 @@ import numpy as np
 try:
     import autograd
     import autograd.numpy as anp
-    from autograd.scipy.special import logsumexp
+    from autograd.scipy.special import erf, logsumexp
 except ImportError as exc:  # pragma: no cover - exercised only without autograd
     raise ImportError("gradspec.adapters.autograd_impl needs autograd: pip install 'gradspec[autograd]'") from exc
 
-from .functional import Backend, build, out_size, windows
+from .functional import Backend, Namespace, RecordBackend, build, out_size, record_ops, windows, with_traced
 
 try:
     from importlib.metadata import version as _dist_version
@@ -96,3 +114,18 @@ def _avg_pool(x, k, s, p):
 globals().update(build(Backend(anp, _vjp, lambda a: np.asarray(a), lambda x: anp.maximum(x, 0.0),
                                lambda x: 0.5 * (anp.tanh(0.5 * x) + 1.0), _log_softmax, _conv, _max_pool,
                                _avg_pool)))
+
+
+#: the namespace of the records' ``xp`` forms (``OpSpec.xp``): ``autograd.numpy`` plus ``erf`` and ``logsumexp``
+XP = Namespace(anp, erf=erf, logsumexp=logsumexp)
+
+
+def _record_vjp(form, values, diff):
+    vjp, y = autograd.make_vjp(lambda flat: with_traced(form, values, diff)(*flat))(tuple(values[i] for i in diff))
+    return anp.shape(y), lambda d: tuple(vjp(d))
+
+
+#: how the record forms run here: called as they are (forward) and through ``autograd.make_vjp`` (backward)
+RECORD_BACKEND = RecordBackend(lambda a: np.asarray(a, dtype=np.float64), _record_vjp)
+
+globals().update({name: fn for name, fn in record_ops(XP, RECORD_BACKEND).items() if name not in globals()})

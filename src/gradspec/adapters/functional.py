@@ -5,6 +5,12 @@
 the framework's arrays, and every backward is the framework's own vector-Jacobian product of that forward
 with the given cotangent. Ops whose framework primitive matters (relu, sigmoid, softmax, conv2d, the
 pools) come from the framework module, so the framework's conventions are what gradspec checks.
+
+The ops whose records hold a form (``OpSpec.xp``: the op over a NumPy-like :class:`Namespace`; ``OpSpec.jax``:
+with JAX's own functions) are built from it by :func:`record_ops` / :func:`from_record`, so adding such an op
+touches no adapter: the arity is checked, arguments that are not differentiable stay concrete NumPy arrays
+(the form checks them, and every shape, before any arithmetic: the spec's errors are raised, never traced),
+and the backward is the framework's VJP of the differentiable arguments (a :class:`RecordBackend`).
 """
 from __future__ import annotations
 
@@ -189,3 +195,149 @@ def windows(xnp, xp, k, s, OH, OW):
     """The k·k strided views of the padded input, stacked on a last axis (row-major window order)."""
     return xnp.stack([xp[:, :, i:i + s * (OH - 1) + 1:s, j:j + s * (OW - 1) + 1:s]
                       for i in range(k) for j in range(k)], axis=-1)
+
+
+# --------------------------------------------------------------------------- ops built from their records
+class Namespace:
+    """A framework's NumPy module plus what NumPy lacks: the ``xp`` an op's record form receives (``OpSpec.xp``).
+
+    Every attribute of ``module`` (``jax.numpy``, ``autograd.numpy``) is this namespace's, and ``extras`` add
+    to it (the adapters pass ``erf`` and ``logsumexp`` from the framework's ``scipy.special``).
+    """
+
+    def __init__(self, module, **extras):
+        self.module = module
+        self.__dict__.update(extras)
+
+    def __getattr__(self, name):
+        if name == "module":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.module, name)
+
+    def __repr__(self) -> str:
+        return f"Namespace({self.module.__name__}, extras {sorted(k for k in self.__dict__ if k != 'module')})"
+
+
+def record_argument(arg, value, asarray, trace: bool):
+    """One forward argument as a record form takes it (see ``OpSpec.xp``).
+
+    A differentiable argument (``trace``) becomes a framework float64 array; any other array stays a NumPy
+    copy (integers int64, booleans bool, floats float64), which the form can inspect concretely;
+    anything else (hyperparameters, None, strings) is passed as given.
+    """
+    if trace:
+        return asarray(_f64(arg.name, value))
+    if isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype != object:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iu":
+            return np.array(arr, dtype=np.int64, copy=True)
+        if arr.dtype.kind == "b":
+            return np.array(arr, dtype=bool, copy=True)
+        if arr.dtype.kind == "f":
+            return np.array(arr, dtype=np.float64, copy=True)
+    return value
+
+
+class RecordBackend:
+    """How a framework runs a record form (see :func:`from_record`).
+
+    ``asarray(a)``: a framework float64 array from a NumPy one. ``vjp(form, values, diff) -> (shape, pull)``: the
+    shape of ``form(*values)`` and ``pull(dy)``, the tuple of its VJPs with respect to ``values[i]`` for ``i`` in
+    ``diff`` (those values are framework arrays, the others as :func:`record_argument` made them).
+    ``evaluate(form, values, diff)``: ``form(*values)`` (default: called as is; a framework may compile it).
+    """
+
+    def __init__(self, asarray, vjp, evaluate=None):
+        self.asarray, self.vjp = asarray, vjp
+        self.evaluate = evaluate if evaluate is not None else (lambda form, values, diff: form(*values))
+
+
+def from_record(op, form, backend: RecordBackend) -> dict:
+    """The forward and backward of ``op`` from ``form(*forward_args)``, the backward by the framework's VJP.
+
+    The forward returns a NumPy float64 array (a float for a loss); the backward the VJP of every
+    differentiable argument, in the record's order (one array when there is one). A wrong number of arguments
+    is a TypeError; a dy of another shape than the forward's output a ValueError, both naming the op's function.
+    """
+    names = ", ".join(a.name for a in op.args)
+    diff = tuple(i for i, a in enumerate(op.args) if a.differentiable)
+    scalar = op.kind_facts.scalar_output
+
+    def values_of(args):
+        return [record_argument(a, v, backend.asarray, a.differentiable) for a, v in zip(op.args, args)]
+
+    def forward(*args):
+        if len(args) != len(op.args):
+            raise TypeError(f"{op.forward} takes {len(op.args)} arguments ({names}), got {len(args)}")
+        y = backend.evaluate(form, values_of(args), diff)
+        return float(np.asarray(y)) if scalar else np.array(y, dtype=np.float64)
+
+    def backward(*args):
+        if len(args) != len(op.args) + 1:
+            raise TypeError(f"{op.backward} takes {len(op.args) + 1} arguments ({names}, dy), got {len(args)}")
+        *fargs, dy = args
+        shape, pull = backend.vjp(form, values_of(fargs), diff)
+        if scalar:
+            d = np.asarray(dy, dtype=np.float64)
+            if d.size != 1:
+                raise ValueError(f"{op.backward}: dy of a scalar-valued function must be a scalar, got shape {d.shape}")
+            d = d.reshape(())
+        else:
+            d = _f64("dy", dy)
+            if d.shape != tuple(shape):
+                raise ValueError(f"{op.backward}: dy must have the forward output's shape {tuple(shape)}, got {d.shape}")
+        grads = tuple(np.array(g, dtype=np.float64) for g in pull(backend.asarray(d)))
+        return grads[0] if len(grads) == 1 else grads
+
+    forward.__name__, backward.__name__ = op.forward, op.backward
+    forward.__qualname__, backward.__qualname__ = op.forward, op.backward
+    return {op.forward: forward, op.backward: backward}
+
+
+def with_traced(form, values, diff):
+    """``f(*traced)``: ``form`` with the arguments at ``diff`` replaced by ``traced`` (the others fixed)."""
+    def f(*traced):
+        full = list(values)
+        for i, t in zip(diff, traced):
+            full[i] = t
+        return form(*full)
+
+    return f
+
+
+def record_ops(xp: Namespace, backend: RecordBackend, own: str | None = None, ops=None) -> dict:
+    """The protocol functions of every op whose record has an ``xp`` form (or, with ``own``, the form that field
+    names, e.g. ``"jax"``, where the record has one): see :func:`from_record`. ``ops``: the records (default:
+    the registry's)."""
+    if ops is None:
+        from ..registry import OPS as ops
+    fns: dict = {}
+    for op in ops:
+        if not op.kind_facts.has_backward:
+            continue
+        special = getattr(op, own) if own else None
+        if special is not None:
+            form = special
+        elif op.xp is not None:
+            form = BoundForm(op.xp, xp)
+        else:
+            continue
+        fns.update(from_record(op, form, backend))
+    return fns
+
+
+class BoundForm:
+    """``ref``'s form with the namespace bound first (the Ref resolves at each call, as every record Ref does);
+    equal when ``ref`` and ``xp`` are, so a framework may cache what it compiled from it."""
+
+    def __init__(self, ref, xp):
+        self.ref, self.xp = ref, xp
+
+    def __call__(self, *args):
+        return self.ref(self.xp, *args)
+
+    def __eq__(self, other):
+        return isinstance(other, BoundForm) and (self.ref, self.xp) == (other.ref, other.xp)
+
+    def __hash__(self):
+        return hash((self.ref, id(self.xp)))

@@ -345,7 +345,8 @@ OPS = (
            sympy=Ref(__name__, "leaky_relu_sympy"), mp_forward=Ref(__name__, "leaky_relu_mp"),
            error_model=Ref(__name__, "leaky_relu_error_model"), vector_values=Ref(__name__, "leaky_relu_vectors"),
            kink_cases=Ref(__name__, "leaky_relu_kink_cases"), variants=Ref(__name__, "CATALOGUE"),
-           torch=Ref(__name__, "leaky_relu_torch")),
+           torch=Ref(__name__, "leaky_relu_torch"), xp=Ref(__name__, "leaky_relu_xp"),
+           jax=Ref(__name__, "leaky_relu_jax")),
     OpSpec("step", "function", "activations", "Heaviside step of the perceptron: 1.0 where x > 0 else 0.0",
            (Arg("x", "input", False, "any shape"),), ("step_forward",), "y has the shape of x",
            Sampler(shape_of_x, step_values, Ref("gradspec.properties.strategies", "elementwise", (("away_from_zero", True),)), ("away", "on_kink")),
@@ -637,6 +638,55 @@ def gelu_tanh_torch(x):
     return F.gelu(x, approximate="tanh")
 
 
+
+# --------------------------------------------------------------------------- the forms of the JAX and autograd adapters
+def leaky_relu_alpha(alpha) -> float:
+    """alpha checked as the spec's hyperparameter, 0 <= alpha < 1 (ValueError naming the rule and the value)."""
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(alpha) < 1.0:
+        raise ValueError(f"leaky_relu: alpha must be a real number with 0 <= alpha < 1, got {alpha!r}")
+    return float(alpha)
+
+
+def leaky_relu_xp(xp, x, alpha):
+    """The spec's formula in NumPy, ``xp.where(x > 0, x, alpha·x)``: the slope at 0 is alpha's branch."""
+    alpha = leaky_relu_alpha(alpha)
+    return xp.where(x > 0, x, alpha * x)
+
+
+def leaky_relu_jax(x, alpha):
+    """JAX's own ``jax.nn.leaky_relu(x, negative_slope=alpha)``, which is ``jnp.where(x >= 0, x, alpha·x)``: its
+    slope at 0 is 1 (the catalogue's ``leaky_relu_prime_at_zero_is_one``), the spec's is alpha."""
+    import jax
+
+    return jax.nn.leaky_relu(x, negative_slope=leaky_relu_alpha(alpha))
+
+
+def gelu_xp(xp, x):
+    """The exact GELU as the spec writes it, ``x·(1 + erf(x/√2))/2`` with the framework's erf."""
+    return 0.5 * x * (1.0 + xp.erf(x * math.sqrt(0.5)))
+
+
+def gelu_jax(x):
+    """JAX's own exact GELU, ``jax.nn.gelu(x, approximate=False)`` (JAX's default, approximate=True, is gelu_tanh)."""
+    import jax
+
+    return jax.nn.gelu(x, approximate=False)
+
+
+def gelu_tanh_xp(xp, x):
+    """The tanh approximation as the spec writes it, ``x·(1 + tanh(√(2/π)(x + 0.044715x³)))/2``."""
+    u = math.sqrt(2.0 / math.pi) * (x + (GELU_TANH_COEFF_NUM / GELU_TANH_COEFF_DEN) * x ** 3)
+    return 0.5 * x * (1.0 + xp.tanh(u))
+
+
+def gelu_tanh_jax(x):
+    """JAX's own ``jax.nn.gelu(x, approximate=True)`` (JAX's default form)."""
+    import jax
+
+    return jax.nn.gelu(x, approximate=True)
+
+
 def odd_part_is_identity(impl, sample, name: str):
     """g(x) − g(−x) = x within 16ε|x|, and g'(x) + g'(−x) = 1 within 32ε, for g = x·F(x) with F(x) + F(−x) = 1
     (F = Φ, and F = (1 + tanh u)/2 with u odd)."""
@@ -741,6 +791,7 @@ GELU_OPS = (
            error_model=Ref(__name__, "gelu_error_model"), vector_values=Ref(__name__, "gelu_vectors"),
            fd_model=FdModel(large_logits="x", cancellation=Ref(__name__, "gelu_cancellation")),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "gelu_torch"),
+           xp=Ref(__name__, "gelu_xp"), jax=Ref(__name__, "gelu_jax"),
            properties=(OpProperty("odd_part_is_identity", Ref(__name__, "gelu_odd_part_is_identity"), ("away", "hard")),)),
     OpSpec("gelu_tanh", "differentiable", "activations",
            "GELU by its tanh approximation x·(1 + tanh(√(2/π)(x + 0.044715x³)))/2",
@@ -751,7 +802,8 @@ GELU_OPS = (
            error_model=Ref(__name__, "gelu_tanh_error_model"), vector_values=Ref(__name__, "gelu_tanh_vectors"),
            fd_model=FdModel(large_logits="x", cancellation=Ref(__name__, "gelu_cancellation")),
            variants=Ref(__name__, "CATALOGUE"),
-           torch=Ref(__name__, "gelu_tanh_torch"),
+           torch=Ref(__name__, "gelu_tanh_torch"), xp=Ref(__name__, "gelu_tanh_xp"),
+           jax=Ref(__name__, "gelu_tanh_jax"),
            properties=(OpProperty("odd_part_is_identity", Ref(__name__, "gelu_tanh_odd_part_is_identity"),
                                   ("away", "hard")),)),
 )

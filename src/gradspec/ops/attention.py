@@ -218,6 +218,34 @@ def attention_torch(Q, K, V, mask):
     return F.scaled_dot_product_attention(Q, K, V, attn_mask=None if mask is None else mask != 0)
 
 
+# --------------------------------------------------------------------------- the forms of the JAX and autograd adapters
+def attention_checked_mask(Q, K, V, mask):
+    """The shapes checked and the concrete mask as a boolean array broadcast to (..., Tq, Tk) (None stays None):
+    the spec's errors (bad shapes, a mask not 0/1, a fully masked query row) raised before any arithmetic."""
+    from ..reference.attention import attention_mask
+
+    shapes = [tuple(a.shape) for a in (Q, K, V)]
+    if any(len(s) < 2 or 0 in s for s in shapes) or not shapes[0][:-2] == shapes[1][:-2] == shapes[2][:-2] \
+            or shapes[1][-1] != shapes[0][-1] or shapes[2][-2] != shapes[1][-2]:
+        raise ValueError(f"attention: shapes must be Q (..., Tq, d), K (..., Tk, d), V (..., Tk, dv) with the same "
+                         f"leading axes and no empty axis, got Q {shapes[0]}, K {shapes[1]}, V {shapes[2]}")
+    return attention_mask(mask, shapes[0][:-1] + (shapes[1][-2],))
+
+
+def attention_xp(xp, Q, K, V, mask):
+    """softmax(QKᵀ/√d)·V in NumPy: masked scores replaced by −∞ (``xp.where``), the softmax as
+    exp(S − logsumexp S).
+
+    JAX uses this form too: ``jax.nn.dot_product_attention`` computes its softmax in float32 whatever the input
+    dtype (its source: "always carried out in fp32"), about 1e-8 relative off the spec in float64, and gives a
+    fully masked row the mean of V's rows; tests/test_jax_autograd_adapters.py shows gradspec failing it."""
+    M = attention_checked_mask(Q, K, V, mask)
+    S = (Q @ xp.swapaxes(K, -1, -2)) * (1.0 / np.sqrt(Q.shape[-1]))
+    if M is not None:
+        S = xp.where(M, S, -np.inf)
+    return xp.exp(S - xp.logsumexp(S, axis=-1, keepdims=True)) @ V
+
+
 # --------------------------------------------------------------------------- properties
 def prop_masked_positions_get_zero_gradient(impl, sample):
     """A masked position (i, j) passes exactly no gradient: with dY nonzero in query row i only, dK_j = dV_j = 0."""
@@ -353,6 +381,7 @@ OPS = (
            sympy=Ref(__name__, "attention_sympy"), mp_forward=Ref(__name__, "attention_mp"),
            error_model=Ref(__name__, "attention_error_model"), vector_values=Ref(__name__, "attention_vectors"),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "attention_torch"),
+           xp=Ref(__name__, "attention_xp"),
            properties=(OpProperty("masked_positions_get_zero_gradient", Ref(__name__, "prop_masked_positions_get_zero_gradient"),
                                   ("away", "hard")),
                        OpProperty("fully_masked_row_is_rejected", Ref(__name__, "prop_fully_masked_row_is_rejected"),

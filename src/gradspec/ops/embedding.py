@@ -145,6 +145,22 @@ def embedding_torch(ids, E):
     return F.embedding(ids, E)
 
 
+def embedding_xp(xp, ids, E):
+    """``E[ids]``, the lookup as a NumPy user writes it, after the spec's checks on the concrete ids (integers in
+    [0, V): NumPy would read −1 as row V − 1, and so would JAX, which also clamps V to row V − 1). The
+    framework's gradient of the indexing is the scatter-add the spec asks for."""
+    if len(E.shape) != 2:
+        raise ValueError(f"embedding: E must be a (V, D) table, got shape {tuple(E.shape)}")
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be an integer array, got dtype {ids.dtype}")
+    V = E.shape[0]
+    if ids.size and (ids.min() < 0 or ids.max() >= V):
+        raise ValueError(f"embedding: ids must lie in [0, V) = [0, {V}) (the rows of E), got values in "
+                         f"[{ids.min()}, {ids.max()}]")
+    return E[ids]
+
+
 # --------------------------------------------------------------------------- the op's own properties
 def out_of_range(ids: np.ndarray, V: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Copies of ``ids`` with one element (chosen by ``rng``) set to −1 and to V: ids outside [0, V)."""
@@ -295,6 +311,7 @@ OPS = (
            sympy=Ref(__name__, "embedding_sympy"), mp_forward=Ref(__name__, "embedding_mp"),
            error_model=Ref(__name__, "embedding_error_model"), vector_values=Ref(__name__, "embedding_vectors"),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "embedding_torch"),
+           xp=Ref(__name__, "embedding_xp"),
            properties=(OpProperty("rejects_out_of_range_ids", Ref(__name__, "prop_rejects_out_of_range_ids"),
                                   weight=0.3),
                        OpProperty("gradient_is_scatter_add", Ref(__name__, "prop_gradient_is_scatter_add"),

@@ -451,6 +451,38 @@ def layernorm_torch(x, gamma, beta, eps):
     return F.layer_norm(x, tuple(gamma.shape), gamma, beta, eps)
 
 
+def layernorm_axes(x, gamma, beta, eps) -> tuple:
+    """The last k = gamma.ndim axes of x, after checking the shapes and eps (ValueError naming the rule)."""
+    k = len(gamma.shape)
+    if not 1 <= k <= len(x.shape) or tuple(x.shape[len(x.shape) - k:]) != tuple(gamma.shape) \
+            or tuple(beta.shape) != tuple(gamma.shape):
+        raise ValueError(f"layernorm: gamma and beta must have the shape x.shape[-k:] with 1 <= k = gamma.ndim <= "
+                         f"x.ndim, got x {tuple(x.shape)}, gamma {tuple(gamma.shape)}, beta {tuple(beta.shape)}")
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+            or not float(eps) > 0 or not np.isfinite(eps):
+        raise ValueError(f"layernorm: eps must be a finite number > 0, got {eps!r}")
+    return tuple(range(len(x.shape) - k, len(x.shape)))
+
+
+def layernorm_xp(xp, x, gamma, beta, eps):
+    """The spec's formula in NumPy: two-pass statistics over the last k axes, γ(x − μ)/√(σ² + eps) + β."""
+    axes = layernorm_axes(x, gamma, beta, eps)
+    xc = x - xp.mean(x, axis=axes, keepdims=True)
+    var = xp.mean(xc * xc, axis=axes, keepdims=True)
+    return gamma * (xc / xp.sqrt(var + float(eps))) + beta
+
+
+def layernorm_jax(x, gamma, beta, eps):
+    """JAX's own ``jax.nn.standardize(x, axis=last k axes, epsilon=eps, algorithm="stable")·γ + β``: the two-pass
+    variance, the spec's. JAX's default, ``algorithm="fast"`` (E[x²] − E[x]², clipped at 0; flax's LayerNorm
+    computes the same by default), loses digits to cancellation when |mean| ≫ spread: gradspec fails it (see
+    tests/test_jax_autograd_adapters.py)."""
+    import jax
+
+    axes = layernorm_axes(x, gamma, beta, eps)
+    return jax.nn.standardize(x, axis=axes, epsilon=float(eps), algorithm="stable") * gamma + beta
+
+
 
 
 OPS = (
@@ -489,6 +521,7 @@ OPS = (
                             cancellation=Ref(__name__, "layernorm_cancellation"),
                             targeted=Ref(__name__, "layernorm_targeted")),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "layernorm_torch"),
+           xp=Ref(__name__, "layernorm_xp"), jax=Ref(__name__, "layernorm_jax"),
            properties=(OpProperty("normalises", Ref(__name__, "prop_layernorm_normalises"), ("away", "hard")),
                        OpProperty("gradient_identities", Ref(__name__, "prop_layernorm_gradient_identities"),
                                   ("away", "hard")))),

@@ -181,6 +181,33 @@ def residual_torch(x, W1, b1, W2, b2):
     return x + F.relu(x @ W1 + b1) @ W2 + b2
 
 
+def residual_shapes(x, W1, b1, W2, b2) -> None:
+    """x (N, D), W1 (D, H), b1 (H,), W2 (H, D), b2 (D,), or a ValueError naming the rule and the shapes."""
+    shapes = [tuple(a.shape) for a in (x, W1, b1, W2, b2)]
+    ok = [len(s) for s in shapes] == [2, 2, 1, 2, 1]
+    if ok:
+        (N, D), (D1, H) = shapes[0], shapes[1]
+        ok = D1 == D and shapes[2] == (H,) and shapes[3] == (H, D) and shapes[4] == (D,)
+    if not ok:
+        raise ValueError("residual: shapes must be x (N, D), W1 (D, H), b1 (H,), W2 (H, D), b2 (D,), got "
+                         + ", ".join(f"{n} {s}" for n, s in zip(ARGS, shapes)))
+
+
+def residual_xp(xp, x, W1, b1, W2, b2):
+    """``x + xp.maximum(x @ W1 + b1, 0) @ W2 + b2``, relu as a NumPy user writes it (the framework's gradient of
+    ``maximum`` at a tie is the framework's: autograd's splits it, ½)."""
+    residual_shapes(x, W1, b1, W2, b2)
+    return x + xp.maximum(x @ W1 + b1, 0.0) @ W2 + b2
+
+
+def residual_jax(x, W1, b1, W2, b2):
+    """``x + jax.nn.relu(x @ W1 + b1) @ W2 + b2``: JAX's own relu (its derivative at 0 is 0, the spec's)."""
+    import jax
+
+    residual_shapes(x, W1, b1, W2, b2)
+    return x + jax.nn.relu(x @ W1 + b1) @ W2 + b2
+
+
 # --------------------------------------------------------------------------- the op's own properties
 ARGS = ("x", "W1", "b1", "W2", "b2")
 
@@ -251,6 +278,12 @@ def backward_mask_without_bias(x, W1, b1, W2, b2, dy):
     return dy + dh @ f64(W1).T, x.T @ dh, dh.sum(axis=0), a.T @ dy, dy.sum(axis=0)
 
 
+def backward_relu_half_at_zero(x, W1, b1, W2, b2, dy):
+    x, dy, h, a, _ = parts(x, W1, b1, W2, b2, dy)
+    dh = (dy @ f64(W2).T) * np.where(h > 0, 1.0, np.where(h == 0, 0.5, 0.0))
+    return dy + dh @ f64(W1).T, x.T @ dh, dh.sum(axis=0), a.T @ dy, dy.sum(axis=0)
+
+
 CATALOGUE.variant(
     "identity_gradient_dropped", NAME,
     "residual_backward returns only the branch's dx = dh W1ᵀ: the identity path's gradient dy is missing; the spec's "
@@ -269,6 +302,11 @@ CATALOGUE.variant(
     mutant="residual_relu_mask_without_bias",
     description="residual_backward masks with x W1 > 0 instead of x W1 + b1 > 0",
     residual_backward=backward_mask_without_bias)
+CATALOGUE.variant(
+    "relu_prime_at_zero_is_half", NAME,
+    "the hidden relu's derivative at a pre-activation of exactly 0 is ½, the mean of the one-sided slopes "
+    "(autograd's gradient of np.maximum(h, 0) splits the tie); the spec fixes relu'(0) = 0",
+    residual_backward=backward_relu_half_at_zero)
 
 
 def probe_bias_flips_sign(rng: np.random.Generator) -> dict:
@@ -297,6 +335,7 @@ OPS = (
            kink_cases=Ref(__name__, "residual_kink_cases"),
            fd_model=FdModel(magnitude=Ref(__name__, "residual_magnitude")),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "residual_torch"),
+           xp=Ref(__name__, "residual_xp"), jax=Ref(__name__, "residual_jax"),
            properties=(OpProperty("identity_path", Ref(__name__, "prop_identity_path"), ("away", "hard")),
                        OpProperty("relu_convention", Ref(__name__, "prop_relu_convention"), ("on_kink",)))),
 )

@@ -328,6 +328,46 @@ def rnn_torch(x, h0, Wx, Wh, b):
     return out
 
 
+def rnn_shapes(x, h0, Wx, Wh, b) -> tuple:
+    """(N, T, D, H) after checking x (N, T, D) with T >= 1, h0 (N, H), Wx (D, H), Wh (H, H), b (H,)
+    (ValueError naming the rule and the shapes)."""
+    shapes = [tuple(a.shape) for a in (x, h0, Wx, Wh, b)]
+    ok = [len(s) for s in shapes] == [3, 2, 2, 2, 1]
+    if ok:
+        (N, T, D), H = shapes[0], shapes[2][1]
+        ok = T >= 1 and shapes[2][0] == D and shapes[3] == (H, H) and shapes[4] == (H,) and shapes[1] == (N, H)
+    if not ok:
+        raise ValueError("rnn: shapes must be x (N, T, D) with T >= 1, h0 (N, H), Wx (D, H), Wh (H, H), b (H,), got "
+                         + ", ".join(f"{n} {s}" for n, s in zip(("x", "h0", "Wx", "Wh", "b"), shapes)))
+    return N, T, D, H
+
+
+def rnn_xp(xp, x, h0, Wx, Wh, b):
+    """The recurrence unrolled in a Python loop, ``h = tanh(x[:, t] @ Wx + h @ Wh + b)``, the states stacked on
+    axis 1; the framework's VJP of the loop is backpropagation through time."""
+    T = rnn_shapes(x, h0, Wx, Wh, b)[1]
+    h, states = h0, []
+    for t in range(T):
+        h = xp.tanh(x[:, t, :] @ Wx + h @ Wh + b)
+        states.append(h)
+    return xp.stack(states, axis=1)
+
+
+def rnn_jax(x, h0, Wx, Wh, b):
+    """The recurrence as JAX's own loop, ``jax.lax.scan`` over the time axis (its transpose is JAX's BPTT)."""
+    import jax
+    import jax.numpy as jnp
+
+    rnn_shapes(x, h0, Wx, Wh, b)
+
+    def step(h, xt):
+        h = jnp.tanh(xt @ Wx + h @ Wh + b)
+        return h, h
+
+    _, states = jax.lax.scan(step, h0, jnp.swapaxes(x, 0, 1))
+    return jnp.swapaxes(states, 0, 1)
+
+
 # --------------------------------------------------------------------------- the op's own property
 def prop_rnn_causal_prefix(impl, sample):
     """Causality: the first k states and, for dy zero after step k, the whole backward are those of the prefix x[:, :k]."""
@@ -369,6 +409,7 @@ OPS = (
            sympy=Ref(__name__, "rnn_sympy"), mp_forward=Ref(__name__, "rnn_mp"),
            error_model=Ref(__name__, "rnn_error_model"), vector_values=Ref(__name__, "rnn_vectors"),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "rnn_torch"),
+           xp=Ref(__name__, "rnn_xp"), jax=Ref(__name__, "rnn_jax"),
            properties=(OpProperty("causal_prefix", Ref(__name__, "prop_rnn_causal_prefix"), ("away", "hard"),
                                   weight=0.5),)),
 )
