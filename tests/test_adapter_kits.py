@@ -298,10 +298,18 @@ def test_network_kit_verdicts_all_oracles(nielsen, cls, verdict):
     result = kits.check(kit, ops=["mlp"], oracles=ALL_ORACLES, examples=2)
     assert _verdicts(result) == {"mlp": verdict}
     by = {(c.oracle, c.check): c.status for c in result.ops["mlp"].checks}
-    # the kit declares its architecture as limits: the properties draw their own networks (not applicable, saying
-    # why); the symbolic oracle draws through the op's sampler, within the limits
-    assert by[("properties", "-")] == "not_applicable"
+    # the kit declares its architecture as limits: every oracle draws within them, the properties' Hypothesis
+    # strategies included; the properties about relu's kink cannot (the kit's hidden units are sigmoid)
     assert by[("mpmath", "backward")] == by[("symbolic", "backward")] == verdict
+    gradient = {"agrees_with_fd64[away]", "agrees_with_mpmath[away]", "agrees_with_symbolic[away]", "gradients_fd64[away]"}
+    props = {c.check: c for c in result.ops["mlp"].checks if c.oracle == "properties"}
+    assert {k for k, c in props.items() if c.status == "fail"} == (gradient if verdict == "fail" else set())
+    assert {k for k, c in props.items() if c.status == "pass"} == (
+        {"no_mutation[away]", "deterministic[away]", "no_global_random_state[away]"} | (gradient if verdict == "pass" else set()))
+    kink = props["relu_convention[on_kink]"]
+    assert kink.status == "not_applicable" and kink.info["reason"] == "limits" and kink.examples == 0
+    assert kink.info["limits"] == {"hidden": "sigmoid", "output": "sigmoid_mse"}
+    assert all(c.info["limits"] == kink.info["limits"] for k, c in props.items() if c.status == "pass")
 
 
 def test_network_kit_narrows_the_op_and_says_why_elsewhere(nielsen):
