@@ -374,6 +374,51 @@ def test_cli_style_and_mapping(monkeypatch, capsys):
 
 
 @pytest.mark.cli
+@pytest.mark.report
+@pytest.mark.parametrize("folder, impl, style, mapping", [
+    ("cache_style", "my_cs231n_code", "cache", None),
+    ("layer_style", "my_fish_net", None, "mapping.json"),
+    ("network_style", "nielsen_network", None, "mapping.json"),
+    ("network_style", "nielsen_network", None, "hasty_mapping.json")])
+def test_report_through_a_kit_names_the_verdicts_of_check(monkeypatch, capsys, tmp_path, folder, impl, style, mapping):
+    monkeypatch.chdir(os.path.join(EXAMPLES, folder))
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, folder))
+    ops = ["relu", "affine", "batchnorm", "dropout", "max_pool2d", "sgd", "adam", "mlp"]
+    kit = (["--style", style] if style else []) + (["--mapping", mapping] if mapping else [])
+    common = ["--impl", impl, *kit, "--ops", *ops, "--oracle", "fd64"]
+    rc_check = cli.main(["check", *common, "--examples", "1", "--json", str(tmp_path / "check.json"), "-q"])
+    rc_report = cli.main(["report", *common, "--quick", "--no-experiments", "--out", str(tmp_path / "r")])
+    capsys.readouterr()
+    checked = json.loads((tmp_path / "check.json").read_text())
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    verdicts = {name: r["status"] for name, r in checked["ops"].items()}
+    assert {row["op"]: row["status"] for row in report["matrix"]} == verdicts
+    expected = {"mlp": "fail" if mapping == "hasty_mapping.json" else "pass"} if folder == "network_style" else None
+    if expected:
+        assert {k: v for k, v in verdicts.items() if v != "not_implemented"} == expected
+    else:  # the cache and layer examples: bugs and correct ops
+        assert "fail" in verdicts.values() and "pass" in verdicts.values()
+    assert rc_report == rc_check == (1 if "fail" in verdicts.values() else 0)
+    assert report["summary"]["implementation"]["kit"] == checked["implementation"]["kit"]
+    assert report["summary"]["implementation"]["kit"]["ops"]  # what the kit bound
+    assert report["summary"]["limits"] == ({"source": "__gradspec_limits__", "text": "mlp hidden = sigmoid; mlp output = sigmoid_mse"}
+                                           if folder == "network_style" else None)
+    assert report["summary"]["command"].startswith(f"gradspec report --impl {impl} {' '.join(kit)} ")
+
+
+@pytest.mark.cli
+def test_report_kit_usage_errors(monkeypatch, capsys, tmp_path):
+    assert cli.main(["report", "--impl", "a", "--impl", "b", "--style", "cache"]) == 2
+    assert "give one --impl" in capsys.readouterr().err
+    monkeypatch.chdir(os.path.join(EXAMPLES, "network_style"))
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, "network_style"))
+    assert cli.main(["report", "--impl", "nielsen_network", "--style", "cache", "--mapping", "mapping.json",
+                     "--no-experiments", "--out", str(tmp_path)]) == 2
+    assert "mapping is for style 'network'" in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.cli
 def test_cli_limits_file_adds_to_the_kits_own_limits(monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(os.path.join(EXAMPLES, "network_style"))
     monkeypatch.syspath_prepend(os.path.join(EXAMPLES, "network_style"))

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ops", nargs="+", metavar="NAME", help="restrict the ops of the matrix (default: all)")
     r.add_argument("--limits", metavar="FILE", default=None,
                    help="JSON of declared limits, as for check (default: the implementation's __gradspec_limits__)")
+    r.add_argument("--style", choices=["cache", "layers", "network"], default=None,
+                   help="the --impl code is written in this style: an adapter kit wraps it, as for check")
+    r.add_argument("--mapping", metavar="FILE", default=None, help="JSON mapping for the kit, as for check")
     r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
     r.add_argument("--experiments", nargs="+", metavar="NAME", default=None,
                    help="run only these experiments (default: all; the names are in gradspec.reports.build.EXPERIMENT_NAMES)")
@@ -107,6 +110,9 @@ def main(argv=None) -> int:
         from .reports.compare import main_compare
 
         return main_compare(args, _split)
+    if args.command == "report" and len(args.impl or []) >= 2 and (args.style or args.mapping):
+        print("gradspec report: --style/--mapping wrap one implementation; give one --impl", file=sys.stderr)
+        return 2
     if args.command == "report" and len(args.impl or []) >= 2:  # several implementations: a comparison
         from .reports.compare import main_report_compare
 
