@@ -94,7 +94,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Exit status when the reader of the output went away (``gradspec ... | head``): 128 + SIGPIPE, the status of a
+#: command that SIGPIPE ended.
+CLOSED_PIPE = 141
+
+
 def main(argv=None) -> int:
+    """Run one command; a reader that closes the output early (``gradspec check | head``) ends it quietly
+    with :data:`CLOSED_PIPE`, without a traceback."""
+    try:
+        status = run_command(argv)
+        sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        quiet_closed_stdio()
+        return CLOSED_PIPE
+
+
+def quiet_closed_stdio() -> None:
+    """Point stdout and stderr at the null device where their reader has gone, so nothing more is written
+    and the interpreter's final flush does not fail."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):  # not a file (a test's capture): nothing to flush
+                pass
+
+
+def run_command(argv=None) -> int:
+    """Parse ``argv`` and run the command (:func:`main` adds the closed-pipe handling)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
