@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -404,6 +405,9 @@ def test_report_through_a_kit_names_the_verdicts_of_check(monkeypatch, capsys, t
     assert report["summary"]["limits"] == ({"source": "__gradspec_limits__", "text": "mlp hidden = sigmoid; mlp output = sigmoid_mse"}
                                            if folder == "network_style" else None)
     assert report["summary"]["command"].startswith(f"gradspec report --impl {impl} {' '.join(kit)} ")
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    shown = dict(re.findall(r'<span data-k="([^"]+)">([^<]*)</span>', page))
+    assert shown["summary/implementation/kit/style"] == report["summary"]["implementation"]["kit"]["style"]
 
 
 @pytest.mark.cli
