@@ -5,7 +5,8 @@ An op narrowed to an implementation's limits (``gradspec.limits.narrow``) keeps 
 ``op.sample.base_op``. :func:`samples` builds its Hypothesis strategy in a mode from that record's:
 
 * the names the record's strategy draws within itself (``Sampler.strategy_limits``: the window geometry of
-  convolution and pooling, the MLP's units) are handed to it as ``strategy(mode, limits=...)``;
+  convolution and pooling, the MLP's units, clip_grad_value's clip and the perceptron's lr, which its kink
+  samples are built around) are handed to it as ``strategy(mode, limits=...)``;
 * a float hyperparameter outside its limit (eps, lr, p, ...) is given a value within it drawn by
   Hypothesis, when the sample keeps its place with respect to the op's kinks (as far from them as before,
   up to the margin, or still on one in the ``on_kink`` mode);
@@ -22,15 +23,16 @@ most) is not applicable, and :class:`Rejections` says which limit held it back.
 from __future__ import annotations
 
 import inspect
-import math
 from collections import Counter
 
 from hypothesis import reject, strategies as st
+from hypothesis.errors import UnsatisfiedAssumption
 
 from .. import limits as limits_mod
 from ..sampling import KINK_MARGIN
 from ..spec import OpSpec
 from .props import NotProvided
+from .strategies import floats_within
 
 
 #: Rejected draws after which a property none of whose examples met the limits yet is given up.
@@ -59,6 +61,22 @@ class Rejections:
             raise NoSampleFound()
         reject()
 
+    def around(self, fn):
+        """``fn`` (a test function of one sample) counting the examples it ran on to the end (``used``; of
+        them ``ran`` passed); a rejected example (a call outside the limits) is not one."""
+        def counted(sample):
+            try:
+                fn(sample)
+            except (UnsatisfiedAssumption, NoSampleFound):
+                raise
+            except BaseException:
+                self.used += 1
+                raise
+            self.used += 1
+            self.ran += 1
+
+        return counted
+
     def message(self) -> str:
         """The most frequent reasons, most frequent first."""
         return "; ".join(r for r, _ in self.reasons.most_common(3))
@@ -82,22 +100,6 @@ def base_record(op: OpSpec) -> OpSpec:
     return getattr(op.sample, "base_op", None) or op
 
 
-def float_values(lim) -> st.SearchStrategy[float]:
-    """Values within a settable (float) limit: its set, or its range (log-uniform over more than a decade)."""
-    if lim.kind != "range":
-        return st.sampled_from(list(lim.values))
-    lo, hi = lim.low, lim.high
-    if lo is None and hi is None:
-        return st.just(1.0)
-    if lo is None:
-        lo = hi / 10 if hi > 0 else hi - 1.0
-    if hi is None:
-        hi = lo * 10 if lo > 0 else lo + 1.0
-    if lo > 0 and hi / lo > 10:
-        return st.floats(math.log(lo), math.log(hi)).map(lambda t: min(max(math.exp(t), lo), hi))
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-
-
 def samples(op: OpSpec, mode: str, record: Rejections | None = None) -> st.SearchStrategy[dict]:
     """Samples of ``op`` (narrowed to limits) in ``mode`` that meet its limits (see the module docstring);
     ``record`` counts the rejected draws and their reasons."""
@@ -114,7 +116,7 @@ def samples(op: OpSpec, mode: str, record: Rejections | None = None) -> st.Searc
         if bad and all(lim.settable for lim in bad):
             before = base.kink_distance(s)
             for lim in bad:
-                s = limits_mod.with_value(s, lim.name, draw(float_values(lim)))
+                s = limits_mod.with_value(s, lim.name, draw(floats_within(0.0, 1.0, lim)))
             after = base.kink_distance(s)
             on_kink = mode == "on_kink"
             if (on_kink and not (before == 0 and after == 0)) or (not on_kink and after < min(before, KINK_MARGIN)):

@@ -154,6 +154,25 @@ def allowed_ints(low: int, high: int, limit=None) -> list[int]:
     return [v for v in out if v >= low]
 
 
+def floats_within(low: float, high: float, limit=None) -> st.SearchStrategy[float]:
+    """Floats of [low, high] (:func:`floats`), or, given a declared limit of a float hyperparameter, values within
+    it: its set, or its range (log-uniform over more than a decade; an open end a decade from the other)."""
+    if limit is None:
+        return floats(low, high)
+    if limit.kind != "range":
+        return st.sampled_from(list(limit.values))
+    lo, hi = limit.low, limit.high
+    if lo is None and hi is None:
+        return floats(low, high)
+    if lo is None:
+        lo = hi / 10 if hi > 0 else hi - 1.0
+    if hi is None:
+        hi = lo * 10 if lo > 0 else lo + 1.0
+    if lo > 0 and hi / lo > 10:
+        return st.floats(math.log(lo), math.log(hi)).map(lambda t: min(max(math.exp(t), lo), hi))
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
 def ints_within(low: int, high: int, limit=None) -> st.SearchStrategy[int]:
     """Integers of ``low..high`` within ``limit`` (see :func:`allowed_ints`); without the limit when none
     of them meets it."""

@@ -16,6 +16,7 @@ slow properties run a fraction (``weight``) of them, never fewer than 2.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -180,12 +181,11 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     lims = limited.op_limits(op) if op is not None else {}
     record = limited.Rejections()
     strategy = samples(prop.op, prop.mode)
-    check = prop.check
     if lims:
         strategy = limited.samples(op, prop.mode, record)
         impl = limited.LimitedImplementation(impl, op, lims, record)
-        if "op" in (getattr(check, "keywords", None) or {}):  # a property of the op's kind: the narrowed record
-            check = partial(check, op=op)
+        if "op" in (getattr(prop.check, "keywords", None) or {}):  # a property of the op's kind: the narrowed record
+            prop = dataclasses.replace(prop, check=partial(prop.check, op=op))
     shrink = shrink and multiple_bugs and prop.oracle is None
     n = examples_for(prop, max_examples)
     # the budget ends nothing before Hypothesis has generated its n examples (every distinct failure they show)
@@ -193,18 +193,15 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
 
     def run(sample):
         try:
-            check(impl, sample)
-        except (UnsatisfiedAssumption, limited.NoSampleFound):  # a call outside the declared limits: no example
-            raise
+            prop.check(impl, sample)
         except BaseException as exc:
-            record.used += 1
             # The failing sample as data: Hypothesis replays the shrunk example last, so the exception that
             # propagates carries the minimal one (each exception of a group carries its own).
             exc.gradspec_example = sample
             raise
-        record.used += 1
-        record.ran += 1
 
+    if lims:  # counts the examples run and leaves the rejected ones out (a separate function, as the budget's)
+        run = record.around(run)
     if budget is not None:  # (a separate function: run's source, which derandomized runs hash, stays as it was)
         run = budget.around(run)
 

@@ -176,7 +176,9 @@ LIMITED = [("max_pool2d", {"kernel": 2, "stride": 2, "pad": 0}, "away"),
            ("mlp", {"hidden": ["tanh", "relu"], "output": "softmax_cross_entropy"}, "away"),
            ("batchnorm", {"eps": 2.5e-4}, "hard"),
            ("adam", {"beta1": {"min": 0.5, "max": 0.6}, "eps": [1e-8, 1e-6]}, "away"),
-           ("leaky_relu", {"alpha": 0.01}, "on_kink")]
+           ("leaky_relu", {"alpha": 0.01}, "on_kink"),
+           ("clip_grad_value", {"clip": 0.5}, "on_kink"),  # drawn by the record's strategy, elements at ±clip
+           ("perceptron", {"lr": {"min": 2.0, "max": 3.0}}, "on_kink")]
 
 
 @pytest.mark.parametrize("op_name, raw, mode", LIMITED)
@@ -191,8 +193,10 @@ def test_the_limited_strategies_draw_within_the_limits(op_name, raw, mode):
     def draws(data):
         s = data.draw(strategy)
         assert not limits.outside(lims, s), limits.outside_message(lims, s)
-        if mode == "on_kink" and any(lim.settable for lim in lims.values()):
+        if mode == "on_kink" and op.kinks and any(lim.settable for lim in lims.values()):
             assert op.kink_distance(s) == 0  # a float set within its limit leaves the sample on its kink
+        if op_name == "clip_grad_value" and mode == "on_kink":
+            assert all(abs(g.flat[0]) == 0.5 for g in s["grads"])  # still on the kink, at the declared clip
 
     draws()
 
