@@ -752,7 +752,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         the kit's own). The matrix then holds the kit's own checks too, and ``summary.implementation.kit``
         what it bound (``describe_mapping()``).
     """
-    from ..runner import check
+    from ..runner import check as runner_check
 
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc)
@@ -760,12 +760,12 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
     impl_name = impl if isinstance(impl, str) else None
     limits_file = limits if isinstance(limits, (str, os.PathLike)) else None
     mapping_file = mapping if isinstance(mapping, (str, os.PathLike)) else None
-    kit = None
+    kit, run_check = None, runner_check
     if style or mapping:
         from ..adapters import kits
 
         kit = kits.load_kit(impl, style, mapping, limits)
-        check, impl, limits = kits.check, kit, None  # the limits are the kit's (merged); its own checks are run
+        run_check, impl, limits = kits.check, kit, None  # the limits are the kit's (merged); its own checks are run
     impl_obj = Implementation.wrap(impl)
     if oracles is not None:
         unknown = [o for o in oracles if o not in oracle_registry.ORACLES]
@@ -793,7 +793,7 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         props = "properties" in run_oracles
         with (gradspec_hypothesis_profile() if props else contextlib.nullcontext()), \
                 (observe_hypothesis(observed, current) if props else contextlib.nullcontext()):
-            result = check(impl_obj if kit is None else kit, ops=ops, oracles=run_oracles, seed=seed, examples=examples,
+            result = run_check(impl_obj if kit is None else kit, ops=ops, oracles=run_oracles, seed=seed, examples=examples,
                            progress=check_progress, limits=limits)
         check_s = time.perf_counter() - t_check
         if runner is not None:

@@ -7,7 +7,6 @@ import json
 import os
 import types
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
