@@ -84,9 +84,9 @@ def narrowed(op_name, raw):
 
 def test_code_wrong_only_outside_its_limit_passes_within_it():
     code = pooling(raises_outside=False, wrong_outside=True)
+    # the bug is there: undeclared, the (seeded) fd64 oracle meets it on its padded samples
+    assert gradspec.check(code, ops="max_pool2d", oracles="fd64").ops["max_pool2d"].status == "fail"
     prop = suite.get("max_pool2d", "gradient_fd64")
-    with pytest.raises(AssertionError):  # the bug is there, and the property sees it at pad > 0
-        suite.check_property(prop, code, max_examples=10, database=None, shrink=False)
     assert suite.check_property(prop, code, max_examples=10, database=None, op=narrowed("max_pool2d", {"pad": 0})) >= 1
     declared = gradspec.check(code, ops="max_pool2d", oracles="properties", limits=PAD_ZERO, examples=3)
     assert declared.ops["max_pool2d"].status == "pass"
