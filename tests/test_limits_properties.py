@@ -140,12 +140,11 @@ def test_batchnorm_that_hard_codes_eps_passes_the_properties_only_at_its_declare
         return ref.batchnorm_backward(x, gamma, beta, 1e-5, dy)
 
     code = module("fixed_eps_batchnorm", batchnorm_forward=forward, batchnorm_backward=backward)
-    prop = suite.get("batchnorm", "forward_matches_spec", "hard")  # near-constant features: eps matters
-    for lim in (None, {"eps": 1e-2}):
-        with pytest.raises(AssertionError):
-            suite.check_property(prop, code, max_examples=5, database=None, shrink=False,
-                                 op=narrowed("batchnorm", lim) if lim else None)
-    assert suite.check_property(prop, code, max_examples=5, database=None, op=narrowed("batchnorm", {"eps": 1e-5})) == 5
+    prop = suite.get("batchnorm", "forward_matches_spec")
+    with pytest.raises(AssertionError):  # at another eps, any example whose features are not constant shows it
+        suite.check_property(prop, code, max_examples=10, database=None, shrink=False,
+                             op=narrowed("batchnorm", {"eps": 1e-2}))
+    assert suite.check_property(prop, code, max_examples=10, database=None, op=narrowed("batchnorm", {"eps": 1e-5})) == 10
     result = gradspec.check(code, ops="batchnorm", oracles="properties", examples=2, limits={"batchnorm": {"eps": 1e-5}})
     assert result.ops["batchnorm"].status == "pass"
 
