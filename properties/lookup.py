@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from ..registry import OPS, REGISTRY
+from . import limited
 from .strategies import MODES
 
 #: Which modes each op supports (``away`` always; others where they mean something): a read-only view of
@@ -21,7 +22,8 @@ def samples(op, mode: str = "away") -> st.SearchStrategy[dict]:
     """Strategy of valid sample dicts for ``op`` (a name or an OpSpec) in ``mode``.
 
     Raises ``ValueError`` naming the supported modes when the op has none of
-    that kind (e.g. ``on_kink`` for sigmoid, which has no kink).
+    that kind (e.g. ``on_kink`` for sigmoid, which has no kink). An op narrowed to declared limits
+    (``gradspec.limits.narrow``) gets samples within them (:func:`gradspec.properties.limited.samples`).
     """
     name = op if isinstance(op, str) else op.name
     if name not in REGISTRY:
@@ -31,6 +33,8 @@ def samples(op, mode: str = "away") -> st.SearchStrategy[dict]:
     sampler = REGISTRY[name].sample
     if mode not in sampler.modes:
         raise ValueError(f"op {name!r} has no {mode!r} samples; its modes are {sampler.modes}")
+    if not isinstance(op, str) and limited.op_limits(op):
+        return limited.samples(op, mode)
     return sampler.strategy(mode)
 
 

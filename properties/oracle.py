@@ -33,13 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..impl import CallFailed, Implementation
 from ..results import CheckResult, Finding, jsonable
 from ..spec import OpSpec
 from .checks import NotProvided
+from .limited import NoSampleWithinLimits
 from .suite import PROPERTIES, check_property, examples_for, failures
 
 NAME = "properties"
+#: An op narrowed to declared limits (gradspec.limits) is sampled within them (gradspec.properties.limited):
+#: a property no example of which meets them is not applicable, with the limit that held it back.
+HONOURS_LIMITS = True
 TITLE = "Hypothesis properties"
 DEFAULT_EXAMPLES = 5
 #: Seconds Hypothesis may spend shrinking one property's failures (after the first failure is found).
@@ -70,9 +75,19 @@ def check_op(op: OpSpec, impl, rng: np.random.Generator, examples: int | None = 
             seed = int(rng.integers(0, 2**32))
             res = CheckResult(NAME, check, "pass", message=prop.doc)
             res.examples = examples_for(prop, examples or DEFAULT_EXAMPLES)  # requested; Hypothesis stops early on a failure
+            op_limits = limits.of(op)
+            if op_limits:
+                text = limits.describe({op.name: op_limits})
+                res.message = f"{prop.doc} (checked within declared limits: {text})"
+                res.info = {"limits": limits.to_json(op_limits)}
             try:
-                check_property(prop, guarded, max_examples=examples or DEFAULT_EXAMPLES, seed=seed, database=None,
-                               derandomize=False, shrink_seconds=SHRINK_SECONDS)
+                ran = check_property(prop, guarded, max_examples=examples or DEFAULT_EXAMPLES, seed=seed, database=None,
+                                     derandomize=False, shrink_seconds=SHRINK_SECONDS, op=op)
+                if op_limits:  # some draws may have been rejected: the examples it ran on
+                    res.examples = ran
+            except NoSampleWithinLimits as exc:
+                res.status, res.message, res.examples = "not_applicable", str(exc), 0
+                res.info = {"limits": limits.to_json(exc.limits), "reason": "limits"}
             except NotProvided as exc:  # pragma: no cover - filtered above
                 res.status, res.message = "not_applicable", str(exc)
             except KeyboardInterrupt:

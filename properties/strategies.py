@@ -134,21 +134,82 @@ def out_size(size, k, s, p):
     return (size + 2 * p - k) // s + 1
 
 
+def allowed_ints(low: int, high: int, limit=None) -> list[int]:
+    """The integers a strategy draws from: ``low..high``, within ``limit`` when one is given (a declared limit,
+    :class:`gradspec.limits.Limit`: anything with ``kind``, ``values``, ``low``, ``high`` and ``allows``).
+
+    A set of values is used as declared (even beyond ``high``: a declared kernel of 5 is drawn); a range is
+    intersected with ``low..high``, or gives its own smallest value when the two do not meet; nothing below
+    ``low`` is drawn (a mode that needs pad >= 1 finds none in pad = 0). Empty when nothing is left (the caller then draws without the limit and the
+    sample is rejected as outside it, with the reason).
+    """
+    if limit is None:
+        out = list(range(low, high + 1))
+    elif limit.kind != "range":
+        out = sorted(int(v) for v in limit.values)
+    else:
+        lo = low if limit.low is None else max(low, math.ceil(limit.low))
+        hi = high if limit.high is None else min(high, math.floor(limit.high))
+        out = list(range(lo, hi + 1)) or ([math.ceil(limit.low)] if limit.low is not None else [])
+    return [v for v in out if v >= low]
+
+
+def floats_within(low: float, high: float, limit=None) -> st.SearchStrategy[float]:
+    """Floats of [low, high] (:func:`floats`), or, given a declared limit of a float hyperparameter, values within
+    it: its set, or its range (log-uniform over more than a decade; an open end a decade from the other)."""
+    if limit is None:
+        return floats(low, high)
+    if limit.kind != "range":
+        return st.sampled_from(list(limit.values))
+    lo, hi = limit.low, limit.high
+    if lo is None and hi is None:
+        return floats(low, high)
+    if lo is None:
+        lo = hi / 10 if hi > 0 else hi - 1.0
+    if hi is None:
+        hi = lo * 10 if lo > 0 else lo + 1.0
+    if lo > 0 and hi / lo > 10:
+        return st.floats(math.log(lo), math.log(hi)).map(lambda t: min(max(math.exp(t), lo), hi))
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def ints_within(low: int, high: int, limit=None) -> st.SearchStrategy[int]:
+    """Integers of ``low..high`` within ``limit`` (see :func:`allowed_ints`); without the limit when none
+    of them meets it."""
+    if limit is None:
+        return st.integers(low, high)
+    values = allowed_ints(low, high, limit) or list(range(low, high + 1))
+    return st.sampled_from(values) if len(values) > 1 else st.just(values[0])
+
+
 @st.composite
-def window_geometry(draw, pool: bool = False, require_pad: bool = False):
+def window_geometry(draw, pool: bool = False, require_pad: bool = False, limits=None):
     """(H, W, KH, KW, stride, pad) with the kernel fitting the padded input.
 
     Pooling windows are square (KW = KH) with pad <= kernel//2; conv kernels
     may be rectangular with pad up to 2. Covers stride > 1, stride < kernel
     (overlapping windows), pad > 0 and a single output position.
+
+    ``limits``: declared limits ``{name: Limit}`` of ``kernel`` (pooling), ``stride`` and ``pad``; the
+    geometry is drawn within them (:func:`ints_within`), and H, W grow to fit a declared kernel beyond 3.
     """
-    KH = draw(st.integers(2 if require_pad else 1, 3))
+    limits = limits or {}
+    min_pad = 1 if require_pad else 0
+    if pool:  # pad <= kernel//2: a declared pad needs a kernel of at least twice it
+        min_pad = min(allowed_ints(min_pad, 2, limits.get("pad")) or [min_pad])
+        KH = draw(ints_within(max(1, 2 * min_pad), max(3, 2 * min_pad), limits.get("kernel")))
+    else:
+        KH = draw(st.integers(2 if require_pad else 1, 3))
     KW = KH if pool else draw(st.integers(1, 3))
     max_pad = KH // 2 if pool else 2
-    pad = draw(st.integers(1 if require_pad else 0, max_pad))
-    stride = draw(st.integers(1, 3))
-    H = draw(st.integers(max(1, KH - 2 * pad), 6))
-    W = draw(st.integers(max(1, KW - 2 * pad), 6))
+    pad_values = [v for v in allowed_ints(min_pad, max_pad, limits.get("pad")) if not pool or v <= max_pad]
+    if limits.get("pad") is None or not pad_values:  # no limit, or none of its values fits (rejected later)
+        pad = draw(st.integers(1 if require_pad else 0, max_pad))
+    else:
+        pad = draw(st.sampled_from(pad_values))
+    stride = draw(ints_within(1, 3, limits.get("stride")))
+    H = draw(st.integers(max(1, KH - 2 * pad), max(6, KH)))
+    W = draw(st.integers(max(1, KW - 2 * pad), max(6, KW)))
     OH, OW = out_size(H, KH, stride, pad), out_size(W, KW, stride, pad)
     event(f"stride {stride}")
     if stride < max(KH, KW):

@@ -16,6 +16,7 @@ slow properties run a fraction (``weight``) of them, never fewer than 2.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,12 +24,14 @@ from functools import partial
 from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
+from hypothesis.errors import Unsatisfiable, UnsatisfiedAssumption
 
 from ..impl import CallFailed
 from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
 from ..spec import OpSpec
-from . import props as P
+from ..limits import describe as limits_describe
+from . import limited, props as P
 from .checks import NotProvided
 from .lookup import samples
 
@@ -145,7 +148,7 @@ def examples_for(prop: Property, max_examples: int | None = None) -> int:
 
 def check_property(prop: Property, impl, *, max_examples: int | None = None, derandomize: bool | None = None,
                    seed: int | None = None, shrink: bool = True, database=..., shrink_seconds: float | None = None,
-                   multiple_bugs: bool = True) -> None:
+                   multiple_bugs: bool = True, op: OpSpec | None = None) -> int:
     """Run one property with Hypothesis against ``impl``; raises the (shrunk) failure.
 
     ``impl``: a module, an object, an Implementation or its GuardedImplementation, or a name or None
@@ -170,12 +173,25 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
       the seed of the oracle's own draw, so a smaller one is no more telling;
     * a call of ``impl`` that times out (a :class:`~gradspec.impl.CallFailed` from a
       :class:`~gradspec.impl.GuardedImplementation`) ends a ``shrink_seconds`` budget at once.
+
+    ``op``: the op's record narrowed to declared limits (``gradspec.limits.narrow``): the samples meet them
+    and the implementation is never called outside them (:mod:`gradspec.properties.limited`); raises
+    :class:`~gradspec.properties.limited.NoSampleWithinLimits` (a ``NotProvided``) when no example can.
+    Returns the number of examples the property ran on.
     """
     missing = prop.missing(impl)
     if missing:
         raise NotProvided(f"{prop.id} needs {', '.join(missing)}")
     if impl is None or isinstance(impl, str):  # loaded once here, so a record's own property sees the object too
         impl = P.impl_object(impl)
+    lims = limited.op_limits(op) if op is not None else {}
+    record = limited.Rejections()
+    strategy = samples(prop.op, prop.mode)
+    if lims:
+        strategy = limited.samples(op, prop.mode, record)
+        impl = limited.LimitedImplementation(impl, op, lims, record)
+        if "op" in (getattr(prop.check, "keywords", None) or {}):  # a property of the op's kind: the narrowed record
+            prop = dataclasses.replace(prop, check=partial(prop.check, op=op))
     shrink = shrink and multiple_bugs and prop.oracle is None
     n = examples_for(prop, max_examples)
     # the budget ends nothing before Hypothesis has generated its n examples (every distinct failure they show)
@@ -190,6 +206,8 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
             exc.gradspec_example = sample
             raise
 
+    if lims:  # counts the examples run and leaves the rejected ones out (a separate function, as the budget's)
+        run = record.around(run)
     if budget is not None:  # (a separate function: run's source, which derandomized runs hash, stays as it was)
         run = budget.around(run)
 
@@ -197,8 +215,10 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
     run._hypothesis_internal_add_digest = prop.id.encode()  # a distinct example database key per property
     # no deadline whatever the active profile: on a shared machine a slow example is not a failure
     # (Hypothesis' default 200 ms deadline made the CLI flaky); speed lives in benchmarks/
+    # within declared limits some draws are rejected (see gradspec.properties.limited): as many as it takes
+    suppress = [HealthCheck.too_slow] + ([HealthCheck.filter_too_much] if lims else [])
     kw: dict[str, Any] = {"max_examples": n, "deadline": None,
-                          "suppress_health_check": list(settings.default.suppress_health_check) + [HealthCheck.too_slow]}
+                          "suppress_health_check": list(settings.default.suppress_health_check) + suppress}
     if derandomize is not None:
         kw["derandomize"] = derandomize
     if database is not ...:
@@ -209,11 +229,17 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
         kw["phases"] = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)
     if not multiple_bugs:
         kw["report_multiple_bugs"] = False
-    test = given(samples(prop.op, prop.mode))(settings(**kw)(run))
+    test = given(strategy)(settings(**kw)(run))
     if seed is not None:
         test = hyp_seed(seed)(test)
     try:
         test()
+    except (Unsatisfiable, limited.NoSampleFound):
+        if not lims:
+            raise
+        raise limited.NoSampleWithinLimits(
+            f"{prop.id}: no example within the declared limits ({limits_describe({op.name: lims})}) in "
+            f"{record.rejected} draws: {record.message() or 'every draw was rejected'}", lims) from None
     except BudgetSpent:
         budget.raise_failures()
     except BaseException as exc:
@@ -222,6 +248,7 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
         if budget is not None and holds_budget_spent(exc):
             budget.raise_failures()
         raise
+    return record.ran
 
 
 def holds_budget_spent(exc: BaseException) -> bool:
@@ -265,6 +292,8 @@ class ShrinkBudget:
             self.check()
             try:
                 fn(sample)
+            except (UnsatisfiedAssumption, limited.NoSampleFound):  # a rejected example (declared limits)
+                raise
             except BaseException as exc:
                 self.failed(exc)
                 raise

@@ -696,10 +696,16 @@ class ExperimentRunner:
 
 
 # --------------------------------------------------------------------------- the report
-def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, oracles=None, experiments=None) -> str:
+def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, oracles=None, experiments=None,
+                      options=()) -> str:
+    """The ``gradspec report`` command line of a report; ``options``: further ``(flag, value)`` pairs (the kit's
+    ``--style`` and ``--mapping``, a ``--limits`` file), value None for none."""
     parts = ["gradspec", "report"]
     if impl_name:
         parts += ["--impl", impl_name]
+    for flag, value in options:
+        if value is not None:
+            parts += [flag, os.fspath(value)]
     parts += ["--out", out, "--seed", str(seed)]
     if quick:
         parts.append("--quick")
@@ -711,7 +717,8 @@ def reproduce_command(impl_name: str | None, out: str, seed: int, quick: bool, o
 
 
 def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool = False, ops=None, oracles=None,
-                 experiments: bool = True, progress=None, write: bool = True, workers: int = 2, limits=None) -> dict:
+                 experiments: bool = True, progress=None, write: bool = True, workers: int = 2, limits=None,
+                 style: str | None = None, mapping=None) -> dict:
     """Run everything and (with ``write``) write ``out/report.json`` and ``out/index.html``; return the report dict.
 
     Parameters
@@ -739,12 +746,26 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
     limits : dict or str, optional
         Declared limits (:mod:`gradspec.limits`; default: the implementation's ``__gradspec_limits__``): the
         matrix is checked within them, and the summary and each limited op's row show them.
+    style, mapping : optional
+        The code is written in another style: an adapter kit wraps it (``--style``, ``--mapping``, as for
+        ``gradspec check``; :func:`gradspec.adapters.kits.load_kit`, with ``limits`` a JSON file merged over
+        the kit's own). The matrix then holds the kit's own checks too, and ``summary.implementation.kit``
+        what it bound (``describe_mapping()``).
     """
-    from ..runner import check
+    from ..runner import check as runner_check
 
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc)
     depth = "quick" if quick else "full"
+    impl_name = impl if isinstance(impl, str) else None
+    limits_file = limits if isinstance(limits, (str, os.PathLike)) else None
+    mapping_file = mapping if isinstance(mapping, (str, os.PathLike)) else None
+    kit, run_check = None, runner_check
+    if style or mapping:
+        from ..adapters import kits
+
+        kit = kits.load_kit(impl, style, mapping, limits)
+        run_check, impl, limits = kits.check, kit, None  # the limits are the kit's (merged); its own checks are run
     impl_obj = Implementation.wrap(impl)
     if oracles is not None:
         unknown = [o for o in oracles if o not in oracle_registry.ORACLES]
@@ -772,8 +793,8 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         props = "properties" in run_oracles
         with (gradspec_hypothesis_profile() if props else contextlib.nullcontext()), \
                 (observe_hypothesis(observed, current) if props else contextlib.nullcontext()):
-            result = check(impl=impl_obj, ops=ops, oracles=run_oracles, seed=seed, examples=examples, progress=check_progress,
-                           limits=limits)
+            result = run_check(impl_obj if kit is None else kit, ops=ops, oracles=run_oracles, seed=seed, examples=examples,
+                           progress=check_progress, limits=limits)
         check_s = time.perf_counter() - t_check
         if runner is not None:
             runner.adopt_bp()  # without mlp in the matrix, the BP section still shows the proofs
@@ -794,7 +815,8 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
         "schema_version": SCHEMA_VERSION,
         "summary": {
             "implementation": {"name": str(impl_desc.get("name")), "version": impl_desc.get("version"),
-                               "file": impl_desc.get("file")},
+                               "file": impl_desc.get("file"),
+                               **({"kit": run["implementation"]["kit"]} if kit is not None else {})},
             "gradspec_version": __version__,
             "libraries": library_versions(),
             "platform": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
@@ -802,8 +824,10 @@ def build_report(impl=None, out: str = DEFAULT_OUT, seed: int = 0, quick: bool =
             "date": started.isoformat(timespec="seconds"),
             "duration_s": 0.0,
             "durations_s": {"check": round(check_s, 3)},
-            "command": reproduce_command(None if impl_obj.name == DEFAULT_IMPL else impl_obj.name, out, seed, quick, oracles,
-                                         None if selected == EXPERIMENT_NAMES else list(selected)),
+            "command": reproduce_command(
+                impl_name if kit is not None else None if impl_obj.name == DEFAULT_IMPL else impl_obj.name, out, seed,
+                quick, oracles, None if selected == EXPERIMENT_NAMES else list(selected),
+                (("--style", style), ("--mapping", mapping_file), ("--limits", limits_file))),
             "verdicts": run["summary"],
             "claims": {"agree": 0, "disagree": 0},
             "limits": ({"source": run["limits_source"], "text": limits_text(run["limits"])} if run["limits"] else None),
@@ -878,7 +902,8 @@ def main_report(args, split=lambda v: list(v or [])) -> int:
     try:
         report = build_report(impl=args.impl, out=out_dir, seed=args.seed, quick=args.quick, ops=ops, oracles=oracles,
                               experiments=False if args.no_experiments else (split(getattr(args, "experiments", None)) or True),
-                              progress=progress, limits=getattr(args, "limits", None))
+                              progress=progress, limits=getattr(args, "limits", None),
+                              style=getattr(args, "style", None), mapping=getattr(args, "mapping", None))
     except ImplementationError as exc:
         print(f"\ngradspec report: {exc}" if tty else f"gradspec report: {exc}", file=err)
         return 2

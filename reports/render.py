@@ -574,6 +574,13 @@ def _summary(r) -> str:
         ("implementation", f"{k('summary/implementation/name', impl['name'])}"
                            + (f" version {k('summary/implementation/version', impl['version'])}" if impl.get("version") else "")
                            + (f'<br><span class="note">{k("summary/implementation/file", impl["file"])}</span>' if impl.get("file") else "")),
+        *([("adapter kit", f"{k('summary/implementation/kit/style', impl['kit']['style'])} style: "
+                           + "; ".join(f"{html.escape(op)} ← {html.escape(str(info['bound']))}"
+                                       for op, info in impl["kit"]["ops"].items())
+                           + (' <span class="note">(not checked: '
+                              + ", ".join(html.escape(o) for o in impl["kit"]["skipped"]) + ")</span>"
+                              if impl["kit"]["skipped"] else ""))]
+          if impl.get("kit") else []),
         ("gradspec", k("summary/gradspec_version", s["gradspec_version"])),
         ("libraries", libs),
         ("platform", k("summary/platform", s["platform"])),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -298,10 +299,21 @@ def test_network_kit_verdicts_all_oracles(nielsen, cls, verdict):
     result = kits.check(kit, ops=["mlp"], oracles=ALL_ORACLES, examples=2)
     assert _verdicts(result) == {"mlp": verdict}
     by = {(c.oracle, c.check): c.status for c in result.ops["mlp"].checks}
-    # the kit declares its architecture as limits: the properties draw their own networks (not applicable, saying
-    # why); the symbolic oracle draws through the op's sampler, within the limits
-    assert by[("properties", "-")] == "not_applicable"
+    # the kit declares its architecture as limits: every oracle draws within them, the properties' Hypothesis
+    # strategies included; the properties about relu's kink cannot (the kit's hidden units are sigmoid)
     assert by[("mpmath", "backward")] == by[("symbolic", "backward")] == verdict
+    props = {c.check: c for c in result.ops["mlp"].checks if c.oracle == "properties"}
+    # every oracle the property suite delegates to (fd64 always; symbolic and mpmath as the suite found them when
+    # it was built in this process), and the gradient property of the network
+    assert "agrees_with_fd64[away]" in props
+    gradient = {k for k in props if k.startswith("agrees_with_")} | {"gradients_fd64[away]"}
+    assert {k for k, c in props.items() if c.status == "fail"} == (gradient if verdict == "fail" else set())
+    assert {k for k, c in props.items() if c.status == "pass"} == (
+        {"no_mutation[away]", "deterministic[away]", "no_global_random_state[away]"} | (gradient if verdict == "pass" else set()))
+    kink = props["relu_convention[on_kink]"]
+    assert kink.status == "not_applicable" and kink.info["reason"] == "limits" and kink.examples == 0
+    assert kink.info["limits"] == {"hidden": "sigmoid", "output": "sigmoid_mse"}
+    assert all(c.info["limits"] == kink.info["limits"] for k, c in props.items() if c.status == "pass")
 
 
 def test_network_kit_narrows_the_op_and_says_why_elsewhere(nielsen):
@@ -363,6 +375,54 @@ def test_cli_style_and_mapping(monkeypatch, capsys):
     assert cli.main(["check", "--impl", "nielsen_network", "--mapping", "hasty_mapping.json", "-q"]) == 1
     assert cli.main(["check", "--impl", "nielsen_network", "--style", "cache", "--mapping", "mapping.json"]) == 2
     assert "mapping is for style 'network'" in capsys.readouterr().err
+
+
+@pytest.mark.cli
+@pytest.mark.report
+@pytest.mark.parametrize("folder, impl, style, mapping", [
+    ("cache_style", "my_cs231n_code", "cache", None),
+    ("layer_style", "my_fish_net", None, "mapping.json"),
+    ("network_style", "nielsen_network", None, "mapping.json"),
+    ("network_style", "nielsen_network", None, "hasty_mapping.json")])
+def test_report_through_a_kit_names_the_verdicts_of_check(monkeypatch, capsys, tmp_path, folder, impl, style, mapping):
+    monkeypatch.chdir(os.path.join(EXAMPLES, folder))
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, folder))
+    ops = ["relu", "affine", "batchnorm", "dropout", "max_pool2d", "sgd", "adam", "mlp"]
+    kit = (["--style", style] if style else []) + (["--mapping", mapping] if mapping else [])
+    common = ["--impl", impl, *kit, "--ops", *ops, "--oracle", "fd64"]
+    rc_check = cli.main(["check", *common, "--examples", "1", "--json", str(tmp_path / "check.json"), "-q"])
+    rc_report = cli.main(["report", *common, "--quick", "--no-experiments", "--out", str(tmp_path / "r")])
+    capsys.readouterr()
+    checked = json.loads((tmp_path / "check.json").read_text())
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    verdicts = {name: r["status"] for name, r in checked["ops"].items()}
+    assert {row["op"]: row["status"] for row in report["matrix"]} == verdicts
+    expected = {"mlp": "fail" if mapping == "hasty_mapping.json" else "pass"} if folder == "network_style" else None
+    if expected:
+        assert {k: v for k, v in verdicts.items() if v != "not_implemented"} == expected
+    else:  # the cache and layer examples: bugs and correct ops
+        assert "fail" in verdicts.values() and "pass" in verdicts.values()
+    assert rc_report == rc_check == (1 if "fail" in verdicts.values() else 0)
+    assert report["summary"]["implementation"]["kit"] == checked["implementation"]["kit"]
+    assert report["summary"]["implementation"]["kit"]["ops"]  # what the kit bound
+    assert report["summary"]["limits"] == ({"source": "__gradspec_limits__", "text": "mlp hidden = sigmoid; mlp output = sigmoid_mse"}
+                                           if folder == "network_style" else None)
+    assert report["summary"]["command"].startswith(f"gradspec report --impl {impl} {' '.join(kit)} ")
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    shown = dict(re.findall(r'<span data-k="([^"]+)">([^<]*)</span>', page))
+    assert shown["summary/implementation/kit/style"] == report["summary"]["implementation"]["kit"]["style"]
+
+
+@pytest.mark.cli
+def test_report_kit_usage_errors(monkeypatch, capsys, tmp_path):
+    assert cli.main(["report", "--impl", "a", "--impl", "b", "--style", "cache"]) == 2
+    assert "give one --impl" in capsys.readouterr().err
+    monkeypatch.chdir(os.path.join(EXAMPLES, "network_style"))
+    monkeypatch.syspath_prepend(os.path.join(EXAMPLES, "network_style"))
+    assert cli.main(["report", "--impl", "nielsen_network", "--style", "cache", "--mapping", "mapping.json",
+                     "--no-experiments", "--out", str(tmp_path)]) == 2
+    assert "mapping is for style 'network'" in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()
 
 
 @pytest.mark.cli

@@ -157,3 +157,18 @@ def test_progress_is_shown_on_a_terminal_and_not_in_a_pipe():
     assert "\r[1/2] relu" in on_tty and "\r[2/2] affine" in on_tty
     piped = _run_cli(args, tty=False)
     assert "[1/2]" not in piped and "2 passed" in piped
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("args", [["ops", "--json"], ["check", "--ops", "relu", "--oracle", "fd64"]])
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(args, tmp_path):
+    # the reader goes away before the command writes anything (`gradspec ... | head` once head has its lines)
+    env = {k: v for k, v in os.environ.items() if k != "GRADSPEC_IMPL"}
+    proc = subprocess.Popen([sys.executable, "-m", "gradspec", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=tmp_path, env=env)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == cli.CLOSED_PIPE
+    assert err == b""  # no traceback, nothing else
+

@@ -287,9 +287,8 @@ def test_oracles_that_cannot_run_on_a_limited_or_forward_only_op_skip_with_the_r
     rc, out, res = run_inprocess("--pyargs", "gradspec.conformance", "--gradspec-impl", name, "--gradspec-oracle",
                                  "properties,symbolic", "-k", "max_pool2d or (softmax and not cross)", "-rs")
     assert rc == 0 and "failed" not in counts(res), out
-    # properties: not applicable to the limited op; symbolic: runs on it (within the limits) but needs softmax_backward
-    assert "not applicable: properties draws its own max_pool2d samples" in out
+    # symbolic on softmax: needs softmax_backward
     assert "not applicable: symbolic checks the forward and the backward of softmax together; needs softmax_backward" in out
-    # symbolic on max_pool2d: forward and backward pass within the limits (its exact check is not applicable to code
-    # that rejects SymPy symbols, which passes as before)
-    assert counts(res)["passed"] == n_checks("max_pool2d", ["symbolic"]), out
+    # max_pool2d: symbolic's forward and backward pass within the limits (its exact check is not applicable to code
+    # that rejects SymPy symbols, which passes as before), and every property passes on samples within them
+    assert counts(res)["passed"] == n_checks("max_pool2d", ["symbolic", "properties"]), out

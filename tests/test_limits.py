@@ -161,7 +161,7 @@ def test_oracles_that_draw_their_own_samples_are_not_applicable_with_the_reason(
     from gradspec.runner import unsupported
 
     op = limits.narrow(registry.get("max_pool2d"), limits.parse({"max_pool2d": {"pad": 0}})["max_pool2d"])
-    own = types.SimpleNamespace()  # an oracle that does not draw through op.sample (symbolic, properties)
+    own = types.SimpleNamespace()  # an oracle module that does not say it keeps to declared limits
     check = unsupported(op, "properties", own)
     assert check.status == "not_applicable" and check.info == {"limits": {"pad": 0}, "reason": "limits"}
     assert "cannot keep to the declared limits (max_pool2d pad = 0)" in check.message

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ops", nargs="+", metavar="NAME", help="restrict the ops of the matrix (default: all)")
     r.add_argument("--limits", metavar="FILE", default=None,
                    help="JSON of declared limits, as for check (default: the implementation's __gradspec_limits__)")
+    r.add_argument("--style", choices=["cache", "layers", "network"], default=None,
+                   help="the --impl code is written in this style: an adapter kit wraps it, as for check")
+    r.add_argument("--mapping", metavar="FILE", default=None, help="JSON mapping for the kit, as for check")
     r.add_argument("--no-experiments", action="store_true", help="skip the experiments (their sections say so)")
     r.add_argument("--experiments", nargs="+", metavar="NAME", default=None,
                    help="run only these experiments (default: all; the names are in gradspec.reports.build.EXPERIMENT_NAMES)")
@@ -93,7 +96,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Exit status when the reader of the output went away (``gradspec ... | head``): 128 + SIGPIPE, the status of a
+#: command that SIGPIPE ended.
+CLOSED_PIPE = 141
+
+
 def main(argv=None) -> int:
+    """Run one command; a reader that closes the output early (``gradspec check | head``) ends it quietly
+    with :data:`CLOSED_PIPE`, without a traceback."""
+    try:
+        status = run_command(argv)
+        sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        quiet_closed_stdio()
+        return CLOSED_PIPE
+
+
+def quiet_closed_stdio() -> None:
+    """Point stdout and stderr at the null device where their reader has gone, so nothing more is written
+    and the interpreter's final flush does not fail."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError):  # not a file (a test's capture): nothing to flush
+                pass
+
+
+def run_command(argv=None) -> int:
+    """Parse ``argv`` and run the command (:func:`main` adds the closed-pipe handling)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -109,6 +147,9 @@ def main(argv=None) -> int:
         from .reports.compare import main_compare
 
         return main_compare(args, _split)
+    if args.command == "report" and len(args.impl or []) >= 2 and (args.style or args.mapping):
+        print("gradspec report: --style/--mapping wrap one implementation; give one --impl", file=sys.stderr)
+        return 2
     if args.command == "report" and len(args.impl or []) >= 2:  # several implementations: a comparison
         from .reports.compare import main_report_compare
 

@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from . import reference as ref
+from . import limits, reference as ref
 from .registry import INIT_SHAPES, OPS, OPT_HYPERS
 from .evaluation import Raised, as_float, direct_caller, draw_dy, evaluate  # noqa: F401 (part of the API)
 from .spec import OpSpec
@@ -533,7 +533,8 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     """Every named cause of ``impl``'s departures from the spec on ``op``, with the outputs each explains.
 
     ``samples``: the failing checks' own samples (tried first), then the
-    variant probes, then ``fresh`` registry samples drawn from ``rng``.
+    variant probes, then ``fresh`` registry samples drawn from ``rng``; on an op narrowed to declared limits
+    (:mod:`gradspec.limits`) only those within them (the implementation is never called outside them).
     ``impl`` is a :class:`gradspec.impl.Implementation` (every call goes
     through its ``call``, so a timeout or an exception cannot escape).
 
@@ -552,6 +553,9 @@ def analyse(op: OpSpec, impl, samples=(), rng: np.random.Generator | None = None
     rng = rng if rng is not None else np.random.default_rng(0)
     call_impl, call_ref = _impl_caller(impl), direct_caller(ref)
     pool = list(samples) + probes(op, rng) + [op.sample(rng) for _ in range(fresh)]
+    op_limits = limits.of(op)
+    if op_limits:
+        pool = [s for s in pool if not limits.outside(op_limits, s)]
     evs = [_evaluate_sample(op, call_ref, call_impl, s, rng) for s in pool]
     residuals: dict = {}
     fits: dict = {}

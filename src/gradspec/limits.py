@@ -25,10 +25,11 @@ naming the rule and the values seen (exit status 2 in the CLI).
 Sampling: :func:`narrow` returns the op's record with a :class:`LimitedSampler`, which draws the op's
 own samples and keeps those within the limits; a float hyperparameter that the draws rarely meet (a
 fixed eps) is then set to a value within the limit, as long as the sample keeps its margin from the
-kinks. Oracles that sample through ``op.sample`` honour it (their module says ``HONOURS_LIMITS = True``:
-fd64, mpmath, symbolic at the structures that meet the limits, the golden vectors, which leave out stored
-cases outside them); the runner reports the others (properties, whose Hypothesis strategies draw their own
-samples) not applicable to a limited op, with the reason. Fixed kink cases (the conventions check) outside
+kinks. Oracles that keep to the limits say so in their module (``HONOURS_LIMITS = True``): those that sample
+through ``op.sample`` (fd64, mpmath, symbolic at the structures that meet the limits, the golden vectors,
+which leave out stored cases outside them) and the properties oracle, whose Hypothesis strategies are built
+within the limits from the record's (:mod:`gradspec.properties.limited`); the runner reports any other oracle
+not applicable to a limited op, with the reason. Fixed kink cases (the conventions check) outside
 the limits are not run, and the check says which (not applicable when none is left).
 """
 from __future__ import annotations
@@ -346,7 +347,8 @@ def narrow(op: OpSpec, op_limits: dict[str, Limit]) -> OpSpec:
         raise LimitsError(unsatisfiable(op, op_limits))
     cases = tuple(c for c in base.cases
                   if constrain(op, op_limits, lambda r, c=c: base.draw(c, r), np.random.default_rng(0), 80) is not None)
-    # the base sampler's fields; no Hypothesis strategy (it would draw outside the limits) and no exact draws
+    # the base sampler's fields; no Hypothesis strategy (the record's would draw outside the limits: the properties
+    # oracle builds one within them from base_op's, gradspec.properties.limited) and no exact draws
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(Sampler)}
     sampler = LimitedSampler(**{**fields, "strategy": None, "cases": cases, "exact": None}, base_op=op,
                              limits=tuple(op_limits.items()))

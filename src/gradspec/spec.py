@@ -241,6 +241,11 @@ class Sampler:
     #: draws whose float64 evaluation is exact (dyadic values) where a decision (the perceptron's sign) must be
     #: the same in float64 and at 50 digits; the golden vectors use it instead of ``sampler(rng)`` when set
     exact: Callable[[np.random.Generator], dict] | None = None
+    #: the hyperparameters and choices whose declared limits ``strategy`` draws within when called as
+    #: ``strategy(mode, limits={name: Limit})`` (the window geometry, the MLP's units, a float a kink sample is
+    #: built around: clip_grad_value's clip, the perceptron's lr); the property oracle
+    #: keeps the sample within the op's other limits itself (:mod:`gradspec.properties.limited`)
+    strategy_limits: tuple[str, ...] = ()
 
     def __call__(self, rng: np.random.Generator) -> dict:
         return self.values(self.structure(rng), rng)

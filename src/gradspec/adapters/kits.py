@@ -295,18 +295,26 @@ def with_extra_checks(kit, name: str, res, seed: int):
     return OpResult.combine(name, out, res.limits)
 
 
-def run_cli(args, ops, oracles, examples, progress, out):
-    """``gradspec check --style/--mapping``: wrap, print what was bound (unless -q), check. A bad mapping or
-    style is an :class:`gradspec.impl.ImplementationError` (exit status 2)."""
+def load_kit(impl, style: str | None = None, mapping=None, limits=None) -> Kit:
+    """The kit of the command line's ``--impl``, ``--style``, ``--mapping`` and ``--limits`` (a JSON file,
+    merged over the kit's own limits, so the network style keeps its architecture), as ``gradspec check`` and
+    ``gradspec report`` build it. A bad mapping or style is an :class:`gradspec.impl.ImplementationError`
+    (exit status 2), a limits file that cannot be read a :class:`gradspec.limits.LimitsError`."""
     from ..impl import ImplementationError
     from ..limits import load
 
     try:
-        kit = wrap(args.impl, args.style, args.mapping)
-        if getattr(args, "limits", None):  # merged over the kit's own (the network style's architecture)
-            declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, load(args.limits))
+        kit = wrap(impl, style, mapping)
+        if limits:  # merged over the kit's own (the network style's architecture)
+            declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, load(limits))
     except MappingError as exc:
         raise ImplementationError(str(exc)) from None
+    return kit
+
+
+def run_cli(args, ops, oracles, examples, progress, out):
+    """``gradspec check --style/--mapping``: wrap (:func:`load_kit`), print what was bound (unless -q), check."""
+    kit = load_kit(args.impl, args.style, args.mapping, getattr(args, "limits", None))
     result = check(kit, ops=ops, oracles=oracles, seed=args.seed, examples=examples, progress=progress,
                    timeout=args.timeout)
     if not args.quiet:

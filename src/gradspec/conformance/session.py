@@ -103,12 +103,9 @@ class ConformanceSession:
 
         from .. import limits
 
-        try:
-            kit = kits.wrap(self.impl_spec, self.style, self.mapping)
-            if self.limits:  # merged over the kit's own (the network style's architecture)
-                kits.declare_limits(kit, kit.target, kit.mapping.get("limits") or {}, limits.load(self.limits))
-            return Implementation.wrap(kit)
-        except (kits.MappingError, limits.LimitsError) as exc:
+        try:  # the kit as gradspec check and gradspec report build it
+            return Implementation.wrap(kits.load_kit(self.impl_spec, self.style, self.mapping, self.limits))
+        except limits.LimitsError as exc:
             raise ImplementationError(str(exc)) from None
 
     def resolved_name(self) -> str:

@@ -148,8 +148,9 @@ def conv2d_strategy(*args, **kwargs):
     from hypothesis import strategies as st
 
     @st.composite
-    def build(draw, mode):
-        H, W, KH, KW, stride, pad = draw(window_geometry())
+    def build(draw, mode, limits=None):
+        """``limits``: declared limits of stride and pad, drawn within (``Sampler.strategy_limits``)."""
+        H, W, KH, KW, stride, pad = draw(window_geometry(limits=limits))
         N, C, F = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
         s = 1e3 if mode == "hard" else draw(scales())
         return {"x": draw(arrays((N, C, H, W), -s, s)), "W": draw(arrays((F, C, KH, KW), -s, s)),
@@ -189,7 +190,8 @@ OPS = (
            "x (N,C,H,W), W (F,C,KH,KW), b (F,) -> (N,F,OH,OW), OH = (H+2·pad−KH)//stride+1",
            # stride 2 with padding 1 and a non-square kernel; then overlapping windows
            Sampler(conv2d_structure, conv2d_values, Ref(__name__, "conv2d_strategy"), ("away", "hard"),
-                   cases=({"geom": (1, 2, 3, 3, 2, 3, 2, 2, 1)}, {"geom": (2, 1, 3, 4, 1, 2, 2, 1, 0)})),
+                   cases=({"geom": (1, 2, 3, 3, 2, 3, 2, 2, 1)}, {"geom": (2, 1, 3, 4, 1, 2, 2, 1, 0)}),
+                   strategy_limits=("stride", "pad")),
            conv2d_out,
            hypers=(Hyper("stride", 1, integer=True), Hyper("pad", 0, integer=True)),
            conventions=("cross-correlation (no kernel flip)", "zero padding"),

@@ -226,13 +226,21 @@ def mlp_strategy(*args, **kwargs):
     from hypothesis.extra import numpy as hnp
 
     @st.composite
-    def build(draw, mode):
+    def build(draw, mode, limits=None):
+        """``limits``: declared limits of hidden and output, drawn within (``Sampler.strategy_limits``); the
+        on_kink mode needs relu hidden units (a sample outside a limit without relu is rejected by the caller)."""
+        limits = limits or {}
+
+        def choice(name, options):
+            lim = limits.get(name)
+            return st.sampled_from([o for o in options if lim is None or lim.allows(o)] or options)
+
         L = draw(st.integers(1, 5))
         widths = [draw(st.integers(1, 4)) for _ in range(L + 1)]
         N = draw(st.integers(1, 4))
         on_kink = mode == "on_kink"
-        hidden = "relu" if on_kink else draw(st.sampled_from(["sigmoid", "tanh", "relu"]))
-        output = draw(st.sampled_from(["identity_mse", "sigmoid_mse", "softmax_cross_entropy"]))
+        hidden = "relu" if on_kink else draw(choice("hidden", ["sigmoid", "tanh", "relu"]))
+        output = draw(choice("output", ["identity_mse", "sigmoid_mse", "softmax_cross_entropy"]))
         event(f"mlp depth {L}")
         event(f"mlp hidden {hidden}, output {output}")
         if 1 in widths or N == 1:
@@ -298,7 +306,7 @@ OPS = (
             Arg("T", "target", False, "(N, K) or labels (N,)"), Arg("hidden", "choice", choices=HIDDEN), Arg("output", "choice", choices=OUTPUTS)),
            ("mlp_loss_and_grads",), "grads: list of (dW, db) with the shapes of params",
            Sampler(mlp_structure, mlp_values, Ref(__name__, "mlp_strategy"), ("away", "on_kink"),
-                   cases=(((2, 3, 2), 2), ((3, 2), 3), ((2, 2, 2, 2), 1))),
+                   cases=(((2, 3, 2), 2), ((3, 2), 3), ((2, 2, 2, 2), 1)), strategy_limits=("hidden", "output")),
            kinks=(Kink("params", "a hidden relu pre-activation at 0", "relu'(0) = 0", mlp_kink_distance),),
            conventions=("hidden in {sigmoid, tanh, relu}", "output in {identity_mse, sigmoid_mse, softmax_cross_entropy}"),
            sympy=Ref(__name__, "mlp_sympy"), mp_forward=Ref(__name__, "mlp_mp"),

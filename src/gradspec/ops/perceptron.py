@@ -49,17 +49,18 @@ def perceptron_vectors(s, A, d):
 # --------------------------------------------------------------------------- Hypothesis strategies (the property library)
 def perceptron_strategy(*args, **kwargs):
     """The Hypothesis strategy ``build(*args, **kwargs)`` below (Hypothesis is imported when called)."""
-    from ..properties.strategies import arrays, floats, seeds
+    from ..properties.strategies import arrays, floats, floats_within, seeds
     from ..sampling import KINK_MARGIN
     from hypothesis import event
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
 
     @st.composite
-    def build(draw, mode):
+    def build(draw, mode, limits=None):
+        """``limits``: a declared limit of lr, drawn within (``Sampler.strategy_limits``)."""
         D = draw(st.integers(1, 4))
         t = float(draw(st.integers(0, 1)))
-        lr = draw(floats(0.1, 1.0))
+        lr = draw(floats_within(0.1, 1.0, (limits or {}).get("lr")))
         if mode == "on_kink":  # integers: w·x + b == 0 exactly, so y = step(0) = 0
             ints = lambda shape: draw(hnp.arrays(np.float64, shape, elements=st.integers(-3, 3).map(float), fill=st.nothing()))  # noqa: E731
             w, x = ints((D,)), ints((D,))
@@ -109,7 +110,7 @@ OPS = (
            (Arg("w", "param"), Arg("b", "param"), Arg("x", "input"), Arg("t", "target"), Arg("lr", "hyper")),
            ("perceptron_update",), "returns (w (D,), b)",
            Sampler(no_structure, perceptron_values, Ref(__name__, "perceptron_strategy"), ("away", "on_kink"),
-                   exact=perceptron_dyadic),
+                   exact=perceptron_dyadic, strategy_limits=("lr",)),
            hypers=(Hyper("lr", 0.0, low_open=True),),
            conventions=("y = step(w·x + b) with step(0) = 0", "w ← w + lr(t − y)x, b ← b + lr(t − y)"),
            sympy=Ref(__name__, "perceptron_statement"),

@@ -213,9 +213,10 @@ def _st_pool(*args, **kwargs):
     from hypothesis.extra import numpy as hnp
 
     @st.composite
-    def build(draw, mode, is_max: bool):
+    def build(draw, mode, is_max: bool, limits=None):
+        """``limits``: declared limits of kernel, stride and pad, drawn within (``Sampler.strategy_limits``)."""
         on_kink = mode == "on_kink"
-        H, W, K, _, stride, pad = draw(window_geometry(pool=True, require_pad=on_kink and not is_max))
+        H, W, K, _, stride, pad = draw(window_geometry(pool=True, require_pad=on_kink and not is_max, limits=limits))
         N, C = draw(st.integers(1, 2)), draw(st.integers(1, 2))
         shape = (N, C, H, W)
         s = draw(scales())
@@ -241,12 +242,12 @@ def _st_pool(*args, **kwargs):
     return build(*args, **kwargs)
 
 
-def max_pool2d_strategy(mode):
-    return _st_pool(mode, True)
+def max_pool2d_strategy(mode, limits=None):
+    return _st_pool(mode, True, limits)
 
 
-def avg_pool2d_strategy(mode):
-    return _st_pool(mode, False)
+def avg_pool2d_strategy(mode, limits=None):
+    return _st_pool(mode, False, limits)
 
 
 # --------------------------------------------------------------------------- cases exactly on the kinks
@@ -295,7 +296,8 @@ def avg_pool2d_backward_magnitude(sample: dict, dy) -> list:
 OPS = (
     OpSpec("max_pool2d", "differentiable", "pooling", "max over square windows", POOL_ARGS,
            ("max_pool2d_forward", "max_pool2d_backward"), POOL_RULE,
-           Sampler(pool_structure, max_pool2d_values, Ref(__name__, "max_pool2d_strategy"), ("away", "on_kink"), cases=POOL_CASES),
+           Sampler(pool_structure, max_pool2d_values, Ref(__name__, "max_pool2d_strategy"), ("away", "on_kink"), cases=POOL_CASES,
+                   strategy_limits=("kernel", "stride", "pad")),
            pool_out, hypers=POOL_HYPERS,
            kinks=(Kink("x", "a tie for the maximum of a window",
                        "the gradient goes to the first maximum in row-major window order", pool_gap),),
@@ -309,7 +311,8 @@ OPS = (
                        OpProperty("routes_to_one_element", Ref("gradspec.properties.props", "prop_maxpool_routes_to_one_element"), ('away', 'on_kink')))),
     OpSpec("avg_pool2d", "differentiable", "pooling", "mean over square windows", POOL_ARGS,
            ("avg_pool2d_forward", "avg_pool2d_backward"), POOL_RULE,
-           Sampler(pool_structure, avg_pool2d_values, Ref(__name__, "avg_pool2d_strategy"), ("away", "on_kink"), cases=POOL_CASES),
+           Sampler(pool_structure, avg_pool2d_values, Ref(__name__, "avg_pool2d_strategy"), ("away", "on_kink"), cases=POOL_CASES,
+                   strategy_limits=("kernel", "stride", "pad")),
            pool_out, hypers=POOL_HYPERS,
            conventions=("zero padding counts in the divisor (kernel²)",),
            sympy=Ref(__name__, "avg_pool2d_sympy"), mp_forward=Ref(__name__, "avg_pool2d_mp"),

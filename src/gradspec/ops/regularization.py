@@ -187,13 +187,15 @@ def clip_grad_norm_strategy(*args, **kwargs):
 
 def clip_grad_value_strategy(*args, **kwargs):
     """The Hypothesis strategy ``build(*args, **kwargs)`` below (Hypothesis is imported when called)."""
-    from ..properties.strategies import floats, grad_list, seeds
+    from ..properties.strategies import floats_within, grad_list, seeds
     from hypothesis import event
     from hypothesis import strategies as st
 
     @st.composite
-    def build(draw, mode):
-        clip = draw(floats(0.1, 2.0))
+    def build(draw, mode, limits=None):
+        """``limits``: a declared limit of clip, drawn within (``Sampler.strategy_limits``): the kink samples
+        put elements at ±clip, so clip is drawn before them."""
+        clip = draw(floats_within(0.1, 2.0, (limits or {}).get("clip")))
         grads = draw(grad_list(3.0))
         if mode == "on_kink":  # some elements exactly at ±clip
             event("on kink: elements at ±clip")
@@ -266,7 +268,8 @@ OPS = (
            properties=(OpProperty("direction_and_bound", Ref("gradspec.properties.props", "prop_clip_norm"), ('away', 'on_kink')),)),
     OpSpec("clip_grad_value", "function", "regularization", "clamp every element to [−clip, clip]",
            (Arg("grads", "grads"), Arg("clip", "hyper")), ("clip_grad_value",), "new list, same shapes",
-           Sampler(no_structure, clip_grad_value_values, Ref(__name__, "clip_grad_value_strategy"), ("away", "on_kink")),
+           Sampler(no_structure, clip_grad_value_values, Ref(__name__, "clip_grad_value_strategy"), ("away", "on_kink"),
+                   strategy_limits=("clip",)),
            hypers=(Hyper("clip", 0.0, low_open=True),),
            sympy=Ref(__name__, "clip_grad_value_statement"),
            vector_values=Ref(__name__, "clip_grad_value_vectors"),
