@@ -32,7 +32,7 @@ def files():
     return module_files(package_dirs(PYPROJECT))
 
 
-# The graphs below are computed once per module (the default run sends a whole file to one worker: --dist loadfile).
+# The graphs below are computed once per module in each worker process that runs its tests.
 
 
 @pytest.fixture(scope="module")
