@@ -134,6 +134,45 @@ def positive(a: np.ndarray) -> np.ndarray:
     return np.array([not e._mpf_[0] and bool(e._mpf_[1]) for e in a.flat], dtype=bool).reshape(a.shape)
 
 
+def exact_sum(terms):
+    r"""The sum of exact terms :math:`\sum_j m_j 2^{e_j}` (integer pairs ``(m, e)``), rounded once to an mpf at the
+    current precision.
+
+    Terms are summed as integers in clusters of nearby magnitudes. A cluster whose largest term lies more than the
+    precision + 8 + log2(terms) bits below the smallest exponent of a cluster with a non-zero sum cannot change any
+    bit of that sum's rounding except through its sign: it and everything smaller are replaced by one sticky term of
+    that sign, below the rounding position. So the result is the correctly rounded exact sum, without integers of the
+    width of the exponent range (a term at 2^-10^8 next to one of order 1 would take a 10^8-bit shift).
+    """
+    terms = [(m, e) for m, e in terms if m]
+    if not terms:
+        return mpmath.mpf(0)
+    prec = mp.prec
+    gap = prec + 8 + len(terms).bit_length()
+    terms.sort(key=lambda t: t[1] + abs(t[0]).bit_length(), reverse=True)
+    clusters, current, low = [], [], None  # each cluster: terms no more than `gap` bits below the previous one
+    for m, e in terms:
+        if current and e + abs(m).bit_length() < low - gap:
+            clusters.append((current, low))
+            current, low = [], None
+        current.append((m, e))
+        low = e if low is None else min(low, e)
+    clusters.append((current, low))
+    man, exp = 0, 0
+    for k, (cluster, low) in enumerate(clusters):
+        total = sum(m << (e - low) for m, e in cluster)
+        if not total:
+            continue
+        if man:  # everything from here on is below the rounding position: only its sign counts (a sticky bit)
+            man = (man << (gap + 1)) + (1 if total > 0 else -1)
+            exp -= gap + 1
+            break
+        man, exp = total, low
+        if k + 1 == len(clusters):
+            break
+    return mp.make_mpf(from_man_exp(man, exp, prec, "n"))
+
+
 def float_dot(parts, y):
     r"""Exact :math:`\sum_j d_j y_j` of a float64 array d (given by ``float_parts``) and an mpf array y, rounded once."""
     terms = []
@@ -141,21 +180,13 @@ def float_dot(parts, y):
         sgn, man, ex, _ = yi._mpf_
         if m and man:
             terms.append(((-m if sgn else m) * man, e + ex))
-    if not terms:
-        return mpmath.mpf(0)
-    E = min(e for _, e in terms)
-    return mpmath.ldexp(mpmath.mpf(sum(t << (e - E) for t, e in terms)), E)
+    return exact_sum(terms)
 
 
 def exact_dot(a: np.ndarray, b: np.ndarray):
     r"""Exact :math:`\sum_j a_j b_j` of two float64 arrays (integer arithmetic), rounded once to an mpf."""
     (ma, ea), (mb, eb) = float_parts(a), float_parts(b)
-    terms = [(x * y, p + q) for x, p, y, q in zip(ma, ea, mb, eb) if x and y]
-    if not terms:
-        return mpmath.mpf(0)
-    E = min(e for _, e in terms)
-    total = sum(m << (e - E) for m, e in terms)
-    return mpmath.ldexp(mpmath.mpf(total), E)
+    return exact_sum((x * y, p + q) for x, p, y, q in zip(ma, ea, mb, eb) if x and y)
 
 
 def to_float(a) -> np.ndarray:

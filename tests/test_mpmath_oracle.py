@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings, strategies as st
 from mpmath import mp
+from mpmath.libmp import from_man_exp
 
 import gradspec.reference as ref
 from gradspec import registry
@@ -143,6 +144,58 @@ def test_precision_is_scoped_never_leaked():
     before = mp.dps
     O.check_op(registry.get("softmax"), ref, np.random.default_rng(0), 1)
     assert mp.dps == before
+
+
+# --------------------------------------------------------------------------- exact sums over any exponent range
+def _integer_sum(terms):
+    """The exact sum of (m, e) terms as one integer at the smallest exponent, rounded once (the definition)."""
+    terms = [(m, e) for m, e in terms if m]
+    if not terms:
+        return mpmath.mpf(0)
+    low = min(e for _, e in terms)
+    return mp.make_mpf(from_man_exp(sum(m << (e - low) for m, e in terms), low, mp.prec, "n"))
+
+
+def _sum_cases(rng):
+    """(precision, terms): exponent gaps of up to 10^4 bits, exact cancellations, and ties decided by a far term."""
+    for _ in range(300):
+        terms = [(int(rng.integers(1, 2**62)) * int(rng.choice([-1, 1])) << int(rng.choice([0, 40, 200])),
+                  int(rng.choice([0, -60, -400, -3000, rng.integers(-10_000, 100)]))) for _ in range(rng.integers(1, 6))]
+        if rng.random() < 0.3:
+            terms.append((-terms[0][0], terms[0][1]))
+        yield int(rng.choice([53, 113, 300])), terms
+    for prec in (53, 100, 300):
+        for sign in (-1, 1):  # the leading term is exactly half-way between two floats of prec bits
+            yield prec, [((1 << prec) | 1, 0), (sign, -5000)]
+
+
+def test_exact_sum_is_the_correctly_rounded_sum_whatever_the_exponent_gaps():
+    for prec, terms in _sum_cases(np.random.default_rng(0)):
+        with mp.workprec(prec):
+            assert F.exact_sum(terms) == _integer_sum(terms), (prec, terms)
+
+
+def test_a_term_5000_bits_below_a_tie_decides_its_rounding():
+    """The cases above can fail: at a tie, the sign of a far smaller term picks the neighbour."""
+    for prec in (53, 100, 300):
+        with mp.workprec(prec):
+            up, down = (_integer_sum([((1 << prec) | 1, 0), (s, -5000)]) for s in (1, -1))
+            assert up > down and F.exact_sum([((1 << prec) | 1, 0), (1, -5000)]) == up
+            assert F.exact_sum([((1 << prec) | 1, 0), (-1, -5000)]) == down
+
+
+def test_float_dot_is_exact_with_an_element_a_million_bits_below_the_others():
+    """gelu_tanh(-1000) = -1000/(1 + e^(7.1e7)) lies 10^8 bits below gelu_tanh(0.5): the objective's dot spans such
+    gaps. Here 1 + 2^-prec is a tie at the working precision, and the element 10^6 bits below decides it."""
+    with mp.workdps(85):
+        parts = F.float_parts(np.array([1.0, 1.0, 1.0]))
+        got = {}
+        for sign in (1, -1):
+            y = np.array([mpmath.ldexp(sign, -1_000_000), mpmath.mpf(1), mpmath.ldexp(1, -mp.prec)], dtype=object)
+            terms = [((-m if yi._mpf_[0] else m) * yi._mpf_[1], e + yi._mpf_[2]) for m, e, yi in zip(*parts, y)]
+            got[sign] = F.float_dot(parts, y)
+            assert got[sign] == _integer_sum(terms)
+        assert got[1] > got[-1]
 
 
 # --------------------------------------------------------------------------- the guard

@@ -1,7 +1,7 @@
 """The HTML verification report: schema, page/JSON agreement, failures shown escaped, oracles never faked.
 
-The quick report is built once per process (``quick_report()``) through the
-CLI, and shared with ``test_report_browser.py``.
+The quick report is built once per test run (``quick_report()``) through the
+CLI, and shared with ``test_report_browser.py``, in another xdist worker too.
 """
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ import os
 import re
 import tempfile
 from html.parser import HTMLParser
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: each process writes its own quick report
+    fcntl = None
 
 import numpy as np
 import pytest
@@ -31,9 +36,25 @@ def quick_report() -> str:
 
     Restricted to the fd64 oracle to stay within the test budget (the slower
     oracles are shown "not selected"); that the default run uses every
-    importable oracle is tested on one op below.
+    importable oracle is tested on one op below. Under pytest-xdist the workers
+    of one run share it: the first to need it writes it, under a lock, into a
+    directory named by the run's id, and the others read it from there.
     """
-    out = tempfile.mkdtemp(prefix="gradspec-report-")
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None or fcntl is None:
+        return _write_quick_report(tempfile.mkdtemp(prefix="gradspec-report-"))
+    out = os.path.join(tempfile.gettempdir(), f"gradspec-report-{run_id}")
+    with open(out + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isfile(os.path.join(out, "done")):
+            os.makedirs(out, exist_ok=True)
+            _write_quick_report(out)
+            with open(os.path.join(out, "done"), "w"):
+                pass
+    return out
+
+
+def _write_quick_report(out: str) -> str:
     rc = cli.main(["report", "--quick", "--out", out, "--seed", "3", "--oracle", "fd64"])
     assert rc == 0, f"gradspec report on the reference exited {rc}"
     return out

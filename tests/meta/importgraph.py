@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import os
 import re
@@ -33,6 +34,17 @@ def module_files(packages: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def parse(path: str) -> ast.Module:
+    """The syntax tree of ``path``, parsed once per content (callers only read it)."""
+    with open(path, encoding="utf-8") as fh:
+        return _parsed(path, fh.read())
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed(path: str, source: str) -> ast.Module:
+    return ast.parse(source, filename=path)
+
+
 def _resolve(module: str, is_package: bool, level: int, target: str | None) -> str:
     """The absolute name of ``from <level dots><target> import ...`` written in ``module``."""
     if level == 0:
@@ -61,8 +73,7 @@ def imports(module: str, path: str, known: set[str], *, module_level_only: bool 
     package, which every module's import runs first, nor a package that contains the importer, which is
     already being initialised when the importer runs).
     """
-    with open(path, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read(), filename=path)
+    tree = parse(path)
     is_package = os.path.basename(path) == "__init__.py"
     nodes = _module_level(tree.body) if module_level_only else ast.walk(tree)
     root = module.split(".")[0]
@@ -140,8 +151,7 @@ def module_aliases(module: str, path: str, known: set[str]) -> dict[str, str]:
     ``import a.b as x`` binds ``x``; ``from a import b`` binds ``b`` when ``a.b`` is a module; ``from . import
     forward as F`` binds ``F``. Imports anywhere in the file count (a module imported inside a function too).
     """
-    with open(path, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read(), filename=path)
+    tree = parse(path)
     is_package = os.path.basename(path) == "__init__.py"
     out = {}
     for node in ast.walk(tree):
@@ -175,9 +185,7 @@ def private_imports(files: dict[str, str]) -> list[tuple[str, str, str]]:
         aliases = module_aliases(m, p, known)
         if not aliases:
             continue
-        with open(p, encoding="utf-8") as fh:
-            tree = ast.parse(fh.read(), filename=p)
-        for node in ast.walk(tree):
+        for node in ast.walk(parse(p)):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
                     and _is_private(node.attr) and aliases[node.value.id] != m):
                 out.append((m, aliases[node.value.id], node.attr))

@@ -32,22 +32,12 @@ def files():
     return module_files(package_dirs(PYPROJECT))
 
 
-def test_the_walk_sees_every_package_including_the_mapped_folders(files):
-    for mod in ("gradspec.registry", "gradspec.reference.activations", "gradspec.symbolic.definitions",
-                "gradspec.properties.strategies", "gradspec.oracles.fd64", "gradspec.ops.activations"):
-        assert mod in files, mod
+# The graphs below are computed once per module in each worker process that runs its tests.
 
 
-def test_no_new_import_cycle(files):
-    found = cycles(graph(files))
-    new = [sorted(c) for c in found if c not in KNOWN_CYCLES]
-    assert new == [], f"new import cycle(s) among gradspec's modules: {new}"
-
-
-def test_every_known_cycle_still_exists(files):
-    """A listed cycle that is gone must leave the list (so the list stays the truth)."""
-    found = set(cycles(graph(files)))
-    assert [sorted(c) for c in KNOWN_CYCLES if c not in found] == []
+@pytest.fixture(scope="module")
+def found_cycles(files):
+    return cycles(graph(files))
 
 
 def _deferred_graph(files):
@@ -55,25 +45,53 @@ def _deferred_graph(files):
     return {m: {t for t, _, _ in imports(m, p, known, module_level_only=False)} - {m} for m, p in files.items()}
 
 
-def test_no_new_cycle_through_deferred_imports(files):
-    found = cycles(_deferred_graph(files))
+@pytest.fixture(scope="module")
+def found_deferred_cycles(files):
+    return cycles(_deferred_graph(files))
+
+
+@pytest.fixture(scope="module")
+def found_private_imports(files):
+    return set(private_imports(files))
+
+
+def test_the_walk_sees_every_package_including_the_mapped_folders(files):
+    for mod in ("gradspec.registry", "gradspec.reference.activations", "gradspec.symbolic.definitions",
+                "gradspec.properties.strategies", "gradspec.oracles.fd64", "gradspec.ops.activations"):
+        assert mod in files, mod
+
+
+def test_no_new_import_cycle(found_cycles):
+    found = found_cycles
+    new = [sorted(c) for c in found if c not in KNOWN_CYCLES]
+    assert new == [], f"new import cycle(s) among gradspec's modules: {new}"
+
+
+def test_every_known_cycle_still_exists(found_cycles):
+    """A listed cycle that is gone must leave the list (so the list stays the truth)."""
+    found = set(found_cycles)
+    assert [sorted(c) for c in KNOWN_CYCLES if c not in found] == []
+
+
+def test_no_new_cycle_through_deferred_imports(found_deferred_cycles):
+    found = found_deferred_cycles
     new = [sorted(c) for c in found if c not in KNOWN_DEFERRED_CYCLES and c not in KNOWN_CYCLES]
     assert new == [], f"new import cycle(s) among gradspec's modules (through imports inside functions): {new}"
 
 
-def test_every_known_deferred_cycle_still_exists(files):
-    found = set(cycles(_deferred_graph(files)))
+def test_every_known_deferred_cycle_still_exists(found_deferred_cycles):
+    found = set(found_deferred_cycles)
     assert [sorted(c) for c in KNOWN_DEFERRED_CYCLES if c not in found] == []
 
 
-def test_no_new_private_name_imported_across_modules(files):
-    found = set(private_imports(files))
+def test_no_new_private_name_imported_across_modules(found_private_imports):
+    found = found_private_imports
     new = sorted(found - set(KNOWN_PRIVATE_IMPORTS))
     assert new == [], f"private names imported from another gradspec module: {new}"
 
 
-def test_every_known_private_import_still_exists(files):
-    found = set(private_imports(files))
+def test_every_known_private_import_still_exists(found_private_imports):
+    found = found_private_imports
     assert sorted(set(KNOWN_PRIVATE_IMPORTS) - found) == []
 
 
