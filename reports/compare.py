@@ -35,7 +35,7 @@ import time
 
 from .. import __version__, oracles as oracle_registry, registry
 from ..impl import DEFAULT_TIMEOUT, ImplementationError, Implementation
-from ..profiles import DEFAULT_ORACLES, PROFILES, examples_for
+from ..profiles import DEFAULT_ORACLES, PROFILES, examples_for, option_problem
 from ..results import jsonable
 
 SCHEMA_VERSION = 1
@@ -298,11 +298,9 @@ def main_compare(args, split=lambda v: list(v or [])) -> int:
         print("gradspec compare: name at least one implementation with --impl (e.g. --impl gradspec.reference "
               "--impl gradspec.adapters.torch_impl)", file=err)
         return 2
-    if args.timeout is not None and not args.timeout >= 0:
-        print(f"gradspec compare: --timeout must be a number of seconds >= 0 (0: no timeout), got {args.timeout}", file=err)
-        return 2
-    if args.examples is not None and args.examples < 1:
-        print(f"gradspec compare: --examples must be >= 1, got {args.examples}", file=err)
+    problem = option_problem("compare", args.timeout, args.examples)
+    if problem:
+        print(problem, file=err)
         return 2
     tty = err.isatty()
     t0 = time.perf_counter()

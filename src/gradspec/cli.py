@@ -13,7 +13,7 @@ import sys
 from . import __version__, oracles as oracle_registry, registry
 from .impl import ENV_VAR, ImplementationError
 from .limits import LimitsError
-from .profiles import DEFAULT_ORACLES
+from .profiles import DEFAULT_ORACLES, option_problem
 
 SYMBOL = {"pass": "ok", "fail": "FAIL", "error": "ERROR", "partial": "part", "not_implemented": "-",
           "not_applicable": "n/a"}
@@ -184,11 +184,9 @@ def _cmd_check(args, parser) -> int:
         if unknown_oracles:
             print(f"gradspec check: unknown oracle(s) {unknown_oracles}; known: {', '.join(oracle_registry.ORACLES)}", file=sys.stderr)
         return 2
-    if args.timeout is not None and not args.timeout >= 0:
-        print(f"gradspec check: --timeout must be a number of seconds >= 0 (0: no timeout), got {args.timeout}", file=sys.stderr)
-        return 2
-    if args.examples is not None and args.examples < 1:
-        print(f"gradspec check: --examples must be >= 1, got {args.examples}", file=sys.stderr)
+    problem = option_problem("check", args.timeout, args.examples)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     to_stdout = args.json == "-"
     out = sys.stderr if to_stdout else sys.stdout

@@ -51,3 +51,13 @@ def examples_for(profile: str | None, oracles) -> dict[str, int] | None:
     from . import oracles as oracle_registry
 
     return {name: factor * int(getattr(oracle_registry.get(name), "DEFAULT_EXAMPLES", 1) or 1) for name in oracles}
+
+
+def option_problem(command: str, timeout, examples) -> str | None:
+    """The usage error of a command line's ``--timeout`` and ``--examples`` (``gradspec check``, ``compare``), or
+    None when both are usable: a timeout is a number of seconds >= 0, an example count >= 1."""
+    if timeout is not None and not timeout >= 0:
+        return f"gradspec {command}: --timeout must be a number of seconds >= 0 (0: no timeout), got {timeout}"
+    if examples is not None and examples < 1:
+        return f"gradspec {command}: --examples must be >= 1, got {examples}"
+    return None
