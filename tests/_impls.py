@@ -150,6 +150,19 @@ def make_impl(name: str = "mutant", *, only=None, drop=(), **overrides) -> types
     return mod
 
 
+def fixed_eps_batchnorm(fixed: float = 1e-5) -> types.ModuleType:
+    """A batchnorm that ignores the eps it is given and always uses ``fixed``: wrong at any other eps, correct
+    where it declares eps = ``fixed`` as its limit."""
+
+    def forward(x, gamma, beta, eps):
+        return ref.batchnorm_forward(x, gamma, beta, fixed)
+
+    def backward(x, gamma, beta, eps, dy):
+        return ref.batchnorm_backward(x, gamma, beta, fixed, dy)
+
+    return make_impl("fixed_eps_batchnorm", only=(), batchnorm_forward=forward, batchnorm_backward=backward)
+
+
 def write_impl(path: Path, body: str, *, star_reference: bool = True) -> str:
     """Write a ``.py`` implementation (optionally starting from ``from gradspec.reference import *``)."""
     head = "import numpy as np\n"

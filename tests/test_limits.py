@@ -13,12 +13,7 @@ import gradspec.reference as ref
 from gradspec import cli, limits, registry
 from gradspec.limits import LimitsError
 
-
-def module(name: str, **functions) -> types.ModuleType:
-    m = types.ModuleType(name)
-    for k, v in functions.items():
-        setattr(m, k, v)
-    return m
+from _impls import fixed_eps_batchnorm, make_impl
 
 
 def pad_zero_pooling(record=None, broken_at_zero=False):
@@ -39,7 +34,7 @@ def pad_zero_pooling(record=None, broken_at_zero=False):
         dx = ref.max_pool2d_backward(x, kernel, stride, pad, dy)
         return 2.0 * dx if broken_at_zero else dx
 
-    return module("pad_zero_pooling", max_pool2d_forward=forward, max_pool2d_backward=backward)
+    return make_impl("pad_zero_pooling", only=(), max_pool2d_forward=forward, max_pool2d_backward=backward)
 
 
 # --------------------------------------------------------------------------- an undeclared limit still fails
@@ -191,7 +186,7 @@ def _forward_only(**overrides):
     fns = {"softmax_forward": ref.softmax_forward, "mse_forward": ref.mse_forward,
            "cross_entropy_forward": ref.cross_entropy_forward}
     fns.update(overrides)
-    return module("forward_only", **fns)
+    return make_impl("forward_only", only=(), **fns)
 
 
 FWD_OPS = ["softmax", "mse", "cross_entropy"]
@@ -281,13 +276,7 @@ def test_the_reference_passes_at_float_limits_its_sampler_never_draws():
 
 
 def test_batchnorm_that_hard_codes_eps_passes_only_where_it_declares_it():
-    def forward(x, gamma, beta, eps):
-        return ref.batchnorm_forward(x, gamma, beta, 1e-5)
-
-    def backward(x, gamma, beta, eps, dy):
-        return ref.batchnorm_backward(x, gamma, beta, 1e-5, dy)
-
-    code = module("fixed_eps_batchnorm", batchnorm_forward=forward, batchnorm_backward=backward)
+    code = fixed_eps_batchnorm()
     assert gradspec.check(code, ops="batchnorm", oracles="fd64").ops["batchnorm"].status == "fail"
     assert gradspec.check(code, ops="batchnorm", oracles="fd64",
                           limits={"batchnorm": {"eps": 1e-5}}).ops["batchnorm"].status == "pass"

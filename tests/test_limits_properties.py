@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import types
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -16,14 +15,9 @@ from gradspec import cli, limits, registry
 from gradspec.properties import limited, lookup, suite
 from gradspec.properties.strategies import allowed_ints
 
+from _impls import fixed_eps_batchnorm, make_impl
+
 DEEP = os.environ.get("GRADSPEC_LIMITS_DEEP") == "1"
-
-
-def module(name: str, **functions) -> types.ModuleType:
-    m = types.ModuleType(name)
-    for k, v in functions.items():
-        setattr(m, k, v)
-    return m
 
 
 def pooling(record=None, raises_outside=True, wrong_at_zero=False, wrong_outside=False):
@@ -45,7 +39,7 @@ def pooling(record=None, raises_outside=True, wrong_at_zero=False, wrong_outside
         dx = ref.max_pool2d_backward(x, kernel, stride, pad, dy)
         return 2.0 * dx if (pad == 0 and wrong_at_zero) or (pad != 0 and wrong_outside) else dx
 
-    return module("pad_zero_pooling", max_pool2d_forward=forward, max_pool2d_backward=backward)
+    return make_impl("pad_zero_pooling", only=(), max_pool2d_forward=forward, max_pool2d_backward=backward)
 
 
 PAD_ZERO = {"max_pool2d": {"pad": 0}}
@@ -98,7 +92,7 @@ def _momentum(wrong_at_zero: bool):
             return ref.sgd_update(w, 2.0 * g, {}, lr)[0], state  # twice the step: wrong only at momentum 0
         return ref.momentum_update(w, g, state, lr, momentum)
 
-    return module("momentum_code", momentum_init=ref.momentum_init, momentum_update=update)
+    return make_impl("momentum_code", only=(), momentum_init=ref.momentum_init, momentum_update=update)
 
 
 def test_a_property_that_calls_outside_the_limit_is_not_applicable_naming_it():
@@ -134,13 +128,7 @@ def test_a_property_no_sample_of_which_meets_the_limits_is_not_applicable_naming
 
 def test_batchnorm_that_hard_codes_eps_passes_the_properties_only_at_its_declared_eps():
     # a float the strategies never draw (eps = 1e-5) is given to every sample within the limit
-    def forward(x, gamma, beta, eps):
-        return ref.batchnorm_forward(x, gamma, beta, 1e-5)
-
-    def backward(x, gamma, beta, eps, dy):
-        return ref.batchnorm_backward(x, gamma, beta, 1e-5, dy)
-
-    code = module("fixed_eps_batchnorm", batchnorm_forward=forward, batchnorm_backward=backward)
+    code = fixed_eps_batchnorm()
     prop = suite.get("batchnorm", "forward_matches_spec")
     with pytest.raises(AssertionError):  # at another eps, any example whose features are not constant shows it
         suite.check_property(prop, code, max_examples=10, database=None, shrink=False,
