@@ -49,6 +49,15 @@ def standardise(x, eps, axes):
     return np.where(const, 0.0, xc / r), np.where(const, 1.0 / np.sqrt(eps), np.ldexp(1.0 / r, -k))
 
 
+def standardise_backward(dxhat, xhat, inv_std, axes, m):
+    r""":math:`\partial x` from :math:`\partial\hat x` through :func:`standardise` over ``axes`` (m elements per
+    group): :math:`\frac{1}{m\sqrt{\sigma^2+\epsilon}}\,(m\,\partial\hat x - \sum\partial\hat x
+    - \hat x\sum\partial\hat x\,\hat x)`, the sums over each group (batchnorm's and layernorm's backward)."""
+    return (inv_std / m) * (
+        m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)
+    )
+
+
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
     r"""Training-mode batch normalisation.
 
@@ -85,9 +94,7 @@ def batchnorm_backward(x, gamma, beta, eps, dy):
     dy = upstream(dy, x.shape)
     xhat, inv_std = standardise(x, eps, axes)
     dxhat = dy * gamma
-    dx = (inv_std / m) * (
-        m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)
-    )
+    dx = standardise_backward(dxhat, xhat, inv_std, axes, m)
     return dx, np.sum(dy * xhat, axis=axes), dy.sum(axis=axes)
 
 
@@ -150,8 +157,6 @@ def layernorm_backward(x, gamma, beta, eps, dy):
     dy = upstream(dy, x.shape)
     xhat, inv_std = standardise(x, eps, axes)
     dxhat = dy * gamma
-    dx = (inv_std / m) * (
-        m * dxhat - dxhat.sum(axis=axes, keepdims=True) - xhat * np.sum(dxhat * xhat, axis=axes, keepdims=True)
-    )
+    dx = standardise_backward(dxhat, xhat, inv_std, axes, m)
     lead = tuple(range(x.ndim - len(axes)))
     return dx, np.sum(dy * xhat, axis=lead), dy.sum(axis=lead)
