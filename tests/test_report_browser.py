@@ -46,6 +46,15 @@ window.addEventListener('error', function (e) {
 (function () { var orig = console.error; console.error = function () { window.__errors.push('console.error: ' + Array.prototype.join.call(arguments, ' ')); orig.apply(console, arguments); }; })();
 </script>"""
 
+# the end of every checker script: the resources the page loaded, then the findings as JSON in a <pre> the test reads
+EMIT = """  r.resources = performance.getEntriesByType('resource').map(function (e) { return e.name; }).filter(function (n) { return n.indexOf('data:') !== 0; });
+  var out = document.createElement('pre');
+  out.id = 'gradspec-browser-check';
+  out.textContent = JSON.stringify(r);
+  document.body.appendChild(out);
+});
+</script>"""
+
 CHECKER = """<script>
 window.addEventListener('load', function () {
   var r = {errors: window.__errors};
@@ -78,13 +87,7 @@ window.addEventListener('load', function () {
   }).length;
   var fr = document.querySelector('math mfrac');
   r.fracStacked = !!fr && fr.children[0].getBoundingClientRect().bottom <= fr.children[1].getBoundingClientRect().top + 1;
-  r.resources = performance.getEntriesByType('resource').map(function (e) { return e.name; }).filter(function (n) { return n.indexOf('data:') !== 0; });
-  var out = document.createElement('pre');
-  out.id = 'gradspec-browser-check';
-  out.textContent = JSON.stringify(r);
-  document.body.appendChild(out);
-});
-</script>"""
+""" + EMIT
 
 
 def browser_check(page_html: str, tmpdir: str, width: int = 1200, checker: str = CHECKER) -> tuple[dict, list[str]]:
@@ -182,13 +185,7 @@ window.addEventListener('load', function () {
   });
   r.scrollWidth = document.documentElement.scrollWidth;
   r.innerWidth = window.innerWidth;
-  r.resources = performance.getEntriesByType('resource').map(function (e) { return e.name; }).filter(function (n) { return n.indexOf('data:') !== 0; });
-  var out = document.createElement('pre');
-  out.id = 'gradspec-browser-check';
-  out.textContent = JSON.stringify(r);
-  document.body.appendChild(out);
-});
-</script>"""
+""" + EMIT
 
 
 @functools.lru_cache(maxsize=None)
