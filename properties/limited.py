@@ -90,11 +90,6 @@ class NoSampleWithinLimits(NotProvided):
         self.limits = limits
 
 
-def op_limits(op: OpSpec) -> dict:
-    """The limits ``op`` was narrowed to ({} for a registry record)."""
-    return limits_mod.of(op)
-
-
 def base_record(op: OpSpec) -> OpSpec:
     """The registry record behind an op narrowed to limits (the op itself when it is not narrowed)."""
     return getattr(op.sample, "base_op", None) or op
@@ -104,7 +99,7 @@ def samples(op: OpSpec, mode: str, record: Rejections | None = None) -> st.Searc
     """Samples of ``op`` (narrowed to limits) in ``mode`` that meet its limits (see the module docstring);
     ``record`` counts the rejected draws and their reasons."""
     base = base_record(op)
-    lims = op_limits(op)
+    lims = limits_mod.of(op)
     record = record if record is not None else Rejections()
     built_in = {n: lim for n, lim in lims.items() if n in base.sample.strategy_limits}
     drawn = base.sample.strategy(mode, limits=built_in) if built_in else base.sample.strategy(mode)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from ..registry import OPS, REGISTRY
+from ..limits import of as limits_of
 from . import limited
 from .strategies import MODES
 
@@ -33,7 +34,7 @@ def samples(op, mode: str = "away") -> st.SearchStrategy[dict]:
     sampler = REGISTRY[name].sample
     if mode not in sampler.modes:
         raise ValueError(f"op {name!r} has no {mode!r} samples; its modes are {sampler.modes}")
-    if not isinstance(op, str) and limited.op_limits(op):
+    if not isinstance(op, str) and limits_of(op):
         return limited.samples(op, mode)
     return sampler.strategy(mode)
 

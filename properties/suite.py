@@ -30,7 +30,7 @@ from ..impl import CallFailed
 from ..oracles import ORACLES
 from ..registry import OPS, REGISTRY
 from ..spec import OpSpec
-from ..limits import describe as limits_describe
+from ..limits import describe as limits_describe, of as limits_of
 from . import limited, props as P
 from .checks import NotProvided
 from .lookup import samples
@@ -184,7 +184,7 @@ def check_property(prop: Property, impl, *, max_examples: int | None = None, der
         raise NotProvided(f"{prop.id} needs {', '.join(missing)}")
     if impl is None or isinstance(impl, str):  # loaded once here, so a record's own property sees the object too
         impl = P.impl_object(impl)
-    lims = limited.op_limits(op) if op is not None else {}
+    lims = limits_of(op) if op is not None else {}
     record = limited.Rejections()
     strategy = samples(prop.op, prop.mode)
     if lims:
