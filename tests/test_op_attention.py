@@ -12,6 +12,9 @@ import gradspec
 from gradspec import reference as ref, registry, vectors
 from gradspec.ops import attention as rec
 from gradspec.variants import known
+from gradspec.properties import suite
+
+from _impls import make_impl
 
 OP = registry.get("attention")
 
@@ -213,3 +216,22 @@ def test_a_float_mask_passed_to_torch_sdpa_as_is_is_caught(torch):
 
     r = gradspec.check(_namespace(attention_forward=forward), ops=["attention"], oracles=["fd64"], seed=0)
     assert any(c.check == "forward" for c in _failed(r))
+
+
+def test_linearity_in_dy_holds_where_dq_cancels_to_rounding():
+    # dQ[0, 1, 3] sums a row of dS (which sums to zero) over two keys: about 1e-66 cancelling to 1e-83, so |dQ|
+    # is no measure of the rounding; the record's backward_magnitude is (the reference failed here without it)
+    Q, K, V = np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), np.zeros((2, 3, 1))
+    Q[0, 1, 0] = K[0, 0, 3] = K[0, 1, 0] = K[0, 1, 3] = 1.0
+    V[0, 1, 0] = 5.15169097e-66
+    sample = {"Q": Q, "K": K, "V": V, "mask": np.tril(np.ones((3, 3), dtype=bool)), "seed": 0}
+    prop = suite.get("attention", "linear_in_dy")
+    prop.check(ref, sample)
+    scale = 1.0 / np.sqrt(4.0)
+
+    def nonlinear_backward(Q, K, V, mask, dy):  # wrong by far more than rounding: caught on the same sample
+        dQ, dK, dV = ref.attention_backward(Q, K, V, mask, dy)
+        return dQ + scale * np.abs(np.asarray(dy)).sum() * 1e-70, dK, dV
+
+    with pytest.raises(AssertionError, match="backward is linear in dy"):
+        prop.check(make_impl("nonlinear", attention_backward=nonlinear_backward), sample)

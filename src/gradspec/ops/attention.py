@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..properties.checks import fn
-from ..spec import Arg, OpProperty, OpSpec, Ref, Sampler
+from ..spec import Arg, FdModel, OpProperty, OpSpec, Ref, Sampler
 from ..variants import Catalogue, f64
 
 MASK_KINDS = ("causal", "causal", "random", "ones")
@@ -364,6 +364,20 @@ del name, mutant, explanation, description, backward
 CATALOGUE.probe("attention", square_probe)
 
 
+
+def attention_backward_magnitude(sample: dict, dy) -> list:
+    """The backward on absolute values (P, |dy|, |V|, |K|, |Q|): a bound on the terms each gradient sums. dS's
+    row-sum term cancels, and dQ, dK sum dS over keys of very different size, so |dQ| itself is no bound."""
+    from ..reference.attention import attention_inputs, attention_weights
+
+    Q, K, V, M = attention_inputs(sample["Q"], sample["K"], sample["V"], sample["mask"])
+    P = attention_weights(Q, K, M)
+    ady = np.abs(np.asarray(dy, dtype=np.float64))
+    scale = 1.0 / np.sqrt(Q.shape[-1])
+    dP = ady @ np.swapaxes(np.abs(V), -1, -2)
+    dS = P * (dP + np.sum(dP * P, axis=-1, keepdims=True))
+    return [(dS @ np.abs(K)) * scale, (np.swapaxes(dS, -1, -2) @ np.abs(Q)) * scale, np.swapaxes(P, -1, -2) @ ady]
+
 OPS = (
     OpSpec("attention", "differentiable", "attention", "scaled dot-product attention softmax(QKᵀ/√d + M)·V",
            (Arg("Q", "input", True, "(..., Tq, d)"), Arg("K", "input", True, "(..., Tk, d)"),
@@ -380,6 +394,7 @@ OPS = (
                         "causal_mask(Tq, Tk)[i, j] = j <= i (top-left aligned, as torch's is_causal)"),
            sympy=Ref(__name__, "attention_sympy"), mp_forward=Ref(__name__, "attention_mp"),
            error_model=Ref(__name__, "attention_error_model"), vector_values=Ref(__name__, "attention_vectors"),
+           fd_model=FdModel(backward_magnitude=Ref(__name__, "attention_backward_magnitude")),
            variants=Ref(__name__, "CATALOGUE"), torch=Ref(__name__, "attention_torch"),
            xp=Ref(__name__, "attention_xp"),
            properties=(OpProperty("masked_positions_get_zero_gradient", Ref(__name__, "prop_masked_positions_get_zero_gradient"),
